@@ -1,0 +1,3 @@
+"""mdm-console: the cockpit for a migration cutover window."""
+
+__version__ = "0.1.0"

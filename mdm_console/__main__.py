@@ -1,0 +1,3 @@
+from mdm_console.cli.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,96 @@
+"""What every subcommand shares: global options, plan loading, opening the engine, exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TypeVar
+
+from mdm_console.plan.load import LoadedPlan, PlanError, find_plan, load_plan
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED = 0, 1, 2, 3
+
+T = TypeVar("T")
+
+
+class CliExit(Exception):
+    """Raised to end a command with a message on stderr and an exit code."""
+
+    def __init__(self, code: int, message: str = ""):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def global_options() -> argparse.ArgumentParser:
+    """--plan/--db/--operator, accepted before or after the subcommand's name."""
+    p = argparse.ArgumentParser(add_help=False)
+    g = p.add_argument_group("session")
+    g.add_argument("--plan", metavar="P", default=argparse.SUPPRESS,
+                   help="plan file (default: ./mdm-plan.toml, else the built-in demo)")
+    g.add_argument("--db", metavar="D", default=argparse.SUPPRESS,
+                   help="session database (default: the plan's cutover.session_db)")
+    g.add_argument("--operator", metavar="NAME", default=argparse.SUPPRESS,
+                   help="your name in the log (default: $MDM_OPERATOR, else the OS user)")
+    return p
+
+
+def load(args: argparse.Namespace) -> LoadedPlan:
+    """Find and load the plan; a plan error ends the command with exit 2 before anything is written."""
+    explicit = getattr(args, "plan", None)
+    path, is_demo = find_plan(explicit)
+    try:
+        if is_demo:
+            from mdm_console.plan.demo_setup import prepare_demo, source_plan
+
+            # Validate the packaged plan before anything is copied or created.
+            load_plan(source_plan(), is_demo=True)
+            path = prepare_demo()
+        return load_plan(path, is_demo=is_demo)
+    except PlanError as exc:
+        raise CliExit(EXIT_USAGE, str(exc)) from None
+
+
+def db_path(args: argparse.Namespace) -> Path | None:
+    db = getattr(args, "db", None)
+    return Path(db).expanduser() if db else None
+
+
+def run_async(fn: Callable[[], Awaitable[T]]) -> T:
+    return asyncio.run(fn())
+
+
+def err(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+async def open_engine(args: argparse.Namespace, loaded: LoadedPlan, *, read_only: bool = False,
+                      record_start: str | None = None):
+    """Open the engine or end the command: exit 3 when another process holds the db."""
+    from mdm_console.engine.core import Engine
+    from mdm_console.store.errors import NotOurs, StoreError, StoreLocked
+
+    try:
+        engine = await Engine.open(loaded, db=db_path(args), operator=getattr(args, "operator", None),
+                                   read_only=read_only, record_start=record_start)
+    except StoreLocked as exc:
+        raise CliExit(EXIT_LOCKED, str(exc)) from None
+    except NotOurs as exc:
+        raise CliExit(EXIT_USAGE, str(exc)) from None
+    except StoreError as exc:
+        raise CliExit(EXIT_FAILED, str(exc)) from None
+    for note in engine.report.notes:
+        err(f"note: {note}")
+    if engine.report.plan_changed:
+        old, new = engine.report.plan_changed
+        err(f"note: the plan changed since the last session (sha256 {old[:12]}… -> {new[:12]}…)")
+    return engine
+
+
+def require_writable(engine) -> None:
+    if engine.read_only:
+        reason = "its hash chain is broken" if engine.store.sealed else "it is open read-only"
+        raise CliExit(EXIT_FAILED, f"refusing to change the session: {reason}")

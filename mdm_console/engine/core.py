@@ -1,0 +1,206 @@
+"""The Engine facade: plan + session store + projection + event subscription.
+
+The UI and the headless CLI both drive the same Engine. It never imports Textual; every
+blocking call (DuckDB, file I/O, hashing) runs on the store thread or in `to_thread`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import os
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mdm_console import __version__
+from mdm_console.engine.phases import derive_phase
+from mdm_console.engine.state import SessionState
+from mdm_console.plan.load import LoadedPlan
+from mdm_console.store.chain import Actor, Event
+from mdm_console.store.errors import ChainBroken, StoreLocked
+from mdm_console.store.session import EventSpec, SessionStore, VerifyResult
+
+CHECKPOINT_EVERY = 20_000
+
+
+def resolve_actor(operator: str | None) -> Actor:
+    os_user = getpass.getuser()
+    name = operator or os.environ.get("MDM_OPERATOR") or os_user
+    return Actor(operator=name, os_user=os_user, host=socket.gethostname())
+
+
+@dataclass
+class StartupReport:
+    """What the operator must be told when the session opens."""
+
+    verify: VerifyResult | None = None
+    replayed: int = 0
+    from_checkpoint: int = 0
+    plan_changed: tuple[str, str] | None = None  # (old sha, new sha)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def chain_ok(self) -> bool:
+        return self.verify is None or self.verify.ok
+
+
+class Engine:
+    def __init__(self, loaded: LoadedPlan, store: SessionStore, state: SessionState, report: StartupReport):
+        self.loaded = loaded
+        self.plan = loaded.plan
+        self.store = store
+        self.state = state
+        self.report = report
+        self._subscribers: set[asyncio.Queue[Event]] = set()
+        self._last_checkpoint = state.head_seq
+        self._lock = asyncio.Lock()  # one state change at a time: append + apply stay in order
+
+    # ---- lifecycle ----------------------------------------------------------------------
+    @classmethod
+    async def open(
+        cls,
+        loaded: LoadedPlan,
+        *,
+        db: Path | None = None,
+        operator: str | None = None,
+        read_only: bool = False,
+        record_start: str | None = None,
+    ) -> Engine:
+        """Open (or create) the session db, verify its chain and rebuild the state.
+
+        `record_start` names the mode ("console", "cli advance", ...) recorded in a
+        `session.started` event; None records nothing unless the plan changed.
+        """
+        actor = resolve_actor(operator)
+        path = db or loaded.session_db
+        store = await asyncio.to_thread(_open_store, path, actor, read_only)
+        try:
+            state, report = await asyncio.to_thread(_rebuild, loaded, store)
+        except BaseException:
+            store.close()
+            raise
+        engine = cls(loaded, store, state, report)
+        if store.note:
+            report.notes.append(store.note)
+        if not report.chain_ok:
+            v = report.verify
+            store.seal(ChainBroken(v.bad_seq, v.reason))
+            report.notes.append(f"hash chain broken at seq {v.bad_seq}: {v.reason}; nothing will be appended")
+            return engine
+        if store.read_only:
+            if state.plan_sha256 and state.plan_sha256 != loaded.sha256:
+                report.plan_changed = (state.plan_sha256, loaded.sha256)
+            return engine
+        if state.plan_sha256 and state.plan_sha256 != loaded.sha256:
+            report.plan_changed = (state.plan_sha256, loaded.sha256)
+            await engine.record("plan.changed", None, {
+                "old_sha256": state.plan_sha256, "new_sha256": loaded.sha256, "plan_path": str(loaded.path)})
+        if record_start or state.plan_sha256 is None:
+            await engine.record("session.started", None, {
+                "mode": record_start or "cli", "plan_path": str(loaded.path), "plan_name": loaded.plan.cutover.name,
+                "plan_sha256": loaded.sha256, "demo": loaded.is_demo, "pid": os.getpid(), "version": __version__})
+        return engine
+
+    async def close(self) -> None:
+        if not self.store.read_only and not self.store.sealed and self.state.head_seq > self._last_checkpoint:
+            await self._checkpoint()
+        await asyncio.to_thread(self.store.close)
+
+    @property
+    def read_only(self) -> bool:
+        return self.store.read_only or self.store.sealed is not None
+
+    # ---- events ---------------------------------------------------------------------------
+    async def record(self, kind: str, component: str | None = None, payload: dict[str, Any] | None = None) -> Event:
+        """Append one event, apply it to the state, and tell the subscribers."""
+        return (await self.record_many([EventSpec(kind, component, payload)]))[0]
+
+    async def record_many(self, specs: list[EventSpec]) -> list[Event]:
+        async with self._lock:
+            events = await self.store.append_many(specs)
+            for ev in events:
+                self.state.apply(ev)
+        for ev in events:
+            self._publish(ev)
+        if self.state.head_seq - self._last_checkpoint >= CHECKPOINT_EVERY:
+            await self._checkpoint()
+        return events
+
+    def _publish(self, ev: Event) -> None:
+        for q in list(self._subscribers):
+            q.put_nowait(ev)
+
+    @asynccontextmanager
+    async def subscribe(self) -> AsyncIterator[asyncio.Queue[Event]]:
+        """`async with engine.subscribe() as q: ev = await q.get()`: every event recorded from now on."""
+        q: asyncio.Queue[Event] = asyncio.Queue()
+        self._subscribers.add(q)
+        try:
+            yield q
+        finally:
+            self._subscribers.discard(q)
+
+    async def _checkpoint(self) -> None:
+        self._last_checkpoint = self.state.head_seq
+        await self.store.acall(SessionStore.q_save_checkpoint(
+            self.state.head_seq, self.state.head_hash, self.state.to_json()))
+
+    # ---- derived views ----------------------------------------------------------------------
+    @property
+    def phase(self) -> str:
+        return derive_phase(self.plan, self.state)
+
+    async def verify(self) -> VerifyResult:
+        return await self.store.acall(SessionStore.q_verify)
+
+    async def events(self, after_seq: int = 0, limit: int | None = None) -> list[Event]:
+        return await self.store.acall(SessionStore.q_events(after_seq, limit))
+
+
+def _open_store(path: Path, actor: Actor, read_only: bool) -> SessionStore:
+    try:
+        return SessionStore.open(path, actor, read_only=read_only)
+    except StoreLocked as locked:
+        if not read_only:
+            raise
+        # Read-only commands still work while the console holds the db: read a copy.
+        return SessionStore.open_snapshot(path, actor, f"PID {locked.pid} ({locked.holder})")
+
+
+def _rebuild(loaded: LoadedPlan, store: SessionStore) -> tuple[SessionState, StartupReport]:
+    """Runs on a worker thread: verify the chain, then replay from the newest checkpoint."""
+    report = StartupReport()
+    report.verify = store.call_sync(SessionStore.q_verify)
+    state = None
+    cp = store.call_sync(SessionStore.q_latest_checkpoint)
+    if cp is not None:
+        state = SessionState.from_json(cp[2])
+        if state is not None:
+            _align(state, loaded)
+            report.from_checkpoint = cp[0]
+    if state is None:
+        state = SessionState.initial(loaded.plan)
+    events = store.call_sync(SessionStore.q_events(state.head_seq))
+    for ev in events:
+        state.apply(ev)
+    report.replayed = len(events)
+    return state, report
+
+
+def _align(state: SessionState, loaded: LoadedPlan) -> None:
+    """A checkpoint taken under an older plan: add what the plan has now, drop what it lost."""
+    fresh = SessionState.initial(loaded.plan)
+    for cid, comp in fresh.components.items():
+        state.components.setdefault(cid, comp)
+    for cid in list(state.components):
+        if cid not in fresh.components:
+            del state.components[cid]
+    for iid, item in fresh.checklist.items():
+        state.checklist.setdefault(iid, item)
+    for iid in list(state.checklist):
+        if iid not in fresh.checklist:
+            del state.checklist[iid]

@@ -1,0 +1,231 @@
+"""The in-memory projection of the event log.
+
+`SessionState.apply(event)` is the only way state changes; start-up rebuilds it by
+replaying events (from the newest checkpoint on). Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from mdm_console.plan.models import Plan
+from mdm_console.store.chain import Event
+
+CHECKPOINT_VERSION = 1
+
+
+@dataclass
+class ComponentState:
+    id: str
+    stage: str
+    percent: float
+    stage_since: str | None = None  # ISO time the current stage began (None: never moved)
+    stage_seq: int = 0  # seq of the event that set the stage
+    auto_advance: bool = False
+    flag_seq: int = 0  # seq of the event that last wrote the flag file
+
+
+@dataclass
+class ItemState:
+    status: str = "pending"  # pending | in_progress | completed | failed (blocked is derived)
+    seq: int = 0
+    by: str | None = None
+    reason: str | None = None
+    relied_on: dict[str, int] = field(default_factory=dict)  # validator id -> result seq
+    notes: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class SignoffState:
+    role: str
+    name: str
+    os_user: str
+    host: str
+    ts: str
+    comment: str
+    state_hash: str
+    seq: int
+
+
+@dataclass
+class ValidatorResult:
+    id: str
+    status: str  # passed | failed | error | timeout | cancelled
+    seq: int
+    ts: str
+    duration_ms: float | None
+    detail: str
+    phase: str | None = None
+
+
+@dataclass
+class SessionState:
+    head_seq: int = 0
+    head_hash: str = ""
+    plan_sha256: str | None = None
+    sessions: int = 0
+    components: dict[str, ComponentState] = field(default_factory=dict)
+    validators: dict[str, ValidatorResult] = field(default_factory=dict)
+    phase_runs: dict[str, int] = field(default_factory=dict)  # phase -> seq of the last finished run
+    checklist: dict[str, ItemState] = field(default_factory=dict)
+    signoffs: dict[str, SignoffState] = field(default_factory=dict)
+    points: dict[str, dict[str, Any]] = field(default_factory=dict)
+    open_intents: dict[str, dict[str, Any]] = field(default_factory=dict)
+    rollbacks: int = 0
+
+    @classmethod
+    def initial(cls, plan: Plan) -> SessionState:
+        first = plan.stages[0]
+        state = cls()
+        for c in plan.components:
+            state.components[c.id] = ComponentState(
+                id=c.id, stage=first.name, percent=first.percent, auto_advance=plan.gate_for(c.id).auto_advance
+            )
+        for item in plan.checklist:
+            state.checklist[item.id] = ItemState()
+        return state
+
+    def apply(self, event: Event) -> None:
+        handler = HANDLERS.get(event.kind)
+        if handler is not None:
+            handler(self, event)
+        self.head_seq = event.seq
+        self.head_hash = event.hash
+
+    # ---- checkpoints ------------------------------------------------------------------
+    def to_json(self) -> str:
+        return json.dumps({"version": CHECKPOINT_VERSION, "state": asdict(self)}, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> SessionState | None:
+        data = json.loads(text)
+        if data.get("version") != CHECKPOINT_VERSION:
+            return None  # an older layout: replay from the start instead
+        s = data["state"]
+        state = cls(**{k: v for k, v in s.items() if k not in {
+            "components", "validators", "checklist", "signoffs"}})
+        state.components = {k: ComponentState(**v) for k, v in s["components"].items()}
+        state.validators = {k: ValidatorResult(**v) for k, v in s["validators"].items()}
+        state.checklist = {k: ItemState(**v) for k, v in s["checklist"].items()}
+        state.signoffs = {k: SignoffState(**v) for k, v in s["signoffs"].items()}
+        return state
+
+
+def iso(ts: datetime) -> str:
+    return ts.astimezone(UTC).isoformat()
+
+
+Handler = Callable[[SessionState, Event], None]
+HANDLERS: dict[str, Handler] = {}
+
+
+def handles(kind: str) -> Callable[[Handler], Handler]:
+    def register(fn: Handler) -> Handler:
+        HANDLERS[kind] = fn
+        return fn
+
+    return register
+
+
+@handles("session.started")
+def _session_started(state: SessionState, ev: Event) -> None:
+    state.sessions += 1
+    state.plan_sha256 = ev.payload.get("plan_sha256")
+
+
+@handles("plan.changed")
+def _plan_changed(state: SessionState, ev: Event) -> None:
+    state.plan_sha256 = ev.payload.get("new_sha256")
+
+
+@handles("stage.changed")
+def _stage_changed(state: SessionState, ev: Event) -> None:
+    comp = state.components.get(ev.component or "")
+    if comp is None:
+        return  # a component the plan no longer has: kept in the log, not in the state
+    comp.stage = ev.payload["to"]
+    comp.percent = ev.payload["to_percent"]
+    comp.stage_since = iso(ev.ts)
+    comp.stage_seq = ev.seq
+
+
+@handles("auto_advance.set")
+def _auto(state: SessionState, ev: Event) -> None:
+    comp = state.components.get(ev.component or "")
+    if comp is not None:
+        comp.auto_advance = bool(ev.payload["enabled"])
+
+
+@handles("flags.written")
+def _flags_written(state: SessionState, ev: Event) -> None:
+    for cid in ev.payload.get("components", []):
+        if cid in state.components:
+            state.components[cid].flag_seq = ev.seq
+
+
+@handles("validator.result")
+def _validator_result(state: SessionState, ev: Event) -> None:
+    p = ev.payload
+    state.validators[p["id"]] = ValidatorResult(
+        id=p["id"], status=p["status"], seq=ev.seq, ts=iso(ev.ts),
+        duration_ms=p.get("duration_ms"), detail=p.get("detail", ""), phase=p.get("phase"),
+    )
+
+
+@handles("validation.finished")
+def _validation_finished(state: SessionState, ev: Event) -> None:
+    phase = ev.payload.get("phase")
+    if phase:
+        state.phase_runs[phase] = ev.seq
+
+
+@handles("checklist.status")
+def _item_status(state: SessionState, ev: Event) -> None:
+    item = state.checklist.get(ev.payload["item"])
+    if item is None:
+        return
+    item.status = ev.payload["status"]
+    item.seq = ev.seq
+    item.by = ev.actor.operator
+    item.reason = ev.payload.get("reason")
+    item.relied_on = dict(ev.payload.get("relied_on", {}))
+
+
+@handles("checklist.note")
+def _item_note(state: SessionState, ev: Event) -> None:
+    item = state.checklist.get(ev.payload["item"])
+    if item is not None:
+        item.notes.append({"seq": ev.seq, "ts": iso(ev.ts), "by": ev.actor.operator, "text": ev.payload["text"]})
+
+
+@handles("signoff.recorded")
+def _signoff(state: SessionState, ev: Event) -> None:
+    p = ev.payload
+    state.signoffs[p["role"]] = SignoffState(
+        role=p["role"], name=p["name"], os_user=ev.actor.os_user, host=ev.actor.host, ts=iso(ev.ts),
+        comment=p.get("comment", ""), state_hash=p["state_hash"], seq=ev.seq,
+    )
+
+
+@handles("point.created")
+def _point(state: SessionState, ev: Event) -> None:
+    state.points[ev.payload["id"]] = {**ev.payload, "seq": ev.seq, "ts": iso(ev.ts), "by": ev.actor.operator}
+
+
+@handles("intent")
+def _intent(state: SessionState, ev: Event) -> None:
+    state.open_intents[ev.payload["intent"]] = {**ev.payload, "seq": ev.seq}
+
+
+@handles("intent.done")
+def _intent_done(state: SessionState, ev: Event) -> None:
+    state.open_intents.pop(ev.payload["intent"], None)
+
+
+@handles("rollback.finished")
+def _rollback_done(state: SessionState, ev: Event) -> None:
+    state.rollbacks += 1

@@ -1,0 +1,121 @@
+"""Loading a plan file into a `LoadedPlan`, with one-line errors.
+
+Every error is `PlanError`, whose str() is `<plan file>: <key path>: <message>`; the CLI
+prints it and exits 2 before anything is created.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from mdm_console.plan.models import Plan, PlanRefError
+
+PLAN_FILENAME = "mdm-plan.toml"
+
+
+class PlanError(Exception):
+    def __init__(self, file: Path | str, key_path: str, message: str):
+        self.file = str(file)
+        self.key_path = key_path
+        self.message = message
+        super().__init__(f"{self.file}: {key_path}: {message}")
+
+
+@dataclass(frozen=True)
+class LoadedPlan:
+    plan: Plan
+    path: Path  # the plan file, absolute
+    sha256: str  # of the file's bytes, recorded when a session starts
+    is_demo: bool = False
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent
+
+    def resolve(self, p: Path | str) -> Path:
+        """Paths in a plan are relative to the plan file."""
+        p = Path(p).expanduser()
+        return p if p.is_absolute() else (self.base_dir / p)
+
+    @property
+    def flag_file(self) -> Path:
+        return self.resolve(self.plan.cutover.flag_file)
+
+    @property
+    def session_db(self) -> Path:
+        if self.plan.cutover.session_db is not None:
+            return self.resolve(self.plan.cutover.session_db)
+        return self.base_dir / "session.duckdb"
+
+    @property
+    def snapshot_files(self) -> list[Path]:
+        return [self.resolve(p) for p in self.plan.cutover.snapshot_files]
+
+
+def load_plan(path: Path | str, *, is_demo: bool = False) -> LoadedPlan:
+    path = Path(path).expanduser().absolute()
+    try:
+        raw = path.read_bytes()
+        st = path.stat()
+    except FileNotFoundError:
+        raise PlanError(path, "(file)", "no such file") from None
+    except OSError as exc:
+        raise PlanError(path, "(file)", exc.strerror or str(exc)) from None
+    if st.st_mode & stat.S_IWOTH:
+        raise PlanError(path, "(file)", f"world-writable (mode {stat.S_IMODE(st.st_mode):04o}); run chmod o-w on it")
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise PlanError(path, "(file)", f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise PlanError(path, "(toml)", str(exc)) from None
+    try:
+        plan = Plan.model_validate(data)
+    except ValidationError as exc:
+        key_path, message = _first_error(exc)
+        raise PlanError(path, key_path, message) from None
+    return LoadedPlan(plan=plan, path=path, sha256=hashlib.sha256(raw).hexdigest(), is_demo=is_demo)
+
+
+def find_plan(explicit: str | os.PathLike | None, cwd: Path | None = None) -> tuple[Path | None, bool]:
+    """Plan lookup order: --plan, ./mdm-plan.toml, else the demo. Returns (path, is_demo)."""
+    if explicit:
+        return Path(explicit), False
+    local = (cwd or Path.cwd()) / PLAN_FILENAME
+    if local.exists():
+        return local, False
+    return None, True
+
+
+def _first_error(exc: ValidationError) -> tuple[str, str]:
+    err = exc.errors(include_url=False)[0]
+    loc = list(err["loc"])
+    message = err["msg"]
+    cause = (err.get("ctx") or {}).get("error")
+    if isinstance(cause, PlanRefError):
+        loc += cause.path.split(".")
+        message = cause.message
+    elif message.startswith("Value error, "):
+        message = message[len("Value error, "):]
+    if err["type"] == "extra_forbidden":
+        message = "unknown key"
+    return format_key_path(loc) or "(top level)", message
+
+
+def format_key_path(loc: list) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int) or (isinstance(part, str) and part.isdigit()):
+            out += f"[{part}]"
+        elif isinstance(part, str) and "[" in part:
+            out += ("." if out else "") + part  # already formatted by PlanRefError
+        else:
+            out += ("." if out else "") + str(part)
+    return out

@@ -1,0 +1,309 @@
+"""Pydantic models for the plan file (DESIGN section 4).
+
+Every model forbids unknown keys: plans are written by people, and a typo in a
+threshold name must not silently fall back to a default during a cutover.
+Cross-references (dependencies, roles, validators) are checked in `Plan`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from mdm_console.plan.validator_params import VALIDATOR_PARAMS
+
+Ratio = Annotated[float, Field(ge=0.0, le=1.0)]
+Identifier = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Stage(Strict):
+    name: Identifier
+    percent: Annotated[float, Field(ge=0, le=100)]
+
+
+DEFAULT_STAGES: tuple[Stage, ...] = (
+    Stage(name="testing", percent=0),
+    Stage(name="canary", percent=5),
+    Stage(name="early_adopters", percent=25),
+    Stage(name="general_availability", percent=50),
+    Stage(name="full_rollout", percent=100),
+    Stage(name="complete", percent=100),
+)
+
+
+class Cutover(Strict):
+    name: Annotated[str, Field(min_length=1)]
+    flag_file: Path
+    session_db: Path | None = None
+    snapshot_files: list[Path] = []
+    rollback_target_seconds: Annotated[float, Field(gt=0)] = 300
+    window_start: datetime | None = None
+    window_end: datetime | None = None
+
+    @model_validator(mode="after")
+    def _window_order(self) -> Cutover:
+        if self.window_start and self.window_end and self.window_end <= self.window_start:
+            raise ValueError("window_end must be after window_start")
+        return self
+
+
+class Gate(Strict):
+    min_success_rate: Ratio = 0.99
+    max_error_rate: Ratio = 0.05
+    min_operations: Annotated[int, Field(ge=0)] = 100
+    min_stage_seconds: Annotated[float, Field(ge=0)] = 600
+    auto_advance: bool = False
+
+
+class GateOverride(Strict):
+    """A component's `[components.gate]`: only what it sets differs from `[gate]`."""
+
+    min_success_rate: Ratio | None = None
+    max_error_rate: Ratio | None = None
+    min_operations: Annotated[int, Field(ge=0)] | None = None
+    min_stage_seconds: Annotated[float, Field(ge=0)] | None = None
+    auto_advance: bool | None = None
+
+
+class Component(Strict):
+    id: Identifier
+    title: str = ""
+    flag_key: Identifier
+    gate: GateOverride = GateOverride()
+
+
+class PromQLQueries(Strict):
+    operations_rate: str
+    error_rate: str
+    latency_p99_ms: str
+
+
+class Metrics(Strict):
+    source: Literal["jsonl", "prometheus", "promql", "none"] = "none"
+    path: Path | None = None
+    url: str | None = None
+    prefix: str = "mdm"
+    interval_seconds: Annotated[float, Field(gt=0, le=3600)] = 5
+    window_seconds: Annotated[float, Field(gt=0)] = 300
+    queries: dict[str, PromQLQueries] = {}
+
+    @model_validator(mode="after")
+    def _source_needs(self) -> Metrics:
+        if self.source == "jsonl" and self.path is None:
+            raise ValueError("source 'jsonl' needs 'path'")
+        if self.source in ("prometheus", "promql") and not self.url:
+            raise ValueError(f"source '{self.source}' needs 'url'")
+        if self.source == "promql" and not self.queries:
+            raise ValueError("source 'promql' needs [metrics.queries.<component>]")
+        return self
+
+
+class Levels(Strict):
+    warning: float
+    critical: float
+
+
+class AutoRollback(Strict):
+    mode: Literal["off", "prompt", "auto"] = "prompt"
+    error_rate_above: Ratio = 0.05
+    for_seconds: Annotated[float, Field(ge=0)] = 60
+    degradation_above: Annotated[float, Field(ge=0)] = 0.20
+
+
+class Alerts(Strict):
+    error_rate: Levels = Levels(warning=0.02, critical=0.05)
+    latency_p99_ms: Levels = Levels(warning=2000, critical=5000)
+    # Success rate alerts fire when the value falls *below* the level.
+    success_rate: Levels = Levels(warning=0.98, critical=0.95)
+    memory_percent: Levels = Levels(warning=80, critical=90)
+    cpu_percent: Levels = Levels(warning=80, critical=90)
+    auto_rollback: AutoRollback = AutoRollback()
+
+
+Phase = Literal["preflight", "post", "rollback"]
+
+
+class Validator(Strict):
+    id: Identifier
+    kind: Literal["system", "command", "http", "sql", "compare", "file", "junit", "flags", "python"]
+    title: str = ""
+    phases: list[Annotated[str, Field(min_length=1)]] = ["preflight"]
+    critical: bool = False
+    timeout_seconds: Annotated[float, Field(gt=0, le=86400)] = 30
+    max_ms: Annotated[float, Field(gt=0)] | None = None
+    batch: str | None = None
+    risk: Literal["low", "medium", "high"] = "low"
+    params: dict[str, Any] = {}
+
+    @model_validator(mode="after")
+    def _params_for_kind(self) -> Validator:
+        # Validated here so a bad param is a plan error (exit 2), not a run-time surprise.
+        try:
+            VALIDATOR_PARAMS[self.kind].model_validate(self.params)
+        except ValidationError as exc:
+            err = exc.errors(include_url=False)[0]
+            where = ".".join(["params", *(str(p) for p in err["loc"])])
+            msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
+            raise PlanRefError(where, f"{msg} (kind '{self.kind}')") from None
+        return self
+
+    def typed_params(self) -> BaseModel:
+        return VALIDATOR_PARAMS[self.kind].model_validate(self.params)
+
+
+class ChecklistItem(Strict):
+    id: Identifier
+    section: Annotated[str, Field(min_length=1)]
+    title: Annotated[str, Field(min_length=1)]
+    critical: bool = False
+    depends_on: list[str] = []
+    requires_validators: list[str] = []
+    description: str = ""
+
+
+class SignoffRole(Strict):
+    role: Annotated[str, Field(min_length=1)]
+    requires_sections: list[str] = []
+    requires_roles: list[str] = []
+
+
+class Plan(Strict):
+    version: Literal[1]
+    cutover: Cutover
+    gate: Gate = Gate()
+    stages: list[Stage] = Field(default_factory=lambda: list(DEFAULT_STAGES))
+    components: Annotated[list[Component], Field(min_length=1)]
+    metrics: Metrics = Metrics()
+    alerts: Alerts = Alerts()
+    validators: list[Validator] = []
+    checklist: list[ChecklistItem] = []
+    signoffs: list[SignoffRole] = []
+
+    @field_validator("stages")
+    @classmethod
+    def _ladder(cls, stages: list[Stage]) -> list[Stage]:
+        if len(stages) < 2:
+            raise ValueError("a ladder needs at least two stages (define the whole ladder or none of it)")
+        names = [s.name for s in stages]
+        for n, name in enumerate(names):
+            if name in names[:n]:
+                raise ValueError(f"duplicate stage name '{name}'")
+        if stages[0].percent != 0:
+            raise ValueError(f"the first stage '{stages[0].name}' must be 0 percent")
+        for before, after in zip(stages, stages[1:]):
+            if after.percent < before.percent:
+                raise ValueError(f"stage '{after.name}' has a lower percent than '{before.name}'")
+        return stages
+
+    @model_validator(mode="after")
+    def _references(self) -> Plan:
+        _unique([c.id for c in self.components], "component id", "components")
+        _unique([c.flag_key for c in self.components], "flag_key", "components", "flag_key")
+        _unique([v.id for v in self.validators], "validator id", "validators")
+        _unique([i.id for i in self.checklist], "checklist item id", "checklist")
+        _unique([r.role for r in self.signoffs], "sign-off role", "signoffs", "role")
+
+        component_ids = {c.id for c in self.components}
+        for name in self.metrics.queries:
+            if name not in component_ids:
+                raise PlanRefError(f"metrics.queries.{name}", f"unknown component '{name}'")
+
+        validator_ids = {v.id for v in self.validators}
+        item_ids = {i.id for i in self.checklist}
+        sections = {i.section for i in self.checklist}
+        for n, item in enumerate(self.checklist):
+            for dep in item.depends_on:
+                if dep not in item_ids:
+                    raise PlanRefError(f"checklist[{n}].depends_on", f"unknown item '{dep}'")
+            for vid in item.requires_validators:
+                if vid not in validator_ids:
+                    raise PlanRefError(f"checklist[{n}].requires_validators", f"unknown validator '{vid}'")
+        cycle = _find_cycle({i.id: i.depends_on for i in self.checklist})
+        if cycle:
+            n = next(k for k, i in enumerate(self.checklist) if i.id == cycle[0])
+            raise PlanRefError(f"checklist[{n}].depends_on", "dependency cycle " + " -> ".join(cycle))
+
+        roles = {r.role for r in self.signoffs}
+        for n, role in enumerate(self.signoffs):
+            for sec in role.requires_sections:
+                if sec not in sections:
+                    raise PlanRefError(f"signoffs[{n}].requires_sections", f"unknown section '{sec}'")
+            for other in role.requires_roles:
+                if other not in roles:
+                    raise PlanRefError(f"signoffs[{n}].requires_roles", f"unknown role '{other}'")
+                if other == role.role:
+                    raise PlanRefError(f"signoffs[{n}].requires_roles", "a role cannot require itself")
+        cycle = _find_cycle({r.role: r.requires_roles for r in self.signoffs})
+        if cycle:
+            n = next(k for k, r in enumerate(self.signoffs) if r.role == cycle[0])
+            raise PlanRefError(f"signoffs[{n}].requires_roles", "role cycle " + " -> ".join(cycle))
+        return self
+
+    # ---- lookups used everywhere -------------------------------------------------
+    def component(self, component_id: str) -> Component:
+        for c in self.components:
+            if c.id == component_id:
+                return c
+        raise KeyError(component_id)
+
+    def stage_index(self, name: str) -> int:
+        for n, s in enumerate(self.stages):
+            if s.name == name:
+                return n
+        raise KeyError(name)
+
+    def gate_for(self, component_id: str) -> Gate:
+        over = self.component(component_id).gate.model_dump(exclude_none=True)
+        return self.gate.model_copy(update=over)
+
+
+class PlanRefError(ValueError):
+    """A cross-reference error that knows its own key path."""
+
+    def __init__(self, path: str, message: str):
+        super().__init__(message)
+        self.path = path
+        self.message = message
+
+
+def _unique(values: list[str], what: str, where: str, field: str = "id") -> None:
+    seen: set[str] = set()
+    for n, v in enumerate(values):
+        if v in seen:
+            raise PlanRefError(f"{where}[{n}].{field}", f"duplicate {what} '{v}'")
+        seen.add(v)
+
+
+def _find_cycle(graph: dict[str, list[str]]) -> list[str] | None:
+    """Return one cycle as a path (first node repeated at the end), or None."""
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in graph.get(node, []):
+            if state.get(nxt) == 1:
+                return stack[stack.index(nxt):] + [nxt]
+            if nxt not in state:
+                found = visit(nxt)
+                if found:
+                    return found
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for node in graph:
+        if node not in state:
+            found = visit(node)
+            if found:
+                return found
+    return None
+

@@ -1,0 +1,59 @@
+"""Store errors, each with a message an operator can act on."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import psutil
+
+
+class StoreError(Exception):
+    """Anything wrong with the session database."""
+
+
+class StoreLocked(StoreError):
+    """Another process holds the write lock (CLI exit code 3)."""
+
+    def __init__(self, path: Path, pid: int | None, holder: str):
+        self.path = path
+        self.pid = pid
+        self.holder = holder
+        who = f"PID {pid} ({holder})" if pid else holder
+        super().__init__(f"session db {path} is held by {who}; stop that process or use another --db")
+
+
+class NotOurs(StoreError):
+    def __init__(self, path: Path, why: str):
+        super().__init__(f"{path} is not an mdm-console session db: {why}; refusing to touch it")
+
+
+class ChainBroken(StoreError):
+    def __init__(self, seq: int, reason: str):
+        self.seq = seq
+        self.reason = reason
+        super().__init__(f"hash chain broken at seq {seq}: {reason}; the log will not be appended to")
+
+
+_PID = re.compile(r"Conflicting lock is held in (?P<exe>.*?) \(PID (?P<pid>\d+)\)")
+
+
+def locked_from(path: Path, message: str) -> StoreLocked | None:
+    """Turn DuckDB's lock error (which names the holder's PID) into a readable one."""
+    m = _PID.search(message)
+    if not m:
+        if "Could not set lock" in message:
+            return StoreLocked(path, None, "another process")
+        return None
+    pid = int(m.group("pid"))
+    try:
+        proc = psutil.Process(pid)
+        cmd = " ".join(proc.cmdline()) or proc.name()
+        holder = _short(cmd)
+    except (psutil.Error, OSError):
+        holder = m.group("exe")
+    return StoreLocked(path, pid, holder)
+
+
+def _short(cmd: str, limit: int = 120) -> str:
+    return cmd if len(cmd) <= limit else cmd[: limit - 1] + "…"

@@ -1,0 +1,374 @@
+"""The DuckDB session store: append-only hash-chained events, one writer thread.
+
+Every call that touches the connection runs on the store's own thread, so nothing blocks
+the event loop and DuckDB sees one user. Appends that arrive while a transaction is being
+written are batched into the next one; an append's future resolves only after COMMIT.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import queue
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import duckdb
+
+from mdm_console.store.chain import GENESIS, Actor, Event, event_body, event_from_body, link, utcnow
+from mdm_console.store.errors import ChainBroken, NotOurs, StoreError, locked_from
+
+APP_ID = "mdm-console"
+SCHEMA_VERSION = "1"
+MAX_BATCH = 10_000
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL);
+CREATE TABLE IF NOT EXISTS events (
+    seq BIGINT PRIMARY KEY,
+    ts TIMESTAMP NOT NULL,          -- UTC
+    kind VARCHAR NOT NULL,
+    component VARCHAR,
+    operator VARCHAR NOT NULL,
+    body VARCHAR NOT NULL,          -- the canonical JSON that was hashed
+    prev_hash VARCHAR NOT NULL,
+    hash VARCHAR NOT NULL
+);
+CREATE TABLE IF NOT EXISTS checkpoints (
+    seq BIGINT PRIMARY KEY,
+    hash VARCHAR NOT NULL,
+    state VARCHAR NOT NULL,
+    created TIMESTAMP NOT NULL
+);
+CREATE OR REPLACE VIEW event_log AS
+    SELECT seq, ts, kind, component, operator,
+           body->>'os_user' AS os_user, body->>'host' AS host,
+           CAST(body->'payload' AS JSON) AS payload, prev_hash, hash
+    FROM events;
+"""
+
+VERIFY_SQL = """
+SELECT seq, reason FROM (
+  SELECT seq, CASE
+    WHEN sha256(prev_hash || body) <> hash THEN 'hash does not match the event (edited)'
+    WHEN seq <> coalesce(lag_seq, 0) + 1 THEN 'sequence gap: events before it are missing'
+    WHEN prev_hash <> coalesce(lag_hash, $genesis) THEN 'prev_hash does not link to the event before it'
+    WHEN NOT json_valid(body) THEN 'body is not JSON'
+    WHEN CAST(body->>'seq' AS VARCHAR) IS DISTINCT FROM CAST(seq AS VARCHAR)
+      OR body->>'kind' IS DISTINCT FROM kind
+      OR body->>'component' IS DISTINCT FROM component
+      OR body->>'operator' IS DISTINCT FROM operator
+      OR body->>'ts' IS DISTINCT FROM strftime(ts, '%Y-%m-%dT%H:%M:%S.%fZ')
+      THEN 'columns differ from the hashed body (edited)'
+  END AS reason
+  FROM (SELECT *, lag(hash) OVER w AS lag_hash, lag(seq) OVER w AS lag_seq
+        FROM events WINDOW w AS (ORDER BY seq))
+) WHERE reason IS NOT NULL ORDER BY seq LIMIT 1
+"""
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    ok: bool
+    events: int
+    head_seq: int
+    head_hash: str
+    bad_seq: int | None = None
+    reason: str | None = None
+
+    def line(self) -> str:
+        if self.ok:
+            return f"chain ok: {self.events} events, head seq {self.head_seq} hash {self.head_hash}"
+        return f"chain BROKEN at seq {self.bad_seq}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class EventSpec:
+    kind: str
+    component: str | None = None
+    payload: dict[str, Any] | None = None
+    actor: Actor | None = None
+
+
+@dataclass
+class _Append:
+    specs: list[EventSpec]
+    future: Future
+
+
+@dataclass
+class _Call:
+    fn: Callable[[duckdb.DuckDBPyConnection], Any]
+    future: Future
+
+
+_STOP = object()
+
+
+class SessionStore:
+    """Open with `SessionStore.open(path, actor)`; close with `close()`."""
+
+    def __init__(self, path: Path, con: duckdb.DuckDBPyConnection, actor: Actor, read_only: bool, note: str | None):
+        self.path = path
+        self.actor = actor
+        self.read_only = read_only
+        self.note = note  # e.g. "read from a snapshot copy: the db is held by PID ..."
+        self._con = con
+        self._sealed: ChainBroken | None = None
+        row = con.execute("SELECT seq, hash, ts FROM events ORDER BY seq DESC LIMIT 1").fetchone()
+        self.head_seq, self.head_hash = (row[0], row[1]) if row else (0, GENESIS)
+        self._last_ts = row[2].replace(tzinfo=UTC) if row else None
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name=f"store:{path.name}", daemon=True)
+        self._thread.start()
+
+    # ---- opening ----------------------------------------------------------------------
+    @classmethod
+    def open(cls, path: Path | str, actor: Actor, *, read_only: bool = False, create: bool = True) -> SessionStore:
+        path = Path(path).absolute()
+        if read_only and not path.exists():
+            # Nothing recorded yet: read-only commands see an empty log, and nothing is created.
+            con = duckdb.connect(":memory:")
+            _check_or_init(con, path, read_only=False)
+            return cls(path, con, actor, True, f"no session db at {path} yet: nothing has been recorded")
+        if not read_only:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        new = not path.exists()
+        if new and not create:
+            raise StoreError(f"session db {path} does not exist")
+        try:
+            con = duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as exc:
+            locked = locked_from(path, str(exc))
+            if locked:
+                raise locked from None
+            raise NotOurs(path, str(exc).splitlines()[0]) from None
+        except duckdb.Error as exc:
+            raise NotOurs(path, str(exc).splitlines()[0]) from None
+        try:
+            _check_or_init(con, path, read_only)
+        except BaseException:
+            con.close()
+            raise
+        if new:
+            os.chmod(path, 0o600)
+        return cls(path, con, actor, read_only, None)
+
+    @classmethod
+    def open_snapshot(cls, path: Path | str, actor: Actor, holder: str) -> SessionStore:
+        """For read-only commands while another process writes: read a copy of the files."""
+        path = Path(path).absolute()
+        tmp = Path(tempfile.mkdtemp(prefix="mdm-snapshot-"))
+        copy = tmp / path.name
+        shutil.copy2(path, copy)
+        wal = path.with_name(path.name + ".wal")
+        if wal.exists():
+            shutil.copy2(wal, copy.with_name(copy.name + ".wal"))
+        # Replaying the copied WAL needs a writable open; the copy is ours alone.
+        con = duckdb.connect(str(copy))
+        _check_or_init(con, path, read_only=True)
+        note = f"the session db is held by {holder}; read from a copy taken at {utcnow():%H:%M:%S} UTC"
+        store = cls(path, con, actor, True, note)
+        store._tmpdir = tmp
+        return store
+
+    # ---- the writer thread ------------------------------------------------------------
+    def _run(self) -> None:
+        held = None
+        while True:
+            job = held if held is not None else self._queue.get()
+            held = None
+            if job is _STOP:
+                break
+            if isinstance(job, _Call):
+                _settle(job.future, job.fn, self._con)
+                continue
+            batch = [job]
+            count = len(job.specs)
+            while count < MAX_BATCH:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if isinstance(nxt, _Append):
+                    batch.append(nxt)
+                    count += len(nxt.specs)
+                else:
+                    held = nxt
+                    break
+            self._write(batch)
+        self._con.close()
+
+    def _write(self, batch: list[_Append]) -> None:
+        if self._sealed or self.read_only:
+            err = self._sealed or StoreError("the session db is open read-only")
+            for job in batch:
+                if job.future.set_running_or_notify_cancel():
+                    job.future.set_exception(err)
+            return
+        seq, prev, last_ts = self.head_seq, self.head_hash, self._last_ts
+        out: list[list[Event]] = []
+        cols: tuple[list, ...] = ([], [], [], [], [], [], [], [])
+        for job in batch:
+            events = []
+            for spec in job.specs:
+                seq += 1
+                ts = utcnow()
+                if last_ts is not None and ts < last_ts:  # wall clock stepped back: keep order
+                    ts = last_ts
+                last_ts = ts
+                actor = spec.actor or self.actor
+                payload = spec.payload or {}
+                body = event_body(seq, ts, actor, spec.kind, spec.component, payload)
+                h = link(prev, body)
+                ev = Event(seq, ts, actor, spec.kind, spec.component, payload, prev, h)
+                for col, value in zip(
+                    cols,
+                    (seq, ts.replace(tzinfo=None), spec.kind, spec.component, actor.operator, body, prev, h),
+                ):
+                    col.append(value)
+                prev = h
+                events.append(ev)
+            out.append(events)
+        try:
+            self._con.execute("BEGIN TRANSACTION")
+            self._con.execute(
+                "INSERT INTO events SELECT unnest($1), unnest($2), unnest($3), unnest($4),"
+                " unnest($5), unnest($6), unnest($7), unnest($8)",
+                [list(c) for c in cols],
+            )
+            self._con.execute("COMMIT")
+        except Exception as exc:  # nothing of the batch is committed; the head stays
+            try:
+                self._con.execute("ROLLBACK")
+            except duckdb.Error:
+                pass
+            for job in batch:
+                if job.future.set_running_or_notify_cancel():
+                    job.future.set_exception(StoreError(f"append failed: {exc}"))
+            return
+        self.head_seq, self.head_hash, self._last_ts = seq, prev, last_ts
+        for job, events in zip(batch, out):
+            if job.future.set_running_or_notify_cancel():
+                job.future.set_result(events)
+
+    # ---- public API -------------------------------------------------------------------
+    def submit(self, specs: list[EventSpec]) -> Future:
+        fut: Future = Future()
+        self._queue.put(_Append(specs, fut))
+        return fut
+
+    def append_sync(self, kind: str, component: str | None = None, payload: dict | None = None) -> Event:
+        return self.submit([EventSpec(kind, component, payload)]).result()[0]
+
+    async def append(self, kind: str, component: str | None = None, payload: dict | None = None,
+                     actor: Actor | None = None) -> Event:
+        return (await asyncio.wrap_future(self.submit([EventSpec(kind, component, payload, actor)])))[0]
+
+    async def append_many(self, specs: list[EventSpec]) -> list[Event]:
+        return await asyncio.wrap_future(self.submit(specs))
+
+    def call(self, fn: Callable[[duckdb.DuckDBPyConnection], T]) -> Future:
+        fut: Future = Future()
+        self._queue.put(_Call(fn, fut))
+        return fut
+
+    def call_sync(self, fn: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+        return self.call(fn).result()
+
+    async def acall(self, fn: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+        return await asyncio.wrap_future(self.call(fn))
+
+    def seal(self, broken: ChainBroken) -> None:
+        """Refuse every later append: a broken chain is never appended to silently."""
+        self._sealed = broken
+
+    @property
+    def sealed(self) -> ChainBroken | None:
+        return self._sealed
+
+    def close(self) -> None:
+        if self._thread.is_alive():
+            self._queue.put(_STOP)
+            self._thread.join()
+        tmp = getattr(self, "_tmpdir", None)
+        if tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    # ---- queries (run them through call/acall) -----------------------------------------
+    @staticmethod
+    def q_events(after_seq: int = 0, limit: int | None = None) -> Callable[[duckdb.DuckDBPyConnection], list[Event]]:
+        def run(con: duckdb.DuckDBPyConnection) -> list[Event]:
+            sql = "SELECT body, prev_hash, hash FROM events WHERE seq > ? ORDER BY seq"
+            args: list[Any] = [after_seq]
+            if limit is not None:
+                sql += " LIMIT ?"
+                args.append(limit)
+            return [event_from_body(b, p, h) for b, p, h in con.execute(sql, args).fetchall()]
+
+        return run
+
+    @staticmethod
+    def q_verify(con: duckdb.DuckDBPyConnection) -> VerifyResult:
+        bad = con.execute(VERIFY_SQL, {"genesis": GENESIS}).fetchone()
+        count, head_seq = con.execute("SELECT count(*), coalesce(max(seq), 0) FROM events").fetchone()
+        row = con.execute("SELECT hash FROM events WHERE seq = ?", [head_seq]).fetchone()
+        head_hash = row[0] if row else GENESIS
+        if bad:
+            return VerifyResult(False, count, head_seq, head_hash, bad[0], bad[1])
+        return VerifyResult(True, count, head_seq, head_hash)
+
+    @staticmethod
+    def q_latest_checkpoint(con: duckdb.DuckDBPyConnection) -> tuple[int, str, str] | None:
+        """The newest checkpoint whose (seq, hash) still matches the chain."""
+        row = con.execute(
+            "SELECT c.seq, c.hash, c.state FROM checkpoints c JOIN events e ON e.seq = c.seq AND e.hash = c.hash"
+            " ORDER BY c.seq DESC LIMIT 1"
+        ).fetchone()
+        return tuple(row) if row else None
+
+    @staticmethod
+    def q_save_checkpoint(seq: int, hash_: str, state: str) -> Callable[[duckdb.DuckDBPyConnection], None]:
+        def run(con: duckdb.DuckDBPyConnection) -> None:
+            con.execute(
+                "INSERT OR REPLACE INTO checkpoints VALUES (?, ?, ?, ?)",
+                [seq, hash_, state, datetime.now(UTC).replace(tzinfo=None)],
+            )
+
+        return run
+
+
+def _settle(fut: Future, fn: Callable, con: duckdb.DuckDBPyConnection) -> None:
+    if not fut.set_running_or_notify_cancel():
+        return
+    try:
+        fut.set_result(fn(con))
+    except BaseException as exc:  # noqa: BLE001 - handed to the caller
+        fut.set_exception(exc)
+
+
+def _check_or_init(con: duckdb.DuckDBPyConnection, path: Path, read_only: bool) -> None:
+    tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    if not tables:
+        if read_only:
+            raise NotOurs(path, "it is empty")
+        con.execute(SCHEMA)
+        con.execute("INSERT INTO meta VALUES ('app', ?), ('schema', ?), ('created', ?)",
+                    [APP_ID, SCHEMA_VERSION, utcnow().isoformat()])
+        return
+    if "meta" not in tables or "events" not in tables:
+        raise NotOurs(path, "it has tables " + ", ".join(sorted(tables)[:5]) + " but no mdm-console schema")
+    meta = dict(con.execute("SELECT key, value FROM meta").fetchall())
+    if meta.get("app") != APP_ID:
+        raise NotOurs(path, f"its meta says app={meta.get('app')!r}")
+    if meta.get("schema") != SCHEMA_VERSION:
+        raise NotOurs(path, f"schema version {meta.get('schema')} is not {SCHEMA_VERSION} (newer mdm-console?)")

@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BASE_PLAN = """\
+version = 1
+
+[cutover]
+name = "Test cutover"
+flag_file = "state/flags.flagd.json"
+session_db = "state/session.duckdb"
+snapshot_files = ["config/app.toml"]
+
+[gate]
+min_success_rate = 0.99
+max_error_rate = 0.05
+min_operations = 100
+min_stage_seconds = 600
+
+[[components]]
+id = "storage"
+title = "Storage"
+flag_key = "mdm.new_backend"
+
+[[components]]
+id = "features"
+title = "Features"
+flag_key = "mdm.new_features"
+
+[[validators]]
+id = "cfg"
+kind = "file"
+params = { path = "config/app.toml", parse = "toml" }
+
+[[checklist]]
+id = "a"
+section = "Pre"
+title = "First"
+critical = true
+
+[[checklist]]
+id = "b"
+section = "Pre"
+title = "Second"
+depends_on = ["a"]
+requires_validators = ["cfg"]
+
+[[signoffs]]
+role = "Ops"
+requires_sections = ["Pre"]
+
+[[signoffs]]
+role = "Final Approval"
+requires_roles = ["Ops"]
+"""
+
+
+@pytest.fixture(autouse=True)
+def _isolated_state(tmp_path_factory, monkeypatch):
+    """No test touches the real user state directory or depends on the caller's operator."""
+    monkeypatch.setenv("MDM_STATE_DIR", str(tmp_path_factory.mktemp("state")))
+    monkeypatch.setenv("MDM_OPERATOR", "tester")
+
+
+@pytest.fixture
+def plan_file(tmp_path: Path) -> Path:
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "app.toml").write_text('[app]\nname = "x"\n')
+    p = tmp_path / "mdm-plan.toml"
+    p.write_text(BASE_PLAN)
+    return p
+
+
+def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 60):
+    """Run the real `mdm-console` entry point in a subprocess."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "mdm_console", *args], cwd=cwd, env=full_env, capture_output=True, text=True,
+        timeout=timeout,
+    )

@@ -1,0 +1,104 @@
+"""The DuckDB session store on a real file: append, replay, tamper detection."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+
+import duckdb
+import pytest
+
+from mdm_console.store.chain import GENESIS, Actor
+from mdm_console.store.errors import NotOurs, StoreError
+from mdm_console.store.session import EventSpec, SessionStore
+
+ACTOR = Actor("alice", "alice-os", "host-1")
+
+
+@pytest.fixture
+def db(tmp_path):
+    return tmp_path / "session.duckdb"
+
+
+def test_append_links_each_event_to_the_previous_one(db):
+    store = SessionStore.open(db, ACTOR)
+    a = store.append_sync("note", "storage", {"text": "first"})
+    b = store.append_sync("note", None, {"text": "second", "n": 2.5})
+    store.close()
+    assert (a.seq, b.seq) == (1, 2)
+    assert a.prev_hash == GENESIS and b.prev_hash == a.hash
+    assert b.hash == hashlib.sha256((a.hash + b.body()).encode()).hexdigest()
+
+
+def test_events_survive_reopen_with_actor_and_payload(db):
+    store = SessionStore.open(db, ACTOR)
+    store.append_sync("note", "storage", {"text": "ünïcode <b>"})
+    store.close()
+    store = SessionStore.open(db, Actor("bob", "b", "h"), read_only=True)
+    [ev] = store.call_sync(SessionStore.q_events())
+    store.close()
+    assert ev.actor == ACTOR and ev.payload == {"text": "ünïcode <b>"} and ev.component == "storage"
+
+
+def test_concurrent_appends_are_batched_in_order_and_verify(db):
+    store = SessionStore.open(db, ACTOR)
+
+    async def burst():
+        return await asyncio.gather(*(store.append("note", None, {"i": i}) for i in range(500)))
+
+    events = asyncio.run(burst())
+    result = store.call_sync(SessionStore.q_verify)
+    store.close()
+    assert sorted(e.seq for e in events) == list(range(1, 501))
+    assert result.ok and result.events == 500 and result.head_hash == max(events, key=lambda e: e.seq).hash
+
+
+@pytest.mark.parametrize("edit,reason", [
+    ("UPDATE events SET body = replace(body, '\"i\":3', '\"i\":4') WHERE seq = 4", "hash does not match"),
+    ("UPDATE events SET kind = 'forged' WHERE seq = 4", "columns differ"),
+    ("UPDATE events SET operator = 'mallory' WHERE seq = 4", "columns differ"),
+    ("DELETE FROM events WHERE seq = 4", "sequence gap"),
+])
+def test_tampering_through_a_second_connection_is_named(db, edit, reason):
+    store = SessionStore.open(db, ACTOR)
+    store.submit([EventSpec("note", None, {"i": i}) for i in range(10)]).result()
+    store.close()
+    con = duckdb.connect(str(db))
+    con.execute(edit)
+    con.close()
+    store = SessionStore.open(db, ACTOR, read_only=True)
+    result = store.call_sync(SessionStore.q_verify)
+    store.close()
+    assert not result.ok
+    expected_seq = 5 if "DELETE" in edit else 4
+    assert result.bad_seq == expected_seq and reason in result.reason
+
+
+def test_sealed_store_refuses_appends(db):
+    from mdm_console.store.errors import ChainBroken
+
+    store = SessionStore.open(db, ACTOR)
+    store.seal(ChainBroken(3, "edited"))
+    with pytest.raises(ChainBroken):
+        store.append_sync("note")
+    store.close()
+
+
+def test_a_foreign_duckdb_file_is_not_ours(db):
+    con = duckdb.connect(str(db))
+    con.execute("CREATE TABLE customers (id INT)")
+    con.close()
+    with pytest.raises(NotOurs, match="customers"):
+        SessionStore.open(db, ACTOR)
+
+
+def test_a_file_that_is_not_duckdb_is_not_ours(db):
+    db.write_text("hello, this is a text file")
+    with pytest.raises(StoreError):
+        SessionStore.open(db, ACTOR)
+    assert db.read_text() == "hello, this is a text file"
+
+
+def test_new_db_is_private(db):
+    SessionStore.open(db, ACTOR).close()
+    assert db.stat().st_mode & 0o077 == 0
