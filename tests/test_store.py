@@ -102,3 +102,33 @@ def test_a_file_that_is_not_duckdb_is_not_ours(db):
 def test_new_db_is_private(db):
     SessionStore.open(db, ACTOR).close()
     assert db.stat().st_mode & 0o077 == 0
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(seq=st.integers(1, 2**62), kind=st.text(min_size=1), component=st.none() | st.text(),
+       names=st.tuples(st.text(), st.text(), st.text()),
+       payload=st.dictionaries(st.text(max_size=10), json_values, max_size=5))
+def test_fast_event_body_is_the_canonical_json(seq, kind, component, names, payload):
+    from datetime import UTC, datetime
+
+    from mdm_console.store.chain import canonical, event_body, event_from_body
+
+    actor = Actor(*names)
+    ts = datetime(2026, 11, 23, 1, 2, 3, 456789, tzinfo=UTC)
+    body = event_body(seq, ts, actor, kind, component, payload)
+    assert body == canonical({"seq": seq, "ts": "2026-11-23T01:02:03.456789Z", "operator": actor.operator,
+                              "os_user": actor.os_user, "host": actor.host, "kind": kind,
+                              "component": component, "payload": payload})
+    back = event_from_body(body, GENESIS, "h")
+    assert (back.seq, back.ts, back.actor, back.kind, back.component, back.payload) == (
+        seq, ts, actor, kind, component, payload)

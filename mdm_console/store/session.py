@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 import duckdb
 
-from mdm_console.store.chain import GENESIS, Actor, Event, event_body, event_from_body, link, utcnow
+from mdm_console.store.chain import GENESIS, Actor, Event, event_body, event_from_body, format_ts, link, utcnow
 from mdm_console.store.errors import ChainBroken, NotOurs, StoreError, locked_from
 
 APP_ID = "mdm-console"
@@ -215,36 +215,38 @@ class SessionStore:
                 if job.future.set_running_or_notify_cancel():
                     job.future.set_exception(err)
             return
-        seq, prev, last_ts = self.head_seq, self.head_hash, self._last_ts
+        seq, prev = self.head_seq, self.head_hash
+        # One timestamp per transaction: the events of a batch are committed together.
+        ts = utcnow()
+        if self._last_ts is not None and ts < self._last_ts:  # the wall clock stepped back: keep order
+            ts = self._last_ts
+        ts_text = format_ts(ts)
         out: list[list[Event]] = []
-        cols: tuple[list, ...] = ([], [], [], [], [], [], [], [])
+        seqs, kinds, comps, operators, bodies, prevs, hashes = [], [], [], [], [], [], []
         for job in batch:
             events = []
             for spec in job.specs:
                 seq += 1
-                ts = utcnow()
-                if last_ts is not None and ts < last_ts:  # wall clock stepped back: keep order
-                    ts = last_ts
-                last_ts = ts
                 actor = spec.actor or self.actor
                 payload = spec.payload or {}
-                body = event_body(seq, ts, actor, spec.kind, spec.component, payload)
+                body = event_body(seq, ts_text, actor, spec.kind, spec.component, payload)
                 h = link(prev, body)
-                ev = Event(seq, ts, actor, spec.kind, spec.component, payload, prev, h)
-                for col, value in zip(
-                    cols,
-                    (seq, ts.replace(tzinfo=None), spec.kind, spec.component, actor.operator, body, prev, h),
-                ):
-                    col.append(value)
+                events.append(Event(seq, ts, actor, spec.kind, spec.component, payload, prev, h))
+                seqs.append(seq)
+                kinds.append(spec.kind)
+                comps.append(spec.component)
+                operators.append(actor.operator)
+                bodies.append(body)
+                prevs.append(prev)
+                hashes.append(h)
                 prev = h
-                events.append(ev)
             out.append(events)
         try:
             self._con.execute("BEGIN TRANSACTION")
             self._con.execute(
-                "INSERT INTO events SELECT unnest($1), unnest($2), unnest($3), unnest($4),"
+                "INSERT INTO events SELECT unnest($1), CAST($2 AS TIMESTAMP), unnest($3), unnest($4),"
                 " unnest($5), unnest($6), unnest($7), unnest($8)",
-                [list(c) for c in cols],
+                [seqs, ts.replace(tzinfo=None).isoformat(), kinds, comps, operators, bodies, prevs, hashes],
             )
             self._con.execute("COMMIT")
         except Exception as exc:  # nothing of the batch is committed; the head stays
@@ -256,7 +258,7 @@ class SessionStore:
                 if job.future.set_running_or_notify_cancel():
                     job.future.set_exception(StoreError(f"append failed: {exc}"))
             return
-        self.head_seq, self.head_hash, self._last_ts = seq, prev, last_ts
+        self.head_seq, self.head_hash, self._last_ts = seq, prev, ts
         for job, events in zip(batch, out):
             if job.future.set_running_or_notify_cancel():
                 job.future.set_result(events)
