@@ -10,14 +10,17 @@ import asyncio
 import getpass
 import os
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from mdm_console import __version__
+from mdm_console.engine.gates import HealthView
 from mdm_console.engine.phases import derive_phase
+from mdm_console.engine.rollout import RolloutControl
 from mdm_console.engine.state import SessionState
 from mdm_console.plan.load import LoadedPlan
 from mdm_console.store.chain import Actor, Event
@@ -57,7 +60,11 @@ class Engine:
         self.report = report
         self._subscribers: set[asyncio.Queue[Event]] = set()
         self._last_checkpoint = state.head_seq
-        self._lock = asyncio.Lock()  # one state change at a time: append + apply stay in order
+        self._lock = asyncio.Lock()  # one append at a time: append + apply stay in order
+        self.effects_lock = asyncio.Lock()  # one side effect (flag file, config files) at a time
+        self.health: HealthView | None = None  # set by the live-health feeds when a plan has metrics
+        self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+        self.rollout = RolloutControl(self)
 
     # ---- lifecycle ----------------------------------------------------------------------
     @classmethod
@@ -109,6 +116,14 @@ class Engine:
         if not self.store.read_only and not self.store.sealed and self.state.head_seq > self._last_checkpoint:
             await self._checkpoint()
         await asyncio.to_thread(self.store.close)
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    @property
+    def points_dir(self) -> Path:
+        """Rollback point copies live next to the session db."""
+        return self.store.path.with_name(self.store.path.stem + ".points")
 
     @property
     def read_only(self) -> bool:

@@ -26,7 +26,7 @@ class ComponentState:
     stage_since: str | None = None  # ISO time the current stage began (None: never moved)
     stage_seq: int = 0  # seq of the event that set the stage
     auto_advance: bool = False
-    flag_seq: int = 0  # seq of the event that last wrote the flag file
+    flag_seq: int = 0  # seq of the intent that last wrote this component's flag
 
 
 @dataclass
@@ -68,6 +68,9 @@ class SessionState:
     head_hash: str = ""
     plan_sha256: str | None = None
     sessions: int = 0
+    started_at: str | None = None  # ISO time of the first session.started
+    flags_sha256: str | None = None  # what the console last wrote to the flag file
+    alerts: dict[str, dict[str, Any]] = field(default_factory=dict)  # active alerts by id
     components: dict[str, ComponentState] = field(default_factory=dict)
     validators: dict[str, ValidatorResult] = field(default_factory=dict)
     phase_runs: dict[str, int] = field(default_factory=dict)  # phase -> seq of the last finished run
@@ -135,6 +138,7 @@ def handles(kind: str) -> Callable[[Handler], Handler]:
 def _session_started(state: SessionState, ev: Event) -> None:
     state.sessions += 1
     state.plan_sha256 = ev.payload.get("plan_sha256")
+    state.started_at = state.started_at or iso(ev.ts)
 
 
 @handles("plan.changed")
@@ -151,6 +155,7 @@ def _stage_changed(state: SessionState, ev: Event) -> None:
     comp.percent = ev.payload["to_percent"]
     comp.stage_since = iso(ev.ts)
     comp.stage_seq = ev.seq
+    comp.flag_seq = ev.payload.get("flag_seq", ev.seq)
 
 
 @handles("auto_advance.set")
@@ -162,9 +167,17 @@ def _auto(state: SessionState, ev: Event) -> None:
 
 @handles("flags.written")
 def _flags_written(state: SessionState, ev: Event) -> None:
-    for cid in ev.payload.get("components", []):
-        if cid in state.components:
-            state.components[cid].flag_seq = ev.seq
+    state.flags_sha256 = ev.payload["sha256"]
+
+
+@handles("alert.raised")
+def _alert_raised(state: SessionState, ev: Event) -> None:
+    state.alerts[ev.payload["alert"]] = {**ev.payload, "seq": ev.seq, "ts": iso(ev.ts)}
+
+
+@handles("alert.cleared")
+def _alert_cleared(state: SessionState, ev: Event) -> None:
+    state.alerts.pop(ev.payload["alert"], None)
 
 
 @handles("validator.result")

@@ -1,0 +1,55 @@
+"""`mdm-console advance COMPONENT [--override REASON] [--dry-run]`."""
+
+from __future__ import annotations
+
+import argparse
+
+from mdm_console.cli.common import EXIT_FAILED, EXIT_OK, CliExit, load, open_engine, require_writable, run_async
+
+
+def add_parser(sub, parents) -> None:
+    p = sub.add_parser("advance", parents=parents, help="advance a component to its next stage",
+                       description="Advance COMPONENT one stage if every gate holds. A failing gate blocks "
+                       "(exit 1, naming each gate and its value) unless --override gives a reason, which is recorded.")
+    p.add_argument("component", metavar="COMPONENT")
+    p.add_argument("--override", metavar="REASON", help="advance despite failing gates, for this reason")
+    p.add_argument("--reason", default="", help="why (recorded with the stage change)")
+    p.add_argument("--dry-run", action="store_true", help="show the gates and the flag file change; change nothing")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    loaded = load(args)
+
+    async def go() -> int:
+        from mdm_console.engine.effects import EffectError
+        from mdm_console.engine.rollout import RolloutError
+
+        engine = await open_engine(args, loaded, read_only=args.dry_run)
+        try:
+            if not args.dry_run:
+                require_writable(engine)
+                await engine.rollout.ensure_flag_file()
+            try:
+                r = await engine.rollout.advance(args.component, override=args.override, reason=args.reason,
+                                                 dry_run=args.dry_run)
+            except (RolloutError, EffectError) as exc:
+                raise CliExit(EXIT_FAILED, f"advance {args.component}: {exc}") from None
+            print(f"{r.component}: {r.from_stage} -> {r.to_stage} ({r.to_percent:g} %)")
+            for g in r.gates:
+                print(f"  {g.line()}")
+            if r.blocked:
+                raise CliExit(EXIT_FAILED, f"advance blocked by {len(r.failing)} gate(s): "
+                              + "; ".join(f"{g.name} {g.reason}" for g in r.failing)
+                              + " (use --override REASON to advance anyway)")
+            if r.dry_run:
+                print("dry run: nothing changed" + (f"; would override: {r.override}" if r.override else ""))
+                print(r.flag_diff, end="")
+            else:
+                seq = engine.state.components[r.component].stage_seq
+                print(f"done at seq {seq}" + (f", gates overridden: {r.override}" if r.override else ""))
+            return EXIT_OK
+        finally:
+            await engine.close()
+
+    return run_async(go)

@@ -1,0 +1,97 @@
+"""Gates for advancing a component out of its stage.
+
+Gate inputs come from a `HealthView` (the live-health windows implement it; tests pass a
+fake). Traffic gates judge the operations observed on the component's *new* path since
+its current stage began; at a 0 % stage nothing is routed there, so they do not apply.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Protocol
+
+from mdm_console.plan.models import Gate
+
+
+@dataclass(frozen=True)
+class StageCounters:
+    """What a health window observed for one component since a given time."""
+
+    operations: int
+    successes: int
+    errors: int
+    measured_at: datetime | None  # time of the newest sample; None: nothing ever arrived
+    stale_reason: str | None = None  # set when the feed went silent
+
+
+class HealthView(Protocol):
+    def stage_counters(self, component: str, since: datetime) -> StageCounters | None:
+        """None when the console has no metrics source for this component."""
+
+
+@dataclass(frozen=True)
+class GateResult:
+    name: str  # success_rate | error_rate | operations | stage_time
+    ok: bool
+    value: float | None  # the measured value; None when it could not be judged
+    threshold: float
+    comparison: str  # ">=" or "<="
+    reason: str  # why it holds or fails, with the figure
+    measured_at: str | None = None  # ISO time of the data the value came from
+
+    def line(self) -> str:
+        return f"{self.name}: {'ok' if self.ok else 'FAIL'} - {self.reason}"
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _pct(x: float) -> str:
+    return f"{x * 100:.2f} %"
+
+
+def evaluate(gate: Gate, *, percent: float, stage_since: datetime, now: datetime,
+             counters: StageCounters | None) -> list[GateResult]:
+    results: list[GateResult] = []
+    elapsed = max(0.0, (now - stage_since).total_seconds())
+    results.append(GateResult(
+        "stage_time", elapsed >= gate.min_stage_seconds, round(elapsed, 1), gate.min_stage_seconds, ">=",
+        f"{elapsed:.0f} s in stage, needs {gate.min_stage_seconds:g} s", now.isoformat()))
+
+    if percent <= 0:
+        for name, thr, cmp in (("success_rate", gate.min_success_rate, ">="),
+                               ("error_rate", gate.max_error_rate, "<="),
+                               ("operations", float(gate.min_operations), ">=")):
+            results.append(GateResult(name, True, None, thr, cmp, "not applicable: no traffic is routed at 0 %"))
+        return results
+
+    why_not: str | None = None
+    measured = None
+    if counters is None:
+        why_not = "no data: no metrics feed is running for this component"
+    else:
+        measured = counters.measured_at.isoformat() if counters.measured_at else None
+        if counters.stale_reason:
+            why_not = f"stale: {counters.stale_reason}"
+        elif counters.operations == 0:
+            why_not = "no data: no operations observed on the new path in this stage"
+    if why_not:
+        for name, thr, cmp in (("success_rate", gate.min_success_rate, ">="),
+                               ("error_rate", gate.max_error_rate, "<="),
+                               ("operations", float(gate.min_operations), ">=")):
+            value = float(counters.operations) if (name == "operations" and counters) else None
+            results.append(GateResult(name, False, value, thr, cmp, why_not, measured))
+        return results
+
+    ops = counters.operations
+    success = counters.successes / ops
+    error = counters.errors / ops
+    results.append(GateResult("success_rate", success >= gate.min_success_rate, success, gate.min_success_rate,
+                              ">=", f"{_pct(success)} of {ops} ops, needs >= {_pct(gate.min_success_rate)}",
+                              measured))
+    results.append(GateResult("error_rate", error <= gate.max_error_rate, error, gate.max_error_rate, "<=",
+                              f"{_pct(error)} of {ops} ops, needs <= {_pct(gate.max_error_rate)}", measured))
+    results.append(GateResult("operations", ops >= gate.min_operations, float(ops), float(gate.min_operations),
+                              ">=", f"{ops} ops in stage, needs {gate.min_operations}", measured))
+    return results

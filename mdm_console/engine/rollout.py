@@ -1,0 +1,258 @@
+"""The stage machine: advance (with gates), step back, auto-advance, the flag file and its drift."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from mdm_console.engine import effects
+from mdm_console.engine.effects import Change
+from mdm_console.engine.gates import GateResult, evaluate
+from mdm_console.flags.flagfile import FlagFileError, effective_percent, read_flags, sha256_file
+
+if TYPE_CHECKING:
+    from mdm_console.engine.core import Engine
+
+DRIFT_ALERT = "flags.drift"
+
+
+class RolloutError(Exception):
+    """A request that cannot be carried out (unknown component, last stage, ...)."""
+
+
+@dataclass
+class AdvanceResult:
+    component: str
+    from_stage: str
+    to_stage: str
+    to_percent: float
+    gates: list[GateResult]
+    done: bool = False
+    blocked: bool = False
+    dry_run: bool = False
+    override: str | None = None
+    flag_diff: str = ""
+    events: list = field(default_factory=list)
+
+    @property
+    def failing(self) -> list[GateResult]:
+        return [g for g in self.gates if not g.ok]
+
+
+@dataclass(frozen=True)
+class DriftStatus:
+    drifted: bool
+    on_disk: str | None  # sha256, None when the file is missing
+    expected: str | None
+    detail: str
+
+
+class RolloutControl:
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    # ---- reading ------------------------------------------------------------------------
+    def _component(self, component_id: str):
+        try:
+            return self.engine.plan.component(component_id)
+        except KeyError:
+            known = ", ".join(c.id for c in self.engine.plan.components)
+            raise RolloutError(f"unknown component '{component_id}' (the plan has {known})") from None
+
+    def stage_since(self, component_id: str) -> datetime:
+        st = self.engine.state
+        since = st.components[component_id].stage_since or st.started_at
+        return datetime.fromisoformat(since) if since else self.engine.now()
+
+    def gates(self, component_id: str, now: datetime | None = None) -> list[GateResult]:
+        self._component(component_id)
+        now = now or self.engine.now()
+        comp = self.engine.state.components[component_id]
+        since = self.stage_since(component_id)
+        health = self.engine.health
+        counters = health.stage_counters(component_id, since) if health is not None else None
+        return evaluate(self.engine.plan.gate_for(component_id), percent=comp.percent, stage_since=since,
+                        now=now, counters=counters)
+
+    def next_stage(self, component_id: str) -> tuple[str, float] | None:
+        plan = self.engine.plan
+        idx = plan.stage_index(self.engine.state.components[component_id].stage)
+        if idx + 1 >= len(plan.stages):
+            return None
+        s = plan.stages[idx + 1]
+        return s.name, s.percent
+
+    # ---- moving ---------------------------------------------------------------------------
+    async def advance(self, component_id: str, *, override: str | None = None, reason: str = "",
+                      dry_run: bool = False, how: str = "advance") -> AdvanceResult:
+        self._component(component_id)
+        comp = self.engine.state.components[component_id]
+        nxt = self.next_stage(component_id)
+        if nxt is None:
+            raise RolloutError(f"{component_id} is already at the last stage '{comp.stage}'")
+        gates = self.gates(component_id)
+        result = AdvanceResult(component_id, comp.stage, nxt[0], nxt[1], gates, dry_run=dry_run)
+        override = (override or "").strip() or None
+        if result.failing and not override:
+            result.blocked = True
+            if not dry_run:
+                await self.engine.record("advance.refused", component_id, {
+                    "from": comp.stage, "to": nxt[0], "failing": [g.as_dict() for g in result.failing]})
+            return result
+        change = Change(component_id, comp.stage, nxt[0], comp.percent, nxt[1])
+        if dry_run:
+            result.flag_diff = await self.flag_diff([change])
+            result.override = override if result.failing else None
+            return result
+        extra: dict[str, Any] = {"how": how, "reason": reason, "gates": {component_id: [g.as_dict() for g in gates]}}
+        if result.failing:
+            extra["override"] = override
+            await self.engine.record("gate.override", component_id, {
+                "from": comp.stage, "to": nxt[0], "reason": override, "failing": [g.as_dict() for g in result.failing]})
+            result.override = override
+        result.events = await self.change([change], action=how, extra=extra, label=f"before {how} {component_id}")
+        result.done = True
+        return result
+
+    async def step_back(self, component_id: str, *, reason: str = "", dry_run: bool = False) -> Change:
+        self._component(component_id)
+        comp = self.engine.state.components[component_id]
+        idx = self.engine.plan.stage_index(comp.stage)
+        if idx == 0:
+            raise RolloutError(f"{component_id} is already at the first stage '{comp.stage}'")
+        prev = self.engine.plan.stages[idx - 1]
+        change = Change(component_id, comp.stage, prev.name, comp.percent, prev.percent)
+        if not dry_run:
+            await self.change([change], action="step_back", extra={"how": "step_back", "reason": reason},
+                              label=f"before step back {component_id}")
+        return change
+
+    async def change(self, changes: list[Change], *, action: str, extra: dict[str, Any], label: str,
+                     restore: list[dict[str, Any]] | None = None, overwrite_drift: bool = False):
+        """Point -> intent -> flag file (+ restored files) -> stage events + done. One at a time.
+
+        Refuses while the flag file holds someone else's edit, unless the caller is the
+        operator's explicit "put it back" (a restore or a rollback).
+        """
+        async with self.engine.effects_lock:
+            self._refuse_while_intents_open()
+            if not overwrite_drift:
+                drift = await self.check_drift()
+                if drift.drifted and self.engine.state.flags_sha256 is not None:
+                    raise RolloutError(f"{drift.detail}; restore the flag file (or roll back) before changing stages")
+            point = await effects.take_point(self.engine, label, auto=True, reason=extra.get("reason", ""))
+            return await effects.perform(self.engine, action=action, changes=changes, restore=restore or [],
+                                         before_point=point, extra=extra)
+
+    def _refuse_while_intents_open(self) -> None:
+        if self.engine.state.open_intents:
+            ids = ", ".join(self.engine.state.open_intents)
+            raise RolloutError(f"an earlier change did not finish (intent {ids}); reconcile it first")
+
+    async def set_auto_advance(self, component_id: str, enabled: bool) -> None:
+        self._component(component_id)
+        await self.engine.record("auto_advance.set", component_id, {"enabled": enabled})
+
+    async def auto_tick(self) -> list[AdvanceResult]:
+        """Advance every auto-advance component whose gates all hold, never past the first 100 % stage."""
+        done = []
+        ceiling = next(n for n, s in enumerate(self.engine.plan.stages) if s.percent >= 100) \
+            if any(s.percent >= 100 for s in self.engine.plan.stages) else len(self.engine.plan.stages) - 1
+        for cid, comp in self.engine.state.components.items():
+            if not comp.auto_advance or self.engine.plan.stage_index(comp.stage) >= ceiling:
+                continue
+            if all(g.ok for g in self.gates(cid)):
+                done.append(await self.advance(cid, how="auto_advance", reason="all gates held"))
+        return done
+
+    # ---- the flag file ------------------------------------------------------------------------
+    async def flag_diff(self, changes: list[Change]) -> str:
+        import difflib
+
+        path = self.engine.loaded.flag_file
+        new = effects.flag_bytes(effects.flag_entries(self.engine, changes), self.engine.state.head_seq + 1)
+        try:
+            old = await asyncio.to_thread(path.read_bytes)
+        except FileNotFoundError:
+            old = b""
+        return "".join(difflib.unified_diff(old.decode(errors="replace").splitlines(True),
+                                            new.decode().splitlines(True), str(path), str(path) + " (new)"))
+
+    async def ensure_flag_file(self) -> DriftStatus:
+        """At start: write the flag file if it does not exist yet; never replace someone else's."""
+        async with self.engine.effects_lock:
+            status = await self.check_drift(record=False)
+            if status.on_disk is None and self.engine.state.flags_sha256 is None:
+                point = await effects.take_point(self.engine, "before the first flag file", auto=True)
+                await effects.perform(self.engine, action="flags.init", changes=[], restore=[],
+                                      before_point=point, extra={"how": "init"})
+                return await self.check_drift(record=False)
+        return await self.check_drift()
+
+    async def check_drift(self, *, record: bool = True) -> DriftStatus:
+        path = self.engine.loaded.flag_file
+        on_disk = await asyncio.to_thread(sha256_file, path)
+        expected = self.engine.state.flags_sha256
+        if on_disk == expected:
+            status = DriftStatus(False, on_disk, expected, "the flag file is as the console last wrote it")
+        elif on_disk is None:
+            status = DriftStatus(True, None, expected, f"{path} was deleted")
+        elif expected is None:
+            status = DriftStatus(True, on_disk, None, f"{path} exists but was not written by this session")
+        else:
+            detail = await asyncio.to_thread(self._describe_edit)
+            status = DriftStatus(True, on_disk, expected, f"{path} was changed outside the console: {detail}")
+        if record:
+            await self._record_drift(status)
+        return status
+
+    def _describe_edit(self) -> str:
+        try:
+            flags = read_flags(self.engine.loaded.flag_file)
+        except FlagFileError as exc:
+            return str(exc)
+        diffs = []
+        for comp in self.engine.plan.components:
+            want = self.engine.state.components[comp.id].percent
+            have = effective_percent(flags[comp.flag_key]) if comp.flag_key in flags else None
+            if have is None:
+                diffs.append(f"{comp.flag_key} missing or not ours")
+            elif abs(have - want) > 1e-9:
+                diffs.append(f"{comp.flag_key} gives {have:g} %, recorded {want:g} %")
+        return "; ".join(diffs) or "same percentages, different content"
+
+    async def _record_drift(self, status: DriftStatus) -> None:
+        active = DRIFT_ALERT in self.engine.state.alerts
+        if status.drifted and (not active or self.engine.state.alerts[DRIFT_ALERT].get("on_disk") != status.on_disk):
+            await self.engine.record("alert.raised", None, {
+                "alert": DRIFT_ALERT, "level": "critical", "message": status.detail,
+                "on_disk": status.on_disk, "expected": status.expected})
+        elif not status.drifted and active:
+            await self.engine.record("alert.cleared", None, {"alert": DRIFT_ALERT, "message": status.detail})
+
+    async def restore_flags(self, reason: str) -> DriftStatus:
+        """The operator's answer to drift: write the flag file again from the recorded stages."""
+        if not reason.strip():
+            raise RolloutError("restoring the flag file over someone's edit needs a reason")
+        await self.change([], action="flags.restore", extra={"how": "restore", "reason": reason},
+                          label="before restoring the flag file", overwrite_drift=True)
+        return await self.check_drift()
+
+    async def watch_drift(self, stop: asyncio.Event | None = None) -> None:
+        """Notice edits of the flag file within ~2 s (watchfiles), for as long as the console runs."""
+        import watchfiles
+
+        path = self.engine.loaded.flag_file
+        path.parent.mkdir(parents=True, exist_ok=True)
+        async for changes in watchfiles.awatch(path.parent, debounce=200, step=50, stop_event=stop,
+                                               rust_timeout=1000, yield_on_timeout=False):
+            if any(p == str(path) for _, p in changes):
+                async with self.engine.effects_lock:  # never judge our own write half-way
+                    await self.check_drift()
+
+
+def gate_summary(gates: list[GateResult]) -> str:
+    return f"gates: {sum(g.ok for g in gates)} of {len(gates)} hold"
+
