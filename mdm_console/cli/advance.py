@@ -29,7 +29,6 @@ def run(args: argparse.Namespace) -> int:
         try:
             if not args.dry_run:
                 require_writable(engine)
-                await engine.rollout.ensure_flag_file()
             try:
                 r = await engine.rollout.advance(args.component, override=args.override, reason=args.reason,
                                                  dry_run=args.dry_run)

@@ -82,6 +82,11 @@ async def open_engine(args: argparse.Namespace, loaded: LoadedPlan, *, read_only
         raise CliExit(EXIT_USAGE, str(exc)) from None
     except StoreError as exc:
         raise CliExit(EXIT_FAILED, str(exc)) from None
+    if not engine.read_only:
+        # The console owns the flag file from the session's start (never replacing someone else's).
+        drift = await engine.rollout.ensure_flag_file()
+        if drift.drifted:
+            err(f"warning: {drift.detail}")
     for note in engine.report.notes:
         err(f"note: {note}")
     if engine.report.plan_changed:

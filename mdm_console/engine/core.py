@@ -26,6 +26,7 @@ from mdm_console.plan.load import LoadedPlan
 from mdm_console.store.chain import Actor, Event
 from mdm_console.store.errors import ChainBroken, StoreLocked
 from mdm_console.store.session import EventSpec, SessionStore, VerifyResult
+from mdm_console.validators.runner import ValidationRunner
 
 CHECKPOINT_EVERY = 20_000
 
@@ -65,6 +66,7 @@ class Engine:
         self.health: HealthView | None = None  # set by the live-health feeds when a plan has metrics
         self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
         self.rollout = RolloutControl(self)
+        self.validation = ValidationRunner(self)
 
     # ---- lifecycle ----------------------------------------------------------------------
     @classmethod

@@ -46,6 +46,9 @@ def prepare_demo(target: Path | None = None) -> Path:
         # operator sees what a failed non-critical readiness check looks like.
         secrets.write_text('[database]\npassword = "demo-only-not-a-secret"\n')
         os.chmod(secrets, 0o640)
+    from mdm_console.plan.demo.resources import build
+
+    build(target)
     return target / "mdm-plan.toml"
 
 

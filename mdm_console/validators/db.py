@@ -1,0 +1,64 @@
+"""Read-only queries on `duckdb:PATH` or `sqlite:PATH` DSNs, interruptible on timeout."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+
+class QueryError(Exception):
+    pass
+
+
+class _Query:
+    def __init__(self, dsn: str, base_dir: Path):
+        scheme, _, rest = dsn.partition(":")
+        path = Path(rest).expanduser()
+        self.path = path if path.is_absolute() else base_dir / path
+        self.scheme = scheme
+        self.con: Any = None
+        self.lock = threading.Lock()
+        self.interrupted = False
+
+    def run(self, sql: str) -> tuple[list[str], list[tuple]]:
+        if not self.path.exists():
+            raise QueryError(f"{self.scheme} database {self.path} does not exist")
+        try:
+            with self.lock:
+                if self.interrupted:
+                    raise QueryError("interrupted")
+                if self.scheme == "duckdb":
+                    self.con = duckdb.connect(str(self.path), read_only=True)
+                else:
+                    self.con = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
+            cur = self.con.execute(sql)
+            cols = [d[0] for d in cur.description or []]
+            return cols, cur.fetchall()
+        except (duckdb.Error, sqlite3.Error) as exc:
+            raise QueryError(f"{self.scheme}: {str(exc).splitlines()[0]}") from None
+        finally:
+            with self.lock:
+                if self.con is not None:
+                    self.con.close()
+                    self.con = None
+
+    def interrupt(self) -> None:
+        with self.lock:
+            self.interrupted = True
+            if self.con is not None:
+                self.con.interrupt()
+
+
+async def query(dsn: str, sql: str, base_dir: Path, timeout: float) -> tuple[list[str], list[tuple]]:
+    q = _Query(dsn, base_dir)
+    task = asyncio.ensure_future(asyncio.to_thread(q.run, sql))
+    try:
+        return await asyncio.wait_for(asyncio.shield(task), timeout)
+    except (TimeoutError, asyncio.CancelledError):
+        q.interrupt()  # stop the query in its thread so it does not run on after us
+        raise

@@ -1,0 +1,65 @@
+"""`http`: a request, the status and dotted-path JSON equalities (urllib in a thread)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import urllib.error
+import urllib.request
+
+from mdm_console.plan.validator_params import HttpParams
+from mdm_console.validators.base import Context, Outcome, error, failed, passed
+
+MAX_BODY = 1024 * 1024
+
+
+def _request(p: HttpParams, timeout: float) -> tuple[int, bytes]:
+    req = urllib.request.Request(p.url, method=p.method, headers=p.headers)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - plan-defined URL
+            return resp.status, resp.read(MAX_BODY)
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read(MAX_BODY)
+
+
+def dotted(doc, path: str):
+    cur = doc
+    for part in path.split("."):
+        if isinstance(cur, dict) and part in cur:
+            cur = cur[part]
+        elif isinstance(cur, list) and part.isdigit() and int(part) < len(cur):
+            cur = cur[int(part)]
+        else:
+            raise KeyError(path)
+    return cur
+
+
+async def check(p: HttpParams, ctx: Context) -> Outcome:
+    try:
+        status, body = await asyncio.to_thread(_request, p, ctx.timeout)
+    except urllib.error.URLError as exc:
+        reason = exc.reason
+        text = getattr(reason, "strerror", None) or str(reason)
+        return error(f"{p.method} {p.url}: {text}")
+    except (TimeoutError, OSError) as exc:
+        return error(f"{p.method} {p.url}: {exc}")
+    measured = {"status": status, "bytes": len(body)}
+    if status != p.expect_status:
+        return failed(f"HTTP {status} (expected {p.expect_status})", **measured)
+    if p.expect_json:
+        try:
+            doc = json.loads(body)
+        except ValueError:
+            return failed(f"HTTP {status} but the body is not JSON", **measured)
+        measured["json"] = {}
+        for path, want in p.expect_json.items():
+            try:
+                have = dotted(doc, path)
+            except KeyError:
+                return failed(f"{path} is missing from the JSON body", **measured)
+            if have != want:
+                measured["json"][path] = have
+                return failed(f"{path} = {have!r} (expected {want!r})", **measured)
+            measured["json"][path] = have
+    return passed(f"HTTP {status}" + (f", {len(p.expect_json)} JSON value(s) as expected" if p.expect_json else ""),
+                  **measured)
