@@ -20,6 +20,7 @@ from typing import Any
 from mdm_console import __version__
 from mdm_console.engine.gates import HealthView
 from mdm_console.engine.phases import derive_phase
+from mdm_console.engine.rollback import RollbackExecutor
 from mdm_console.engine.rollout import RolloutControl
 from mdm_console.engine.state import SessionState
 from mdm_console.plan.load import LoadedPlan
@@ -67,6 +68,7 @@ class Engine:
         self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
         self.rollout = RolloutControl(self)
         self.validation = ValidationRunner(self)
+        self.rollback = RollbackExecutor(self)
 
     # ---- lifecycle ----------------------------------------------------------------------
     @classmethod
@@ -95,6 +97,9 @@ class Engine:
         engine = cls(loaded, store, state, report)
         if store.note:
             report.notes.append(store.note)
+        for intent_id, p in state.open_intents.items():
+            report.notes.append(f"intent {intent_id} ({p['action']}, seq {p['seq']}) did not finish: "
+                                "reconcile it (finish or revert) before changing anything")
         if not report.chain_ok:
             v = report.verify
             store.seal(ChainBroken(v.bad_seq, v.reason))

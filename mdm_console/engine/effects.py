@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mdm_console.engine import points as pts
+from mdm_console.engine.faults import fault_point
 from mdm_console.flags.flagfile import FlagFileError, render, sha256_bytes, sha256_file, write_atomic
 from mdm_console.store.chain import Event
 from mdm_console.store.session import EventSpec
@@ -85,11 +86,13 @@ async def perform(engine: Engine, *, action: str, changes: list[Change], restore
     intent = await engine.record("intent", None, {
         "intent": intent_id, "action": action, "before_point": before_point["id"],
         "flags": entries, "files": restore, "changes": [c.as_dict() for c in changes], **extra})
+    fault_point("effects.before_write")
     try:
         flags_sha = await asyncio.to_thread(_write, engine.loaded.flag_file, entries, intent.seq, restore)
     except (FlagFileError, pts.PointError, OSError) as exc:
         await _undo_after_failure(engine, intent, before_point, restore, exc)
         raise EffectError(str(exc)) from None
+    fault_point("effects.after_write")
     return await engine.record_many(done_events({**intent.payload, "seq": intent.seq}, flags_sha, "done"))
 
 
@@ -129,8 +132,8 @@ def done_events(p: dict[str, Any], flags_sha: str | None, resolution: str, **don
         **({"rollback": p["rollback"]} if p.get("rollback") else {}),
     }) for ch in p["changes"]]
     if flags_sha is not None:
-        specs.append(EventSpec("flags.written", None, {
-            "intent": p["intent"], "sha256": flags_sha, "components": [ch["component"] for ch in p["changes"]]}))
+        written = {comp: p["seq"] if seq is None else seq for _, comp, _, _, seq in p["flags"]}
+        specs.append(EventSpec("flags.written", None, {"intent": p["intent"], "sha256": flags_sha, "seqs": written}))
     for f in p["files"]:
         specs.append(EventSpec("file.restored", None, {
             "intent": p["intent"], "label": f["label"], "path": f["path"], "sha256": f["sha256"]}))

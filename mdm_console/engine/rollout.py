@@ -130,7 +130,8 @@ class RolloutControl:
         return change
 
     async def change(self, changes: list[Change], *, action: str, extra: dict[str, Any], label: str,
-                     restore: list[dict[str, Any]] | None = None, overwrite_drift: bool = False):
+                     restore: list[dict[str, Any]] | None = None, overwrite_drift: bool = False,
+                     write_flags: bool = True):
         """Point -> intent -> flag file (+ restored files) -> stage events + done. One at a time.
 
         Refuses while the flag file holds someone else's edit, unless the caller is the
@@ -144,7 +145,7 @@ class RolloutControl:
                     raise RolloutError(f"{drift.detail}; restore the flag file (or roll back) before changing stages")
             point = await effects.take_point(self.engine, label, auto=True, reason=extra.get("reason", ""))
             return await effects.perform(self.engine, action=action, changes=changes, restore=restore or [],
-                                         before_point=point, extra=extra)
+                                         before_point=point, extra=extra, write_flags=write_flags)
 
     def _refuse_while_intents_open(self) -> None:
         if self.engine.state.open_intents:

@@ -168,6 +168,9 @@ def _auto(state: SessionState, ev: Event) -> None:
 @handles("flags.written")
 def _flags_written(state: SessionState, ev: Event) -> None:
     state.flags_sha256 = ev.payload["sha256"]
+    for cid, seq in ev.payload.get("seqs", {}).items():
+        if cid in state.components:
+            state.components[cid].flag_seq = seq
 
 
 @handles("alert.raised")

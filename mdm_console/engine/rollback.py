@@ -1,0 +1,201 @@
+"""The rollback executor: full, component, flags-only and config-only, to a rollback point.
+
+Every real run: point -> intent -> changes -> done -> the plan's `rollback` validators ->
+`rollback.finished` with the measured elapsed time against the plan's target.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import difflib
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from mdm_console.engine import points as pts
+from mdm_console.engine.effects import Change
+from mdm_console.flags.flagfile import sha256_file
+
+if TYPE_CHECKING:
+    from mdm_console.engine.core import Engine
+    from mdm_console.validators.runner import RunSummary
+
+Kind = Literal["full", "component", "flags", "config"]
+KINDS = ("full", "component", "flags", "config")
+
+
+class RollbackError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class RollbackRequest:
+    kind: Kind
+    component: str | None = None
+    to_stage: str | None = None
+    point: str | None = None
+    reason: str = ""
+    automatic: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "component": self.component, "to_stage": self.to_stage, "point": self.point,
+                "reason": self.reason, "automatic": self.automatic}
+
+
+@dataclass
+class RollbackPlan:
+    request: RollbackRequest
+    changes: list[Change]
+    restore: list[dict[str, Any]]  # point file entries to put back
+    point: dict[str, Any] | None
+    flag_diff: str = ""
+    file_diffs: dict[str, str] = field(default_factory=dict)
+
+    def lines(self) -> list[str]:
+        out = [f"rollback {self.request.kind}" + (f" to point {self.point['id']} ({self.point['label']})"
+                                                  if self.point else "")]
+        for c in self.changes:
+            out.append(f"  {c.component}: {c.from_stage} {c.from_percent:g} % -> {c.to_stage} {c.to_percent:g} %")
+        for f in self.restore:
+            out.append(f"  restore {f['label']} (sha256 {str(f['sha256'])[:12]}…)" if f["sha256"]
+                       else f"  remove {f['label']} (it did not exist at the point)")
+        if not self.changes and not self.restore:
+            out.append("  nothing to change")
+        return out
+
+
+@dataclass
+class RollbackResult:
+    plan: RollbackPlan
+    elapsed_s: float
+    flags_s: float | None  # from the call to the flag file fsynced
+    target_s: float
+    verification: RunSummary | None
+
+    @property
+    def within_target(self) -> bool:
+        return self.elapsed_s <= self.target_s
+
+    @property
+    def verified(self) -> bool:
+        return self.verification is None or self.verification.ok
+
+
+class RollbackExecutor:
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    async def plan(self, req: RollbackRequest) -> RollbackPlan:
+        e = self.engine
+        if req.kind not in KINDS:
+            raise RollbackError(f"unknown rollback kind '{req.kind}' (full, component, flags or config)")
+        point = await self._point(req)
+        first = e.plan.stages[0]
+        changes: list[Change] = []
+        restore: list[dict[str, Any]] = []
+        if req.kind == "component":
+            changes = [self._component_change(req)]
+        elif req.kind == "full" or (req.kind == "flags" and point is None):
+            changes = [Change(cid, c.stage, first.name, c.percent, first.percent)
+                       for cid, c in e.state.components.items() if c.stage != first.name]
+        elif req.kind == "flags":
+            for cid, c in e.state.components.items():
+                want = point["stages"].get(cid)
+                if want and want["stage"] != c.stage:
+                    changes.append(Change(cid, c.stage, want["stage"], c.percent, want["percent"]))
+        if req.kind in ("full", "config") and point is not None:
+            for f in point["files"]:
+                if f["label"] != "flags" and await asyncio.to_thread(sha256_file, Path(f["path"])) != f["sha256"]:
+                    restore.append(f)
+        plan = RollbackPlan(req, changes, restore, point)
+        if req.kind != "config":
+            plan.flag_diff = await e.rollout.flag_diff(changes)
+        for f in restore:
+            plan.file_diffs[f["label"]] = await asyncio.to_thread(_diff, f)
+        return plan
+
+    async def run(self, req: RollbackRequest) -> RollbackResult:
+        e = self.engine
+        t0 = time.perf_counter()
+        try:
+            plan = await self.plan(req)
+        except RollbackError as exc:
+            await e.record("rollback.refused", req.component, {**req.as_dict(), "error": str(exc)})
+            raise
+        if not plan.changes and not plan.restore and req.kind != "flags":
+            raise RollbackError("nothing to roll back: " + plan.lines()[-1].strip())
+        await e.record("rollback.started", req.component, {
+            **req.as_dict(), "point": plan.point["id"] if plan.point else None,
+            "changes": [c.as_dict() for c in plan.changes], "restore": [f["label"] for f in plan.restore]})
+        await e.rollout.change(
+            plan.changes, action=f"rollback.{req.kind}", restore=plan.restore, overwrite_drift=True,
+            write_flags=req.kind != "config", label=f"before {req.kind} rollback",
+            extra={"how": "rollback", "reason": req.reason,
+                   "rollback": {"kind": req.kind, "point": plan.point["id"] if plan.point else None,
+                                "automatic": req.automatic}})
+        flags_s = time.perf_counter() - t0 if req.kind != "config" else None
+        verification = None
+        if any("rollback" in v.phases for v in e.plan.validators):
+            verification = await e.validation.run("rollback")
+        result = RollbackResult(plan, time.perf_counter() - t0, flags_s, e.plan.cutover.rollback_target_seconds,
+                                verification)
+        await e.record("rollback.finished", req.component, {
+            **req.as_dict(), "point": plan.point["id"] if plan.point else None,
+            "elapsed_s": round(result.elapsed_s, 4), "flags_s": None if flags_s is None else round(flags_s, 4),
+            "target_s": result.target_s, "within_target": result.within_target, "verified": result.verified,
+            "verification": None if verification is None else {
+                "run": verification.run_id, "ok": verification.ok, "counts": verification.counts(),
+                "failures": [r["id"] for r in verification.results if r["status"] != "passed"]}})
+        return result
+
+    # ---- helpers --------------------------------------------------------------------------
+    async def _point(self, req: RollbackRequest) -> dict[str, Any] | None:
+        points = self.engine.state.points
+        if req.point:
+            point = points.get(req.point)
+            if point is None:
+                raise RollbackError(f"no rollback point '{req.point}' (see `mdm-console points`)")
+        elif req.kind == "full" and points:
+            point = next(iter(points.values()))  # the session's first point: the state before the cutover
+        elif req.kind == "config" and points:
+            point = list(points.values())[-1]
+        elif req.kind == "config":
+            raise RollbackError("no rollback point to restore the config files from")
+        else:
+            return None
+        problems = await asyncio.to_thread(pts.damaged, point)
+        if problems:
+            raise RollbackError(f"point {point['id']} cannot be trusted: " + "; ".join(problems))
+        return point
+
+    def _component_change(self, req: RollbackRequest) -> Change:
+        e = self.engine
+        if not req.component:
+            raise RollbackError("a component rollback needs --component")
+        try:
+            e.plan.component(req.component)
+        except KeyError:
+            raise RollbackError(f"unknown component '{req.component}'") from None
+        cur = e.state.components[req.component]
+        target = req.to_stage or e.plan.stages[0].name
+        try:
+            idx = e.plan.stage_index(target)
+        except KeyError:
+            names = ", ".join(s.name for s in e.plan.stages)
+            raise RollbackError(f"unknown stage '{target}' (the ladder is {names})") from None
+        if idx >= e.plan.stage_index(cur.stage):
+            raise RollbackError(f"{req.component} is at '{cur.stage}'; '{target}' is not an earlier stage")
+        s = e.plan.stages[idx]
+        return Change(req.component, cur.stage, s.name, cur.percent, s.percent)
+
+
+def _diff(entry: dict[str, Any]) -> str:
+    path = Path(entry["path"])
+    try:
+        now = path.read_text(errors="replace").splitlines(True)
+    except FileNotFoundError:
+        now = []
+    data = pts.stored_bytes(entry)
+    then = [] if data is None else data.decode(errors="replace").splitlines(True)
+    return "".join(difflib.unified_diff(now, then, f"{entry['label']} (now)", f"{entry['label']} (at the point)"))
