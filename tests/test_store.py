@@ -55,8 +55,9 @@ def test_concurrent_appends_are_batched_in_order_and_verify(db):
 
 @pytest.mark.parametrize("edit,reason", [
     ("UPDATE events SET body = replace(body, '\"i\":3', '\"i\":4') WHERE seq = 4", "hash does not match"),
-    ("UPDATE events SET kind = 'forged' WHERE seq = 4", "columns differ"),
-    ("UPDATE events SET operator = 'mallory' WHERE seq = 4", "columns differ"),
+    ("UPDATE events SET body = replace(body, '\"operator\":\"alice\"', '\"operator\":\"mallory\"')"
+     " WHERE seq = 4", "hash does not match"),
+    ("UPDATE events SET prev_hash = hash WHERE seq = 4", "prev_hash does not link"),
     ("DELETE FROM events WHERE seq = 4", "sequence gap"),
 ])
 def test_tampering_through_a_second_connection_is_named(db, edit, reason):
@@ -132,3 +133,15 @@ def test_fast_event_body_is_the_canonical_json(seq, kind, component, names, payl
     back = event_from_body(body, GENESIS, "h")
     assert (back.seq, back.ts, back.actor, back.kind, back.component, back.payload) == (
         seq, ts, actor, kind, component, payload)
+
+
+def test_the_queryable_columns_come_from_the_hashed_body(db):
+    store = SessionStore.open(db, ACTOR)
+    store.append_sync("stage.changed", "storage", {"to": "canary"})
+    store.close()
+    con = duckdb.connect(str(db))
+    with pytest.raises(duckdb.BinderException):
+        con.execute("UPDATE events SET kind = 'forged' WHERE seq = 1")
+    row = con.execute("SELECT kind, component, operator, os_user, host, payload->>'to' FROM event_log").fetchone()
+    con.close()
+    assert row == ("stage.changed", "storage", "alice", "alice-os", "host-1", "canary")

@@ -26,20 +26,22 @@ from mdm_console.store.chain import GENESIS, Actor, Event, event_body, event_fro
 from mdm_console.store.errors import ChainBroken, NotOurs, StoreError, locked_from
 
 APP_ID = "mdm-console"
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 MAX_BATCH = 10_000
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL);
+-- Only `body` (the canonical JSON that was hashed) is stored; the other columns are computed
+-- from it, so they cannot be edited apart from it and the hash covers everything.
 CREATE TABLE IF NOT EXISTS events (
     seq BIGINT PRIMARY KEY,
-    ts TIMESTAMP NOT NULL,          -- UTC
-    kind VARCHAR NOT NULL,
-    component VARCHAR,
-    operator VARCHAR NOT NULL,
-    body VARCHAR NOT NULL,          -- the canonical JSON that was hashed
+    body VARCHAR NOT NULL,
     prev_hash VARCHAR NOT NULL,
-    hash VARCHAR NOT NULL
+    hash VARCHAR NOT NULL,
+    ts TIMESTAMP GENERATED ALWAYS AS (CAST(body->>'$.ts' AS TIMESTAMP)) VIRTUAL,   -- UTC
+    kind VARCHAR GENERATED ALWAYS AS (body->>'$.kind') VIRTUAL,
+    component VARCHAR GENERATED ALWAYS AS (body->>'$.component') VIRTUAL,
+    operator VARCHAR GENERATED ALWAYS AS (body->>'$.operator') VIRTUAL
 );
 CREATE TABLE IF NOT EXISTS checkpoints (
     seq BIGINT PRIMARY KEY,
@@ -49,28 +51,23 @@ CREATE TABLE IF NOT EXISTS checkpoints (
 );
 CREATE OR REPLACE VIEW event_log AS
     SELECT seq, ts, kind, component, operator,
-           body->>'os_user' AS os_user, body->>'host' AS host,
-           CAST(body->'payload' AS JSON) AS payload, prev_hash, hash
+           body->>'$.os_user' AS os_user, body->>'$.host' AS host,
+           CAST(body->'$.payload' AS JSON) AS payload, prev_hash, hash
     FROM events;
 """
 
 VERIFY_SQL = """
-SELECT seq, reason FROM (
-  SELECT seq, CASE
-    WHEN sha256(prev_hash || body) <> hash THEN 'hash does not match the event (edited)'
+SELECT seq, CASE
     WHEN seq <> coalesce(lag_seq, 0) + 1 THEN 'sequence gap: events before it are missing'
     WHEN prev_hash <> coalesce(lag_hash, $genesis) THEN 'prev_hash does not link to the event before it'
-    WHEN NOT json_valid(body) THEN 'body is not JSON'
-    WHEN CAST(body->>'seq' AS VARCHAR) IS DISTINCT FROM CAST(seq AS VARCHAR)
-      OR body->>'kind' IS DISTINCT FROM kind
-      OR body->>'component' IS DISTINCT FROM component
-      OR body->>'operator' IS DISTINCT FROM operator
-      OR body->>'ts' IS DISTINCT FROM strftime(ts, '%Y-%m-%dT%H:%M:%S.%fZ')
-      THEN 'columns differ from the hashed body (edited)'
+    ELSE 'hash does not match the event (edited)'
   END AS reason
-  FROM (SELECT *, lag(hash) OVER w AS lag_hash, lag(seq) OVER w AS lag_seq
-        FROM events WINDOW w AS (ORDER BY seq))
-) WHERE reason IS NOT NULL ORDER BY seq LIMIT 1
+FROM (SELECT seq, body, prev_hash, hash, lag(hash) OVER w AS lag_hash, lag(seq) OVER w AS lag_seq
+      FROM events WINDOW w AS (ORDER BY seq))
+WHERE sha256(prev_hash || body) <> hash
+   OR prev_hash <> coalesce(lag_hash, $genesis)
+   OR seq <> coalesce(lag_seq, 0) + 1
+ORDER BY seq LIMIT 1
 """
 
 T = TypeVar("T")
@@ -124,7 +121,7 @@ class SessionStore:
         self.note = note  # e.g. "read from a snapshot copy: the db is held by PID ..."
         self._con = con
         self._sealed: ChainBroken | None = None
-        row = con.execute("SELECT seq, hash, ts FROM events ORDER BY seq DESC LIMIT 1").fetchone()
+        row = con.execute("SELECT seq, hash, ts FROM events WHERE seq = (SELECT max(seq) FROM events)").fetchone()
         self.head_seq, self.head_hash = (row[0], row[1]) if row else (0, GENESIS)
         self._last_ts = row[2].replace(tzinfo=UTC) if row else None
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
@@ -222,7 +219,7 @@ class SessionStore:
             ts = self._last_ts
         ts_text = format_ts(ts)
         out: list[list[Event]] = []
-        seqs, kinds, comps, operators, bodies, prevs, hashes = [], [], [], [], [], [], []
+        seqs, bodies, prevs, hashes = [], [], [], []
         for job in batch:
             events = []
             for spec in job.specs:
@@ -233,9 +230,6 @@ class SessionStore:
                 h = link(prev, body)
                 events.append(Event(seq, ts, actor, spec.kind, spec.component, payload, prev, h))
                 seqs.append(seq)
-                kinds.append(spec.kind)
-                comps.append(spec.component)
-                operators.append(actor.operator)
                 bodies.append(body)
                 prevs.append(prev)
                 hashes.append(h)
@@ -244,9 +238,8 @@ class SessionStore:
         try:
             self._con.execute("BEGIN TRANSACTION")
             self._con.execute(
-                "INSERT INTO events SELECT unnest($1), CAST($2 AS TIMESTAMP), unnest($3), unnest($4),"
-                " unnest($5), unnest($6), unnest($7), unnest($8)",
-                [seqs, ts.replace(tzinfo=None).isoformat(), kinds, comps, operators, bodies, prevs, hashes],
+                "INSERT INTO events (seq, body, prev_hash, hash) SELECT unnest($1), unnest($2), unnest($3), unnest($4)",
+                [seqs, bodies, prevs, hashes],
             )
             self._con.execute("COMMIT")
         except Exception as exc:  # nothing of the batch is committed; the head stays
