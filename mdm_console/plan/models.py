@@ -215,35 +215,18 @@ class Plan(Strict):
             if name not in component_ids:
                 raise PlanRefError(f"metrics.queries.{name}", f"unknown component '{name}'")
 
-        validator_ids = {v.id for v in self.validators}
-        item_ids = {i.id for i in self.checklist}
-        sections = {i.section for i in self.checklist}
-        for n, item in enumerate(self.checklist):
-            for dep in item.depends_on:
-                if dep not in item_ids:
-                    raise PlanRefError(f"checklist[{n}].depends_on", f"unknown item '{dep}'")
-            for vid in item.requires_validators:
-                if vid not in validator_ids:
-                    raise PlanRefError(f"checklist[{n}].requires_validators", f"unknown validator '{vid}'")
-        cycle = _find_cycle({i.id: i.depends_on for i in self.checklist})
-        if cycle:
-            n = next(k for k, i in enumerate(self.checklist) if i.id == cycle[0])
-            raise PlanRefError(f"checklist[{n}].depends_on", "dependency cycle " + " -> ".join(cycle))
-
-        roles = {r.role for r in self.signoffs}
-        for n, role in enumerate(self.signoffs):
-            for sec in role.requires_sections:
-                if sec not in sections:
-                    raise PlanRefError(f"signoffs[{n}].requires_sections", f"unknown section '{sec}'")
-            for other in role.requires_roles:
-                if other not in roles:
-                    raise PlanRefError(f"signoffs[{n}].requires_roles", f"unknown role '{other}'")
-                if other == role.role:
-                    raise PlanRefError(f"signoffs[{n}].requires_roles", "a role cannot require itself")
-        cycle = _find_cycle({r.role: r.requires_roles for r in self.signoffs})
-        if cycle:
-            n = next(k for k, r in enumerate(self.signoffs) if r.role == cycle[0])
-            raise PlanRefError(f"signoffs[{n}].requires_roles", "role cycle " + " -> ".join(cycle))
+        items, roles = self.checklist, self.signoffs
+        sections = {i.section for i in items}
+        _known("checklist", "depends_on", [i.depends_on for i in items], {i.id for i in items}, "item")
+        _known("checklist", "requires_validators", [i.requires_validators for i in items],
+               {v.id for v in self.validators}, "validator")
+        _acyclic("checklist", "depends_on", [(i.id, i.depends_on) for i in items], "dependency cycle")
+        _known("signoffs", "requires_sections", [r.requires_sections for r in roles], sections, "section")
+        _known("signoffs", "requires_roles", [r.requires_roles for r in roles], {r.role for r in roles}, "role")
+        for n, role in enumerate(roles):
+            if role.role in role.requires_roles:
+                raise PlanRefError(f"signoffs[{n}].requires_roles", "a role cannot require itself")
+        _acyclic("signoffs", "requires_roles", [(r.role, r.requires_roles) for r in roles], "role cycle")
         return self
 
     # ---- lookups used everywhere -------------------------------------------------
@@ -279,6 +262,20 @@ def _unique(values: list[str], what: str, where: str, field: str = "id") -> None
         if v in seen:
             raise PlanRefError(f"{where}[{n}].{field}", f"duplicate {what} '{v}'")
         seen.add(v)
+
+
+def _known(where: str, field: str, refs: list[list[str]], known: set[str], what: str) -> None:
+    for n, names in enumerate(refs):
+        for name in names:
+            if name not in known:
+                raise PlanRefError(f"{where}[{n}].{field}", f"unknown {what} '{name}'")
+
+
+def _acyclic(where: str, field: str, nodes: list[tuple[str, list[str]]], what: str) -> None:
+    cycle = _find_cycle(dict(nodes))
+    if cycle:
+        n = next(k for k, (name, _) in enumerate(nodes) if name == cycle[0])
+        raise PlanRefError(f"{where}[{n}].{field}", f"{what} " + " -> ".join(cycle))
 
 
 def _find_cycle(graph: dict[str, list[str]]) -> list[str] | None:
