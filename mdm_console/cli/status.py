@@ -18,8 +18,8 @@ def add_parser(sub, parents) -> None:
 
 def snapshot(engine) -> dict:
     plan, state = engine.plan, engine.state
-    statuses = Counter(i.status for i in state.checklist.values())
-    critical = [i.id for i in plan.checklist if i.critical]
+    items = engine.checklist.items()
+    statuses = Counter(i.status for i in items)
     return {
         "plan": {"name": plan.cutover.name, "path": str(engine.loaded.path), "sha256": engine.loaded.sha256,
                  "demo": engine.loaded.is_demo},
@@ -35,15 +35,18 @@ def snapshot(engine) -> dict:
         "checklist": {
             "items": len(state.checklist),
             "by_status": dict(statuses),
-            "critical_completed": sum(state.checklist[i].status == "completed" for i in critical),
-            "critical": len(critical),
+            "critical_completed": sum(i.critical and i.status == "completed" for i in items),
+            "critical": sum(i.critical for i in items),
+            "state_sha256": engine.checklist.state_hash(),
         },
         "signoffs": [
-            {"role": r.role, "signed": r.role in state.signoffs,
-             **({"name": state.signoffs[r.role].name, "ts": state.signoffs[r.role].ts}
-                if r.role in state.signoffs else {})}
-            for r in plan.signoffs
+            {"role": s.role, "signed": s.signed, "name": s.name, "ts": s.ts, "current": s.current,
+             "changed_since": s.changed_since, "unmet": s.unmet}
+            for s in engine.checklist.signoffs()
         ],
+        "gates": {c.id: [g.as_dict() for g in engine.rollout.gates(c.id)] for c in plan.components},
+        "open_intents": list(state.open_intents),
+        "alerts": list(state.alerts.values()),
         "notes": engine.report.notes,
     }
 
@@ -62,11 +65,26 @@ def render(s: dict) -> str:
     ck = s["checklist"]
     done = ck["by_status"].get("completed", 0)
     failed = ck["by_status"].get("failed", 0)
-    lines += ["", f"checklist: {done}/{ck['items']} completed, {failed} failed, "
+    lines += ["", "gates (to leave the current stage):"]
+    for cid, gates in s["gates"].items():
+        held = sum(g["ok"] for g in gates)
+        failing = "; ".join(f"{g['name']}: {g['reason']}" for g in gates if not g["ok"])
+        lines.append(f"  {cid}: {held} of {len(gates)} hold" + (f" - {failing}" if failing else ""))
+    blocked = ck["by_status"].get("blocked", 0)
+    lines += ["", f"checklist: {done}/{ck['items']} completed, {failed} failed, {blocked} blocked, "
                   f"critical {ck['critical_completed']}/{ck['critical']}"]
     for so in s["signoffs"]:
-        mark = f"signed by {so['name']} at {so['ts'][:19]}" if so["signed"] else "not signed"
+        if not so["signed"]:
+            mark = "not signed"
+        elif so["current"]:
+            mark = f"signed by {so['name']} at {so['ts'][:19]}"
+        else:
+            mark = f"signed by {so['name']} at {so['ts'][:19]}, an EARLIER state"
         lines.append(f"  sign-off {so['role']}: {mark}")
+    for a in s["alerts"]:
+        lines.append(f"ALERT {a['level']}: {a['message']}")
+    for i in s["open_intents"]:
+        lines.append(f"OPEN INTENT {i}: run `mdm-console reconcile`")
     return "\n".join(lines)
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from mdm_console import __version__
+from mdm_console.engine.checklist import Checklist
 from mdm_console.engine.gates import HealthView
 from mdm_console.engine.phases import derive_phase
 from mdm_console.engine.rollback import RollbackExecutor
@@ -69,6 +70,7 @@ class Engine:
         self.rollout = RolloutControl(self)
         self.validation = ValidationRunner(self)
         self.rollback = RollbackExecutor(self)
+        self.checklist = Checklist(self)
 
     # ---- lifecycle ----------------------------------------------------------------------
     @classmethod

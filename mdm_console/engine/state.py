@@ -76,6 +76,7 @@ class SessionState:
     phase_runs: dict[str, int] = field(default_factory=dict)  # phase -> seq of the last finished run
     checklist: dict[str, ItemState] = field(default_factory=dict)
     signoffs: dict[str, SignoffState] = field(default_factory=dict)
+    signed_states: dict[str, dict[str, Any]] = field(default_factory=dict)  # signoff seq -> checklist signed
     points: dict[str, dict[str, Any]] = field(default_factory=dict)
     open_intents: dict[str, dict[str, Any]] = field(default_factory=dict)
     rollbacks: int = 0
@@ -195,7 +196,7 @@ def _validator_result(state: SessionState, ev: Event) -> None:
 @handles("validation.finished")
 def _validation_finished(state: SessionState, ev: Event) -> None:
     phase = ev.payload.get("phase")
-    if phase:
+    if phase and not ev.payload.get("only"):  # a run of a few chosen validators is not a phase run
         state.phase_runs[phase] = ev.seq
 
 
@@ -225,6 +226,7 @@ def _signoff(state: SessionState, ev: Event) -> None:
         role=p["role"], name=p["name"], os_user=ev.actor.os_user, host=ev.actor.host, ts=iso(ev.ts),
         comment=p.get("comment", ""), state_hash=p["state_hash"], seq=ev.seq,
     )
+    state.signed_states[str(ev.seq)] = p.get("state", {})
 
 
 @handles("point.created")

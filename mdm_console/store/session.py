@@ -366,4 +366,4 @@ def _check_or_init(con: duckdb.DuckDBPyConnection, path: Path, read_only: bool) 
     if meta.get("app") != APP_ID:
         raise NotOurs(path, f"its meta says app={meta.get('app')!r}")
     if meta.get("schema") != SCHEMA_VERSION:
-        raise NotOurs(path, f"schema version {meta.get('schema')} is not {SCHEMA_VERSION} (newer mdm-console?)")
+        raise NotOurs(path, f"its schema version is {meta.get('schema')}; this mdm-console reads version {SCHEMA_VERSION}")

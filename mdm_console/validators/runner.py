@@ -121,7 +121,7 @@ class ValidationRunner:
                                    f"{', '.join(r['id'] for r in bad)} {bad[0]['status']}")
         summary.duration_ms = round((time.perf_counter() - t0) * 1000, 1)
         await self.engine.record("validation.finished", None, {
-            "run": run_id, "phase": phase, "ok": summary.ok, "counts": summary.counts(),
+            "run": run_id, "phase": phase, "only": only or [], "ok": summary.ok, "counts": summary.counts(),
             "critical_failures": [r["id"] for r in summary.critical_failures], "stopped": summary.stopped,
             "duration_ms": summary.duration_ms})
         return summary

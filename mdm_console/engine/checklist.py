@@ -1,0 +1,241 @@
+"""The checklist and its sign-offs: enforced dependencies, validator-backed items, role
+prerequisites, distinct signers, and signatures bound to a hash of the checklist state.
+
+`blocked` is derived (an item whose dependency failed or is itself blocked), never stored.
+Refused attempts are recorded too, so the log shows who tried what.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from mdm_console.engine.phases import final_role
+from mdm_console.store.chain import canonical
+
+if TYPE_CHECKING:
+    from mdm_console.engine.core import Engine
+
+DONE = "completed"
+
+
+class ChecklistRefused(Exception):
+    def __init__(self, reasons: list[str]):
+        self.reasons = reasons
+        super().__init__("; ".join(reasons))
+
+
+@dataclass(frozen=True)
+class ItemView:
+    id: str
+    section: str
+    title: str
+    critical: bool
+    status: str  # pending | in_progress | completed | failed | blocked (derived)
+    waiting_on: list[str]  # dependencies not completed yet
+    blocked_by: list[str]  # dependencies failed or blocked
+    requires_validators: list[str]
+    validators_missing: list[str]  # required validators without a passed result this session
+    relied_on: dict[str, int]
+    by: str | None
+    reason: str | None
+    notes: list[dict[str, Any]]
+
+    @property
+    def why_not(self) -> list[str]:
+        out = []
+        if self.blocked_by:
+            out.append("blocked by " + ", ".join(self.blocked_by))
+        if self.waiting_on:
+            out.append("waiting on " + ", ".join(self.waiting_on))
+        if self.validators_missing:
+            out.append("needs passed validator(s) " + ", ".join(self.validators_missing))
+        return out
+
+
+@dataclass(frozen=True)
+class SignoffView:
+    role: str
+    signed: bool
+    name: str | None
+    ts: str | None
+    state_hash: str | None
+    current: bool  # signed the checklist state as it is now
+    changed_since: list[str]  # items whose state differs from what was signed
+    unmet: list[str]  # prerequisites not met now
+
+
+class Checklist:
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    # ---- reading --------------------------------------------------------------------------
+    def items(self) -> list[ItemView]:
+        views: dict[str, ItemView] = {}
+        for item in self.engine.plan.checklist:  # the plan validates there is no cycle
+            views[item.id] = self._view(item, views)
+        return [views[i.id] for i in self.engine.plan.checklist]
+
+    def item(self, item_id: str) -> ItemView:
+        for v in self.items():
+            if v.id == item_id:
+                return v
+        raise ChecklistRefused([f"unknown checklist item '{item_id}'"])
+
+    def _view(self, item, views: dict[str, ItemView]) -> ItemView:
+        st = self.engine.state.checklist[item.id]
+        for dep in item.depends_on:
+            if dep not in views:
+                views[dep] = self._view(self._plan_item(dep), views)
+        blocked_by = [d for d in item.depends_on if views[d].status in ("failed", "blocked")]
+        waiting_on = [d for d in item.depends_on if views[d].status != DONE and d not in blocked_by]
+        missing = [v for v in item.requires_validators if not self._passed(v)]
+        status = st.status
+        if blocked_by and status != DONE:
+            status = "blocked"
+        return ItemView(item.id, item.section, item.title, item.critical, status, waiting_on, blocked_by,
+                        list(item.requires_validators), missing, dict(st.relied_on), st.by, st.reason,
+                        list(st.notes))
+
+    def _plan_item(self, item_id: str):
+        return next(i for i in self.engine.plan.checklist if i.id == item_id)
+
+    def _passed(self, validator_id: str) -> bool:
+        r = self.engine.state.validators.get(validator_id)
+        return r is not None and r.status == "passed"
+
+    def state_doc(self) -> dict[str, Any]:
+        """The canonical checklist state a signature covers."""
+        return {i.id: {"status": i.status, "by": i.by, "reason": i.reason, "relied_on": i.relied_on,
+                       "notes": len(i.notes)} for i in self.items()}
+
+    def state_hash(self, doc: dict[str, Any] | None = None) -> str:
+        return hashlib.sha256(canonical(doc if doc is not None else self.state_doc()).encode()).hexdigest()
+
+    def signoffs(self) -> list[SignoffView]:
+        now_doc = self.state_doc()
+        now_hash = self.state_hash(now_doc)
+        out = []
+        for role in self.engine.plan.signoffs:
+            s = self.engine.state.signoffs.get(role.role)
+            unmet = self.unmet(role.role)
+            if s is None:
+                out.append(SignoffView(role.role, False, None, None, None, False, [], unmet))
+                continue
+            signed_doc = self._signed_doc(s.seq)
+            changed = sorted(k for k in set(now_doc) | set(signed_doc) if now_doc.get(k) != signed_doc.get(k))
+            out.append(SignoffView(role.role, True, s.name, s.ts, s.state_hash, s.state_hash == now_hash,
+                                   changed, unmet))
+        return out
+
+    def _signed_doc(self, seq: int) -> dict[str, Any]:
+        return self.engine.state.signed_states.get(str(seq), {})
+
+    def unmet(self, role_name: str) -> list[str]:
+        plan = self.engine.plan
+        role = next(r for r in plan.signoffs if r.role == role_name)
+        items = self.items()
+        out = []
+        for section in role.requires_sections:
+            open_items = [i.id for i in items if i.section == section and i.critical and i.status != DONE]
+            if open_items:
+                out.append(f"section '{section}' has critical items not completed: {', '.join(open_items)}")
+        required = list(role.requires_roles)
+        if role_name == final_role(plan):
+            required = [r.role for r in plan.signoffs if r.role != role_name]
+        for other in required:
+            if other not in self.engine.state.signoffs:
+                out.append(f"role '{other}' has not signed")
+        return out
+
+    # ---- changing ---------------------------------------------------------------------------
+    async def complete(self, item_id: str) -> ItemView:
+        view = await self._known(item_id, "complete")
+        reasons = []
+        if view.status == DONE:
+            reasons.append(f"{item_id} is already completed")
+        reasons += view.why_not
+        if reasons:
+            await self._refuse(item_id, "complete", reasons)
+        relied = {v: self.engine.state.validators[v].seq for v in view.requires_validators}
+        await self.engine.record("checklist.status", None, {
+            "item": item_id, "status": DONE, "previous": view.status, "relied_on": relied})
+        return self.item(item_id)
+
+    async def start(self, item_id: str) -> ItemView:
+        view = await self._known(item_id, "start")
+        if view.status in (DONE, "blocked"):
+            await self._refuse(item_id, "start", [f"{item_id} is {view.status}"])
+        await self.engine.record("checklist.status", None, {"item": item_id, "status": "in_progress",
+                                                            "previous": view.status})
+        return self.item(item_id)
+
+    async def fail(self, item_id: str, reason: str) -> ItemView:
+        view = await self._known(item_id, "fail")
+        if not reason.strip():
+            await self._refuse(item_id, "fail", ["marking an item failed needs a reason"])
+        await self.engine.record("checklist.status", None, {
+            "item": item_id, "status": "failed", "previous": view.status, "reason": reason.strip()})
+        return self.item(item_id)
+
+    async def reopen(self, item_id: str, reason: str) -> ItemView:
+        view = await self._known(item_id, "reopen")
+        if view.status not in (DONE, "failed"):
+            await self._refuse(item_id, "reopen", [f"{item_id} is {view.status}: nothing to reopen"])
+        if not reason.strip():
+            await self._refuse(item_id, "reopen", ["reopening an item needs a reason"])
+        await self.engine.record("checklist.status", None, {
+            "item": item_id, "status": "pending", "previous": view.status, "reason": reason.strip(), "reopened": True})
+        return self.item(item_id)
+
+    async def note(self, item_id: str, text: str) -> ItemView:
+        await self._known(item_id, "note")
+        if not text.strip():
+            await self._refuse(item_id, "note", ["a note needs text"])
+        await self.engine.record("checklist.note", None, {"item": item_id, "text": text.strip()})
+        return self.item(item_id)
+
+    async def sign(self, role_name: str, name: str, comment: str = "") -> SignoffView:
+        plan, state = self.engine.plan, self.engine.state
+        name = name.strip()
+        reasons: list[str] = []
+        role = next((r for r in plan.signoffs if r.role == role_name), None)
+        if role is None:
+            reasons.append(f"unknown role '{role_name}' (roles: {', '.join(r.role for r in plan.signoffs)})")
+        if not name:
+            reasons.append("a sign-off needs the signer's typed name")
+        if reasons:
+            await self._refuse_signoff(role_name, name, reasons)
+        current = next(s for s in self.signoffs() if s.role == role_name)
+        if current.signed and current.current:
+            reasons.append(f"'{role_name}' is already signed by {current.name} for the current state")
+        for other, s in state.signoffs.items():
+            if other != role_name and s.name.casefold() == name.casefold():
+                reasons.append(f"{s.name} already signed as '{other}': each role needs a different person")
+        reasons += self.unmet(role_name)
+        if reasons:
+            await self._refuse_signoff(role_name, name, reasons)
+        warnings = [f"OS user {self.engine.store.actor.os_user} also signed '{other}' (as {s.name})"
+                    for other, s in state.signoffs.items()
+                    if other != role_name and s.os_user == self.engine.store.actor.os_user]
+        doc = self.state_doc()
+        await self.engine.record("signoff.recorded", None, {
+            "role": role_name, "name": name, "comment": comment, "state_hash": self.state_hash(doc),
+            "state": doc, "warnings": warnings, "renews": current.state_hash if current.signed else None})
+        return next(s for s in self.signoffs() if s.role == role_name)
+
+    async def _known(self, item_id: str, action: str) -> ItemView:
+        try:
+            return self.item(item_id)
+        except ChecklistRefused as exc:
+            await self._refuse(item_id, action, exc.reasons)  # records the attempt, then raises
+            raise  # unreachable: keeps the type checker content
+
+    async def _refuse(self, item_id: str, action: str, reasons: list[str]) -> None:
+        await self.engine.record("checklist.refused", None, {"item": item_id, "action": action, "reasons": reasons})
+        raise ChecklistRefused(reasons)
+
+    async def _refuse_signoff(self, role: str, name: str, reasons: list[str]) -> None:
+        await self.engine.record("signoff.refused", None, {"role": role, "name": name, "reasons": reasons})
+        raise ChecklistRefused(reasons)

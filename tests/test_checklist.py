@@ -1,0 +1,175 @@
+"""Checklist and sign-offs on a real engine: dependencies, validators, roles, state hashes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from mdm_console.engine.checklist import ChecklistRefused
+from mdm_console.engine.core import Engine
+from mdm_console.plan.load import load_plan
+from tests.conftest import BASE_PLAN, run_cli
+
+PLAN = BASE_PLAN.replace('[[signoffs]]\nrole = "Ops"', '''[[checklist]]
+id = "c"
+section = "Post"
+title = "Third"
+critical = true
+depends_on = ["b"]
+
+[[signoffs]]
+role = "QA"
+requires_sections = ["Pre"]
+
+[[signoffs]]
+role = "Ops"''').replace('requires_roles = ["Ops"]', 'requires_roles = ["Ops", "QA"]\nrequires_sections = ["Post"]')
+
+
+@pytest.fixture
+async def engine(plan_file):
+    plan_file.write_text(PLAN)
+    e = await Engine.open(load_plan(plan_file), record_start="test")
+    yield e
+    await e.close()
+
+
+def status(e, item):
+    return e.checklist.item(item).status
+
+
+async def pass_validator(e):
+    summary = await e.validation.run("preflight", ["cfg"])
+    assert summary.results[0]["status"] == "passed"
+    return e.state.validators["cfg"].seq
+
+
+async def test_dependencies_and_required_validators_gate_completion(engine):
+    c = engine.checklist
+    with pytest.raises(ChecklistRefused, match="waiting on a; needs passed validator.s. cfg"):
+        await c.complete("b")
+    await c.complete("a")
+    with pytest.raises(ChecklistRefused, match="needs passed validator"):
+        await c.complete("b")
+    seq = await pass_validator(engine)
+    view = await c.complete("b")
+    assert view.status == "completed" and view.relied_on == {"cfg": seq}
+    events = await engine.events()
+    refused = [ev for ev in events if ev.kind == "checklist.refused"]
+    assert len(refused) == 2 and refused[0].payload["action"] == "complete"
+
+
+async def test_a_failed_dependency_blocks_its_dependents_transitively(engine):
+    c = engine.checklist
+    await c.fail("a", "backup tape unreadable")
+    assert (status(engine, "a"), status(engine, "b"), status(engine, "c")) == ("failed", "blocked", "blocked")
+    assert c.item("c").blocked_by == ["b"]
+    with pytest.raises(ChecklistRefused, match="blocked by a"):
+        await c.complete("b")
+    with pytest.raises(ChecklistRefused, match="needs a reason"):
+        await c.fail("b", "  ")
+    await c.reopen("a", "new tape found")
+    assert (status(engine, "a"), status(engine, "b")) == ("pending", "pending")
+    reopened = (await engine.events(engine.state.head_seq - 1))[-1]
+    assert reopened.payload["reopened"] and reopened.payload["previous"] == "failed"
+
+
+async def test_notes_are_recorded_with_who_and_when(engine):
+    await engine.checklist.note("a", "  called the vendor  ")
+    [note] = engine.checklist.item("a").notes
+    assert note["text"] == "called the vendor" and note["by"] == "tester" and note["ts"]
+
+
+async def test_unknown_item_is_refused_and_recorded(engine):
+    with pytest.raises(ChecklistRefused, match="unknown checklist item 'zz'"):
+        await engine.checklist.complete("zz")
+    assert (await engine.events(engine.state.head_seq - 1))[-1].kind == "checklist.refused"
+
+
+async def test_state_hash_changes_with_any_item_change(engine):
+    c = engine.checklist
+    h0 = c.state_hash()
+    await c.note("a", "x")
+    h1 = c.state_hash()
+    await c.complete("a")
+    h2 = c.state_hash()
+    assert len({h0, h1, h2}) == 3
+
+
+async def test_role_prerequisites_distinct_people_and_final_approval(engine):
+    c = engine.checklist
+    with pytest.raises(ChecklistRefused, match="section 'Pre' has critical items not completed: a"):
+        await c.sign("QA", "Quinn")
+    await c.complete("a")
+    with pytest.raises(ChecklistRefused, match="needs the signer's typed name"):
+        await c.sign("QA", "   ")
+    with pytest.raises(ChecklistRefused, match="unknown role 'CEO'"):
+        await c.sign("CEO", "Quinn")
+    qa = await c.sign("QA", "Quinn", "tests green")
+    assert qa.signed and qa.current and len(qa.state_hash) == 64
+    with pytest.raises(ChecklistRefused, match="already signed by Quinn for the current state"):
+        await c.sign("QA", "Quinn")
+    with pytest.raises(ChecklistRefused, match="Quinn already signed as 'QA'"):
+        await c.sign("Ops", "quinn")
+    ops = await c.sign("Ops", "Olga")
+    assert ops.signed
+    await pass_validator(engine)
+    await c.complete("b")
+    with pytest.raises(ChecklistRefused) as refused:
+        await c.sign("Final Approval", "Olga")
+    assert "Olga already signed as 'Ops'" in str(refused.value) and "section 'Post'" in str(refused.value)
+    await c.complete("c")
+    final = await c.sign("Final Approval", "Fiona")
+    assert final.signed
+    assert engine.phase != "finalization"  # components are still at testing
+    events = [ev for ev in await engine.events() if ev.kind == "signoff.recorded"]
+    assert [ev.payload["role"] for ev in events] == ["QA", "Ops", "Final Approval"]
+    assert events[1].payload["warnings"] == ["OS user " + engine.store.actor.os_user + " also signed 'QA' (as Quinn)"]
+    assert all(ev.payload["state_hash"] == c.state_hash(ev.payload["state"]) for ev in events)
+
+
+async def test_a_signature_on_an_earlier_state_is_shown_as_such(engine):
+    c = engine.checklist
+    await c.complete("a")
+    await c.sign("QA", "Quinn")
+    await c.fail("b", "config diff found")
+    [qa] = [s for s in c.signoffs() if s.role == "QA"]
+    assert qa.signed and not qa.current and qa.changed_since == ["b", "c"]
+    renewed = await c.sign("QA", "Quinn", "re-checked after the config finding")
+    assert renewed.current
+
+
+async def test_signoffs_survive_restart(plan_file):
+    plan_file.write_text(PLAN)
+    e = await Engine.open(load_plan(plan_file), record_start="test")
+    await e.checklist.complete("a")
+    await e.checklist.sign("QA", "Quinn")
+    await e.close()
+    e = await Engine.open(load_plan(plan_file))
+    [qa] = [s for s in e.checklist.signoffs() if s.role == "QA"]
+    assert qa.signed and qa.current and qa.name == "Quinn"
+    await e.close()
+
+
+def test_cli_checklist_commands_and_exit_codes(plan_file):
+    plan_file.write_text(PLAN)
+    p = ["--plan", str(plan_file)]
+    r = run_cli("complete", "b", *p)
+    assert r.returncode == 1 and "refused: waiting on a" in r.stderr
+    assert run_cli("complete", "a", *p).returncode == 0
+    r = run_cli("signoff", "--role", "QA", "--name", "Quinn", *p)
+    assert r.returncode == 0 and "checklist state sha256" in r.stdout
+    r = run_cli("signoff", "--role", "Final Approval", "--name", "Quinn", *p)
+    assert r.returncode == 1 and "role 'Ops' has not signed" in r.stderr
+    r = run_cli("fail", "c", "--reason", "smoke test red", *p)
+    assert r.returncode == 0
+    r = run_cli("note", "c", "rerun at 02:10", *p)
+    assert r.returncode == 0
+    r = run_cli("checklist", "--json", *p)
+    doc = json.loads(r.stdout)
+    items = {i["id"]: i for i in doc["items"]}
+    assert items["c"]["status"] == "failed" and items["c"]["notes"][0]["text"] == "rerun at 02:10"
+    qa = next(s for s in doc["signoffs"] if s["role"] == "QA")
+    assert qa["signed"] and not qa["current"] and qa["changed_since"] == ["c"]
+    r = run_cli("checklist", *p)
+    assert "SIGNED AN EARLIER STATE; changed since: c" in r.stdout
