@@ -29,6 +29,9 @@ def run(args: argparse.Namespace) -> int:
         try:
             if not args.dry_run:
                 require_writable(engine)
+            from mdm_console.feeds.stored import StoredHealth
+
+            engine.health = await StoredHealth.load(engine)  # what the running console measured and stored
             try:
                 r = await engine.rollout.advance(args.component, override=args.override, reason=args.reason,
                                                  dry_run=args.dry_run)

@@ -9,18 +9,41 @@ from mdm_console.cli.common import EXIT_OK, load, open_engine, run_async
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--theme", metavar="T", help="mdm-dark (default), mdm-light, mdm-high-contrast")
+    parser.add_argument("--metrics-port", type=int, metavar="N",
+                        help="serve the console's own metrics (Prometheus text) on 127.0.0.1:N")
 
 
 def run(args: argparse.Namespace) -> int:
     loaded = load(args)
 
     async def go() -> None:
+        from mdm_console.engine.live import LiveMonitor
+
         engine = await open_engine(args, loaded, record_start="console")
+        workload = exporter = None
+        monitor = LiveMonitor(engine)
         try:
+            if loaded.is_demo:
+                from mdm_console.workload import child
+
+                workload = child.start(loaded)
+            await monitor.start()
+            if args.metrics_port:
+                from mdm_console.engine.exporter import Exporter
+
+                exporter = Exporter(engine, monitor, args.metrics_port)
+                monitor.exporter = exporter
             from mdm_console.ui.app import ConsoleApp
 
-            await ConsoleApp(engine, theme=args.theme).run_async()
+            await ConsoleApp(engine, monitor=monitor, theme=args.theme).run_async()
         finally:
+            await monitor.stop()
+            if exporter:
+                exporter.close()
+            if workload is not None:
+                from mdm_console.workload import child
+
+                child.stop(workload)
             await engine.close()
 
     run_async(go)

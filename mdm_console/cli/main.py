@@ -8,11 +8,11 @@ import sys
 
 from mdm_console import __version__
 from mdm_console.cli import (
-    advance, checklist, console, init, points, reconcile, rollback, status, validate, verify_log,
+    advance, checklist, console, demo_workload, init, points, reconcile, rollback, status, validate, verify_log,
 )
 from mdm_console.cli.common import EXIT_USAGE, CliExit, err, global_options
 
-SUBCOMMANDS = (init, status, validate, advance, rollback, points, reconcile, checklist, verify_log)
+SUBCOMMANDS = (init, status, validate, advance, rollback, points, reconcile, checklist, verify_log, demo_workload)
 
 
 def build_parser() -> argparse.ArgumentParser:

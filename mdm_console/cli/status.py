@@ -92,8 +92,11 @@ def run(args: argparse.Namespace) -> int:
     loaded = load(args)
 
     async def go() -> dict:
+        from mdm_console.feeds.stored import StoredHealth
+
         engine = await open_engine(args, loaded, read_only=True)
         try:
+            engine.health = await StoredHealth.load(engine)
             return snapshot(engine)
         finally:
             await engine.close()

@@ -49,6 +49,24 @@ CREATE TABLE IF NOT EXISTS checkpoints (
     state VARCHAR NOT NULL,
     created TIMESTAMP NOT NULL
 );
+-- Metric aggregates per component, variant and 5 s: observations, not state changes, so
+-- they are kept beside the chain rather than in it.
+CREATE TABLE IF NOT EXISTS metrics (
+    start TIMESTAMP NOT NULL,       -- UTC start of the 5 s bucket
+    component VARCHAR NOT NULL,
+    variant VARCHAR NOT NULL,       -- new | old | all
+    ops INTEGER NOT NULL,
+    success INTEGER NOT NULL,
+    error INTEGER NOT NULL,
+    p50_ms DOUBLE,
+    p95_ms DOUBLE,
+    p99_ms DOUBLE,
+    p99_method VARCHAR,             -- sketch (±1 %) | reported
+    PRIMARY KEY (start, component, variant)
+);
+CREATE TABLE IF NOT EXISTS feed_positions (
+    feed VARCHAR PRIMARY KEY, dev BIGINT, ino BIGINT, "offset" BIGINT, updated TIMESTAMP
+);
 CREATE OR REPLACE VIEW event_log AS
     SELECT seq, ts, kind, component, operator,
            body->>'$.os_user' AS os_user, body->>'$.host' AS host,
@@ -367,3 +385,5 @@ def _check_or_init(con: duckdb.DuckDBPyConnection, path: Path, read_only: bool) 
         raise NotOurs(path, f"its meta says app={meta.get('app')!r}")
     if meta.get("schema") != SCHEMA_VERSION:
         raise NotOurs(path, f"its schema version is {meta.get('schema')}; this mdm-console reads version {SCHEMA_VERSION}")
+    if not read_only and "metrics" not in tables:
+        con.execute(SCHEMA)  # tables added since the file was created (all IF NOT EXISTS)

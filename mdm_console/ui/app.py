@@ -36,9 +36,10 @@ class ConsoleApp(App):
             super().__init__()
             self.event = event
 
-    def __init__(self, engine: Engine, theme: str | None = None, clock=None):
+    def __init__(self, engine: Engine, monitor=None, theme: str | None = None, clock=None):
         super().__init__()
         self.engine = engine
+        self.monitor = monitor
         self._clock = clock or (lambda: datetime.now(UTC))
         self._theme_name = theme or DEFAULT_THEME
 

@@ -1,0 +1,236 @@
+"""The live session: metric feeds, health windows, alerts, auto-rollback policy, auto-advance,
+flag-file drift watch, and storing aggregates. The console runs it; it is the Engine's HealthView.
+
+All of it runs as tasks on the event loop; blocking reads (files, HTTP, psutil, DuckDB) go to
+threads. `tick()` is one pass of the 1-second loop, callable directly by tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from mdm_console.engine.gates import StageCounters
+from mdm_console.feeds.alerts import AlertBook, Rule, Transition
+from mdm_console.feeds.jsonl import JsonlFeed, Position
+from mdm_console.feeds.system import SystemFeed
+from mdm_console.feeds.windows import BUCKET_SECONDS, NEW, OLD, Windows, WindowStats
+from mdm_console.store import metrics as mstore
+
+if TYPE_CHECKING:
+    from mdm_console.engine.core import Engine
+
+MIN_OPS_TO_JUDGE = 20  # below this many operations in the window a rate says too little to alert on
+MIN_OPS_DEGRADATION = 50
+
+
+class LiveMonitor:
+    def __init__(self, engine: Engine, *, system: bool = True):
+        self.engine = engine
+        plan = engine.plan
+        self.windows = Windows([c.id for c in plan.components], plan.metrics.window_seconds)
+        self.feed: Any = None
+        self.system = SystemFeed() if system else None
+        self.book = AlertBook({k: v["level"] for k, v in engine.state.alerts.items()})
+        self.breach_since: dict[str, float] = {}  # component -> when its rollback criterion began to hold
+        self.fired: set[str] = set()
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task] = []
+        self._read_lock = asyncio.Lock()
+        self._last_store = 0.0
+        self.exporter: Any = None  # the console's own metrics endpoint, when --metrics-port is set
+        a = plan.alerts
+        self.component_rules = [Rule("error_rate", a.error_rate), Rule("latency_p99_ms", a.latency_p99_ms),
+                                Rule("success_rate", a.success_rate, below=True)]
+        self.system_rules = [Rule("cpu_percent", a.cpu_percent), Rule("memory_percent", a.memory_percent)]
+
+    # ---- lifecycle -----------------------------------------------------------------------------
+    async def start(self) -> None:
+        await self._restore()
+        plan, e = self.engine.plan, self.engine
+        m = plan.metrics
+        comps = {c.id for c in plan.components}
+        if m.source == "jsonl":
+            pos = self._positions.get("jsonl")
+            self.feed = JsonlFeed(e.loaded.resolve(m.path), comps, self.windows.add, m.interval_seconds,
+                                  Position(*pos) if pos else None)
+            self._spawn(self.feed.run(self._stop, self._read_lock))
+        elif m.source == "prometheus":
+            from mdm_console.feeds.prometheus import PrometheusFeed
+
+            self.feed = PrometheusFeed(m.url, m.prefix, comps, self.windows.add, m.interval_seconds)
+            self._spawn(self.feed.run(self._stop))
+        elif m.source == "promql":
+            from mdm_console.feeds.promql import PromQLFeed
+
+            self.feed = PromQLFeed(m.url, m.queries, self.windows.add, m.interval_seconds)
+            self._spawn(self.feed.run(self._stop))
+        if self.system:
+            self._spawn(self.system.run(self._stop))
+        self._spawn(e.rollout.watch_drift(self._stop))
+        self._spawn(self._loop())
+        e.health = self
+
+    async def stop(self) -> None:
+        self._stop.set()
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        self._tasks.clear()
+        if not self.engine.read_only:
+            await self.store_aggregates()
+        if self.engine.health is self:
+            self.engine.health = None
+
+    def _spawn(self, coro) -> None:
+        self._tasks.append(asyncio.create_task(coro))
+
+    async def _restore(self) -> None:
+        """Windows and the feed position from the store: a restart neither loses nor re-reads data."""
+        rows = await self.engine.store.acall(mstore.load_all)
+        for start, comp, variant, ops, success, error, p99 in rows:
+            if comp in self.windows.components:
+                b = self.windows.bucket(start.replace(tzinfo=UTC).timestamp(), comp, variant)
+                b.ops, b.success, b.error, b.reported_p99 = ops, success, error, p99
+                b.last_ts = start.replace(tzinfo=UTC).timestamp() + BUCKET_SECONDS - 1e-3
+                b.stored = True
+        self._positions = await self.engine.store.acall(mstore.positions)
+
+    async def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                await self.tick()
+            except Exception as exc:  # noqa: BLE001 - one bad pass must not stop the watch
+                await self.engine.record("monitor.error", None, {"error": f"{type(exc).__name__}: {exc}"})
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), 1.0)
+
+    # ---- HealthView --------------------------------------------------------------------------------
+    def stage_counters(self, component: str, since: datetime) -> StageCounters | None:
+        if self.engine.plan.metrics.source == "none":
+            return None
+        return self.windows.stage_counters(component, since)
+
+    def stats(self, component: str) -> WindowStats:
+        return self.windows.stats(component, self.engine.now())
+
+    # ---- one pass ----------------------------------------------------------------------------------
+    async def tick(self) -> None:
+        e = self.engine
+        now = e.now()
+        stale = self.feed.status.stale_reason(now.timestamp()) if self.feed else None
+        self.windows.stale = {c: stale for c in self.windows.components} if stale else {}
+        changes: list[Transition] = []
+        if self.feed is not None:
+            t = self.book.set_condition(f"feed_stale:{self.feed.status.name}", "error" if stale else None,
+                                        stale or f"{self.feed.status.name} is sending data again")
+            if t:
+                changes.append(t)
+        for comp in self.windows.components:
+            st = self.windows.stats(comp, now)
+            if st.stale_reason or st.ops < MIN_OPS_TO_JUDGE:
+                continue
+            for rule in self.component_rules:
+                value = {"error_rate": st.error_rate, "latency_p99_ms": st.p99_ms,
+                         "success_rate": st.success_rate}[rule.metric]
+                t = self.book.judge(f"{rule.metric}:{comp}", comp, rule, value)
+                if t:
+                    changes.append(t)
+        if self.system and self.system.latest:
+            s = self.system.latest
+            for rule in self.system_rules:
+                t = self.book.judge(f"{rule.metric}:host", "host", rule, getattr(s, rule.metric))
+                if t:
+                    changes.append(t)
+        for t in changes:
+            await self._record_transition(t)
+        await self._auto_rollback(now)
+        if any(c.auto_advance for c in e.state.components.values()) and not e.read_only:
+            await e.rollout.auto_tick()
+        if time.time() - self._last_store >= BUCKET_SECONDS:
+            await self.store_aggregates()
+        if self.exporter is not None:
+            self.exporter.update()
+
+    async def _record_transition(self, t: Transition) -> None:
+        if self.engine.read_only:
+            return
+        if t.level is None:
+            await self.engine.record("alert.cleared", None, {"alert": t.alert, "message": t.message,
+                                                             "value": t.value})
+        else:
+            await self.engine.record("alert.raised", None, {"alert": t.alert, "level": t.level, "message": t.message,
+                                                            "value": t.value, "threshold": t.threshold})
+
+    # ---- the auto-rollback policy --------------------------------------------------------------------
+    def criterion(self, comp: str, now: datetime) -> tuple[str, float, float] | None:
+        """(what, value, threshold) when a rollback criterion holds right now for the new path."""
+        policy = self.engine.plan.alerts.auto_rollback
+        st = self.windows.stats(comp, now)
+        if st.stale_reason:
+            return None
+        new = st.by_variant.get(NEW) or (st.by_variant.get("all") if NEW not in st.by_variant else None)
+        if new and new["ops"] >= MIN_OPS_TO_JUDGE and new["error_rate"] is not None \
+                and new["error_rate"] > policy.error_rate_above:
+            return "error_rate", new["error_rate"], policy.error_rate_above
+        old = st.by_variant.get(OLD)
+        if new and old and new["ops"] >= MIN_OPS_DEGRADATION and old["ops"] >= MIN_OPS_DEGRADATION \
+                and new["p99_ms"] and old["p99_ms"]:
+            ratio = new["p99_ms"] / old["p99_ms"] - 1
+            if ratio > policy.degradation_above:
+                return "latency_degradation", ratio, policy.degradation_above
+        return None
+
+    async def _auto_rollback(self, now: datetime) -> None:
+        from mdm_console.engine.rollback import RollbackRequest
+
+        e = self.engine
+        policy = e.plan.alerts.auto_rollback
+        if policy.mode == "off" or e.read_only:
+            return
+        t = now.timestamp()
+        for comp, cstate in e.state.components.items():
+            hit = self.criterion(comp, now) if cstate.percent > 0 else None
+            if hit is None:
+                self.breach_since.pop(comp, None)
+                self.fired.discard(comp)
+                continue
+            began = self.breach_since.setdefault(comp, t)
+            if t - began < policy.for_seconds or comp in self.fired:
+                continue
+            self.fired.add(comp)
+            what, value, threshold = hit
+            reason = (f"{what} of the new path {value:.4g} > {threshold:g} for {t - began:.0f} s "
+                      f"(policy {policy.mode}, for_seconds {policy.for_seconds:g})")
+            payload = {"component": comp, "criterion": what, "value": value, "threshold": threshold,
+                       "held_s": round(t - began, 1), "mode": policy.mode, "reason": reason}
+            await e.record("rollback.proposed", comp, payload)
+            if policy.mode == "auto":
+                try:
+                    await e.rollback.run(RollbackRequest("component", component=comp, reason=reason, automatic=True))
+                except Exception as exc:  # noqa: BLE001 - recorded; the operator takes over
+                    await e.record("rollback.auto_failed", comp, {"error": str(exc), "reason": reason})
+
+    # ---- storing -----------------------------------------------------------------------------------
+    async def store_aggregates(self) -> None:
+        self._last_store = time.time()
+        rows = []
+        # Every changed bucket, open ones too: the stored feed position covers all they hold.
+        for b in self.windows.unstored(float("inf")):
+            method = "sketch (±1 %)" if b.sketch.count else "reported" if b.reported_p99 is not None else None
+            rows.append((datetime.fromtimestamp(b.start, UTC).replace(tzinfo=None), b.component, b.variant, b.ops,
+                         b.success, b.error, b.sketch.quantile(0.5), b.sketch.quantile(0.95),
+                         b.sketch.quantile(0.99) if b.sketch.count else b.reported_p99, method))
+        positions = []
+        if isinstance(self.feed, JsonlFeed):
+            async with self._read_lock:  # the position must match what the windows hold
+                p = self.feed.resume_offset()
+            positions.append(("jsonl", p.dev, p.ino, p.offset))
+        if rows or positions:
+            await self.engine.store.acall(mstore.save(rows, positions))
+        self.windows.compact(time.time())

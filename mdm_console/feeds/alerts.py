@@ -1,0 +1,87 @@
+"""Alert rules from the plan's thresholds, with hysteresis.
+
+A value crossing a level raises (or raises the level of) an alert at once; an alert only
+clears, or steps down, once the value is back past its level by a margin of HYSTERESIS
+(10 %) of the band between the warning and critical levels, so a value hovering at a
+threshold does not flood the feed. Pure logic: the monitor turns
+the transitions into `alert.raised` / `alert.cleared` events.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mdm_console.plan.models import Levels
+
+HYSTERESIS = 0.10
+RANK = {"info": 0, "warning": 1, "error": 2, "critical": 3}
+
+
+@dataclass(frozen=True)
+class Rule:
+    metric: str  # error_rate | latency_p99_ms | success_rate | cpu_percent | memory_percent
+    levels: Levels
+    below: bool = False  # success rate alerts when it falls *below* its levels
+
+    def level_for(self, value: float, active: str | None) -> str | None:
+        """The level this value deserves, given the level already active (hysteresis)."""
+        margin = HYSTERESIS * abs(self.levels.critical - self.levels.warning)
+        for level in ("critical", "warning"):
+            limit = getattr(self.levels, level)
+            holding = active is not None and RANK[active] >= RANK[level]
+            if self.below:
+                if value < (limit + margin if holding else limit):
+                    return level
+            elif value > (limit - margin if holding else limit):
+                return level
+        return None
+
+
+@dataclass(frozen=True)
+class Transition:
+    alert: str  # id, e.g. "error_rate:storage"
+    level: str | None  # None: cleared
+    message: str
+    value: float
+    threshold: float | None
+
+
+def describe(metric: str, subject: str, value: float, level: str, rule: Rule) -> tuple[str, float]:
+    limit = rule.levels.critical if level == "critical" else rule.levels.warning
+    unit = {"error_rate": "", "success_rate": "", "latency_p99_ms": " ms", "cpu_percent": " %",
+            "memory_percent": " %"}[metric]
+    fmt = (lambda v: f"{v * 100:.2f} %") if metric in ("error_rate", "success_rate") else (lambda v: f"{v:.0f}{unit}")
+    op = "<" if rule.below else ">"
+    return f"{subject} {metric} {fmt(value)} {op} {level} level {fmt(limit)}", limit
+
+
+class AlertBook:
+    """Which alerts are active at which level; `judge` returns what changed."""
+
+    def __init__(self, active: dict[str, str] | None = None):
+        self.active: dict[str, str] = dict(active or {})
+
+    def judge(self, alert: str, subject: str, rule: Rule, value: float | None) -> Transition | None:
+        current = self.active.get(alert)
+        if value is None:
+            return None  # no data is judged by staleness, not by thresholds
+        level = rule.level_for(value, current)
+        if level == current:
+            return None
+        if level is None:
+            del self.active[alert]
+            return Transition(alert, None, f"{subject} {rule.metric} back to {value:.4g}", value, None)
+        self.active[alert] = level
+        message, limit = describe(rule.metric, subject, value, level, rule)
+        return Transition(alert, level, message, value, limit)
+
+    def set_condition(self, alert: str, level: str | None, message: str) -> Transition | None:
+        """A yes/no condition (a stale feed): raised at `level` or cleared."""
+        current = self.active.get(alert)
+        if level == current:
+            return None
+        if level is None:
+            del self.active[alert]
+        else:
+            self.active[alert] = level
+        return Transition(alert, level, message, 0.0, None)

@@ -1,0 +1,141 @@
+"""The JSONL feed: tail a file (watchfiles), surviving partial lines, truncation and rotation.
+
+The read offset and the file's identity (device, inode) are kept so a restart resumes
+where the last run stopped, with nothing read twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from mdm_console.feeds.base import FeedStatus, Sink
+from mdm_console.feeds.parse import BadLine, Sample, parse_line
+
+READ_CHUNK = 1 << 20
+MAX_LINE = 1 << 16
+
+
+@dataclass
+class Position:
+    dev: int = 0
+    ino: int = 0
+    offset: int = 0
+
+
+class JsonlFeed:
+    def __init__(self, path: Path, components: set[str], sink: Sink, interval: float,
+                 position: Position | None = None):
+        self.path = Path(path)
+        self.components = frozenset(components)
+        self.sink = sink
+        self.status = FeedStatus(f"jsonl {self.path.name}", interval, started=time.time())
+        self.position = position or Position()
+        self._fh = None
+        self._partial = b""
+
+    # ---- reading (blocking: called in a thread) -----------------------------------------------
+    def _open_current(self) -> bool:
+        try:
+            fh = open(self.path, "rb")  # noqa: SIM115 - kept open across reads to follow a rotated file
+        except FileNotFoundError:
+            self.status.error = f"{self.path} does not exist yet"
+            return False
+        st = os.fstat(fh.fileno())
+        if (st.st_dev, st.st_ino) != (self.position.dev, self.position.ino):
+            self.position = Position(st.st_dev, st.st_ino, 0)  # a new file: from its start
+            self._partial = b""
+        elif st.st_size < self.position.offset:
+            self.position.offset = 0  # the same file, truncated
+            self._partial = b""
+        fh.seek(self.position.offset)
+        self._fh = fh
+        self.status.error = None
+        return True
+
+    def read_available(self) -> list[Sample]:
+        """Read what is new; follow truncation and rotation. Blocking: call it in a thread.
+
+        Returns the good samples; the caller hands them to the windows on the event loop.
+        """
+        out: list[Sample] = []
+        if self._fh is None and not self._open_current():
+            return out
+        while True:
+            self._drain(out)
+            try:
+                st = os.stat(self.path)
+            except FileNotFoundError:
+                return out  # rotated away and not recreated yet: keep the old handle
+            cur = os.fstat(self._fh.fileno())
+            if (st.st_dev, st.st_ino) != (cur.st_dev, cur.st_ino):
+                self._fh.close()  # the old file is drained to its end: switch to the new one
+                self._fh = None
+                if not self._open_current():
+                    return out
+                continue
+            if cur.st_size < self.position.offset:
+                self._fh.seek(0)
+                self.position.offset = 0
+                self._partial = b""
+                continue
+            return out
+
+    def _drain(self, out: list[Sample]) -> None:
+        good = 0
+        now = time.time()
+        while chunk := self._fh.read(READ_CHUNK):
+            self.position.offset += len(chunk)
+            data = self._partial + chunk
+            lines = data.split(b"\n")
+            self._partial = lines.pop()
+            if len(self._partial) > MAX_LINE:
+                self.status.count_bad(self._partial[:200], f"line longer than {MAX_LINE} bytes")
+                self._partial = b""
+            components = self.components
+            for line in lines:
+                if not line.strip():
+                    continue
+                try:
+                    out.append(parse_line(line, components, now))
+                except BadLine as exc:
+                    self.status.count_bad(line, str(exc))
+                    continue
+                good += 1
+        if good:
+            self.status.good += good
+            self.status.last_data = now
+
+    def resume_offset(self) -> Position:
+        """Where a restart should continue: the start of the unfinished partial line."""
+        return Position(self.position.dev, self.position.ino, self.position.offset - len(self._partial))
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+    # ---- following (async) ----------------------------------------------------------------------
+    async def _read(self, lock: asyncio.Lock) -> None:
+        async with lock:
+            samples = await asyncio.to_thread(self.read_available)
+        for sample in samples:
+            self.sink(sample)
+
+    async def run(self, stop: asyncio.Event, lock: asyncio.Lock | None = None) -> None:
+        """Read now, then on every change of the file's directory, and at least once per interval."""
+        import watchfiles
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        lock = lock or asyncio.Lock()
+        await self._read(lock)
+        watcher = watchfiles.awatch(self.path.parent, debounce=50, step=20, stop_event=stop,
+                                    rust_timeout=int(self.status.interval * 1000), yield_on_timeout=True)
+        try:
+            async for _ in watcher:
+                await self._read(lock)
+        finally:
+            await asyncio.to_thread(self.close)

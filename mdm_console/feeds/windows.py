@@ -1,0 +1,169 @@
+"""Per-component health windows, built from 5-second buckets split by variant.
+
+Every bucket keeps counts and a latency sketch; a window is the merge of the buckets in
+its span. The same buckets, kept for the whole session, give the counters since a stage
+began (the gates' input) and are what the session store keeps (one row per component,
+variant and 5 s), so the log stays small and plots can be redrawn after a restart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from mdm_console.engine.gates import StageCounters
+from mdm_console.feeds.parse import Sample
+from mdm_console.feeds.sketch import Sketch
+
+BUCKET_SECONDS = 5
+NEW, OLD, ALL = "new", "old", "all"
+
+
+@dataclass
+class Bucket:
+    start: int  # epoch seconds, a multiple of BUCKET_SECONDS
+    component: str
+    variant: str  # new | old | all (a feed that does not say)
+    ops: int = 0
+    success: int = 0
+    error: int = 0
+    sketch: Sketch = field(default_factory=Sketch)
+    reported_p99: float | None = None  # from aggregate lines: they carry a p99, not samples
+    last_ts: float = 0.0  # newest sample time in the bucket
+    stored: bool = False
+
+
+@dataclass(frozen=True)
+class WindowStats:
+    component: str
+    ops: int
+    success: int
+    error: int
+    ops_per_s: float
+    success_rate: float | None
+    error_rate: float | None
+    p50_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+    p99_method: str  # "sketch (±1 %)" | "max of reported p99" | "none"
+    by_variant: dict[str, dict[str, float | int | None]]
+    measured_at: datetime | None  # newest sample
+    stale_reason: str | None
+
+
+class Windows:
+    """All buckets of the session, per component; thread-free, called from the event loop."""
+
+    def __init__(self, components: list[str], window_seconds: float):
+        self.components = list(components)
+        self.window_seconds = window_seconds
+        self.buckets: dict[tuple[int, str, str], Bucket] = {}
+        self.stale: dict[str, str] = {}  # component -> why its feed is stale
+
+    def bucket(self, ts: float, component: str, variant: str) -> Bucket:
+        start = int(ts // BUCKET_SECONDS * BUCKET_SECONDS)
+        key = (start, component, variant)
+        b = self.buckets.get(key)
+        if b is None:
+            b = self.buckets[key] = Bucket(start, component, variant)
+        return b
+
+    def add(self, s: Sample) -> None:
+        """The sink of every feed."""
+        if s.single:
+            self.add_op(s.ts, s.component, s.error == 0, s.latency_ms, s.variant)
+        else:
+            self.add_aggregate(s.ts, s.component, s.success, s.error, s.p99_ms, s.variant)
+
+    def add_op(self, ts: float, component: str, ok: bool, latency_ms: float | None, variant: str) -> None:
+        b = self.bucket(ts, component, variant)
+        b.ops += 1
+        if ok:
+            b.success += 1
+        else:
+            b.error += 1
+        if latency_ms is not None:
+            b.sketch.add(latency_ms)
+        b.last_ts = max(b.last_ts, ts)
+        b.stored = False
+
+    def add_aggregate(self, ts: float, component: str, success: int, error: int, p99: float | None,
+                      variant: str) -> None:
+        b = self.bucket(ts, component, variant)
+        b.ops += success + error
+        b.success += success
+        b.error += error
+        if p99 is not None:
+            b.reported_p99 = max(b.reported_p99 or 0.0, p99)
+        b.last_ts = max(b.last_ts, ts)
+        b.stored = False
+
+    def _select(self, component: str, since: float, until: float, variants: set[str] | None = None):
+        return [b for (start, comp, var), b in self.buckets.items()
+                if comp == component and start + BUCKET_SECONDS > since and start <= until
+                and (variants is None or var in variants)]
+
+    def stats(self, component: str, now: datetime) -> WindowStats:
+        t = now.timestamp()
+        chosen = self._select(component, t - self.window_seconds, t)
+        by_variant = {}
+        for variant in sorted({b.variant for b in chosen}):
+            part = [b for b in chosen if b.variant == variant]
+            ops = sum(b.ops for b in part)
+            err = sum(b.error for b in part)
+            sk = _merged(part)
+            by_variant[variant] = {"ops": ops, "error_rate": err / ops if ops else None,
+                                   "p99_ms": sk.quantile(0.99) if sk.count else _reported(part)}
+        ops = sum(b.ops for b in chosen)
+        success = sum(b.success for b in chosen)
+        error = sum(b.error for b in chosen)
+        sk = _merged(chosen)
+        if sk.count:
+            p50, p95, p99, method = sk.quantile(0.5), sk.quantile(0.95), sk.quantile(0.99), "sketch (±1 %)"
+        elif _reported(chosen) is not None:
+            p50, p95, p99, method = None, None, _reported(chosen), "max of reported p99"
+        else:
+            p50 = p95 = p99 = None
+            method = "none"
+        newest = max((b.last_ts for b in chosen), default=0.0) or self.newest(component)
+        return WindowStats(
+            component, ops, success, error, ops / self.window_seconds,
+            success / ops if ops else None, error / ops if ops else None, p50, p95, p99, method, by_variant,
+            datetime.fromtimestamp(newest, UTC) if newest else None, self.stale.get(component))
+
+    def newest(self, component: str) -> float:
+        return max((b.last_ts for b in self.buckets.values() if b.component == component), default=0.0)
+
+    def stage_counters(self, component: str, since: datetime) -> StageCounters:
+        """Operations on the new path since `since` (all operations when the feed has no variants)."""
+        chosen = self._select(component, since.timestamp(), float("inf"), {NEW, ALL})
+        newest = self.newest(component)
+        return StageCounters(sum(b.ops for b in chosen), sum(b.success for b in chosen),
+                             sum(b.error for b in chosen),
+                             datetime.fromtimestamp(newest, UTC) if newest else None, self.stale.get(component))
+
+    def compact(self, now: float) -> None:
+        """Drop latency samples of buckets the window no longer covers; their counts stay for the gates."""
+        horizon = now - self.window_seconds - 2 * BUCKET_SECONDS
+        for b in self.buckets.values():
+            if b.start < horizon and b.sketch.count and b.stored:
+                b.sketch = Sketch()
+
+    def unstored(self, before: float) -> list[Bucket]:
+        """Closed buckets (ended before `before`) that the store does not have yet."""
+        out = [b for b in self.buckets.values() if not b.stored and b.start + BUCKET_SECONDS <= before]
+        for b in out:
+            b.stored = True
+        return out
+
+
+def _merged(buckets: list[Bucket]) -> Sketch:
+    sk = Sketch()
+    for b in buckets:
+        sk.merge(b.sketch)
+    return sk
+
+
+def _reported(buckets: list[Bucket]) -> float | None:
+    values = [b.reported_p99 for b in buckets if b.reported_p99 is not None]
+    return max(values) if values else None

@@ -1,0 +1,70 @@
+"""Queries on the metric aggregates (run them through the store thread: `store.acall`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import duckdb
+
+Query = Callable[[duckdb.DuckDBPyConnection], Any]
+
+
+def save(rows: list[tuple], positions: list[tuple]) -> Query:
+    """rows: (start datetime UTC naive, component, variant, ops, success, error, p50, p95, p99, method)."""
+
+    def run(con: duckdb.DuckDBPyConnection) -> None:
+        con.execute("BEGIN TRANSACTION")
+        try:
+            if rows:
+                con.executemany("INSERT OR REPLACE INTO metrics VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            for feed, dev, ino, offset in positions:
+                con.execute("INSERT OR REPLACE INTO feed_positions VALUES (?, ?, ?, ?, ?)",
+                            [feed, dev, ino, offset, datetime.now(UTC).replace(tzinfo=None)])
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+
+    return run
+
+
+def load_all(con: duckdb.DuckDBPyConnection) -> list[tuple]:
+    return con.execute("SELECT start, component, variant, ops, success, error, p99_ms FROM metrics ORDER BY start"
+                       ).fetchall()
+
+
+def positions(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, int, int]]:
+    rows = con.execute('SELECT feed, dev, ino, "offset" FROM feed_positions').fetchall()
+    return {r[0]: (r[1], r[2], r[3]) for r in rows}
+
+
+def stage_counters(since: dict[str, datetime]) -> Query:
+    """New-path (or unsplit) counts per component since each component's stage began."""
+
+    def run(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, int, int, datetime | None]]:
+        out = {}
+        for comp, t in since.items():
+            row = con.execute(
+                "SELECT coalesce(sum(ops), 0), coalesce(sum(success), 0), coalesce(sum(error), 0),"
+                " (SELECT max(start) FROM metrics WHERE component = $c)"
+                " FROM metrics WHERE component = $c AND variant IN ('new', 'all')"
+                " AND start + INTERVAL 5 SECOND > $t",
+                {"c": comp, "t": t.astimezone(UTC).replace(tzinfo=None)}).fetchone()
+            out[comp] = row
+        return out
+
+    return run
+
+
+def series(component: str, since: datetime) -> Query:
+    """Per-bucket error rate and p99 of one component (all variants together), for plots."""
+
+    def run(con: duckdb.DuckDBPyConnection) -> list[tuple]:
+        return con.execute(
+            "SELECT start, sum(ops), sum(error), max(p99_ms) FROM metrics WHERE component = ? AND start >= ?"
+            " GROUP BY start ORDER BY start",
+            [component, since.astimezone(UTC).replace(tzinfo=None)]).fetchall()
+
+    return run

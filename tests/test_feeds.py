@@ -1,0 +1,370 @@
+"""Metric feeds against real files and real HTTP servers on 127.0.0.1; windows; the sketch."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import os
+import random
+import shutil
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from mdm_console.feeds.jsonl import JsonlFeed
+from mdm_console.feeds.parse import BadLine, parse_line
+from mdm_console.feeds.prometheus import PrometheusFeed, histogram_quantile
+from mdm_console.feeds.promql import PromQLFeed
+from mdm_console.feeds.sketch import ALPHA, Sketch
+from mdm_console.feeds.windows import Windows
+from mdm_console.plan.models import PromQLQueries
+
+COMPS = {"storage", "features"}
+
+
+def iso(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).isoformat().replace("+00:00", "Z")
+
+
+def op(comp="storage", ok=True, ms=10.0, variant="new", t=None) -> str:
+    return json.dumps({"ts": iso(t or time.time()), "component": comp, "outcome": "success" if ok else "error",
+                       "latency_ms": ms, "variant": variant})
+
+
+def make_feed(path, windows=None):
+    windows = windows or Windows(sorted(COMPS), 300)
+    return JsonlFeed(path, COMPS, windows.add, 1.0), windows
+
+
+def drain(feed):
+    for s in feed.read_available():
+        feed.sink(s)
+
+
+def total_ops(windows):
+    return sum(b.ops for b in windows.buckets.values())
+
+
+def test_partial_lines_wait_for_their_end(tmp_path):
+    path = tmp_path / "ops.jsonl"
+    feed, w = make_feed(path)
+    line = op()
+    path.write_text(op() + "\n" + line[:20])
+    drain(feed)
+    assert total_ops(w) == 1
+    with open(path, "a") as fh:
+        fh.write(line[20:] + "\n")
+    drain(feed)
+    assert total_ops(w) == 2 and feed.status.bad == 0
+
+
+def test_truncation_and_rotation_lose_nothing_and_count_nothing_twice(tmp_path):
+    path = tmp_path / "ops.jsonl"
+    feed, w = make_feed(path)
+    path.write_text("".join(op() + "\n" for _ in range(10)))
+    drain(feed)
+    assert total_ops(w) == 10
+    with open(path, "a") as fh:  # written to the old file just before it is rotated away
+        fh.write("".join(op() + "\n" for _ in range(3)))
+    os.rename(path, tmp_path / "ops.jsonl.1")
+    path.write_text("".join(op() + "\n" for _ in range(5)))
+    drain(feed)
+    assert total_ops(w) == 18
+    path.write_text(op() + "\n")  # truncated in place (copytruncate) and one new line
+    drain(feed)
+    assert total_ops(w) == 19
+    assert feed.status.good == 19 and feed.status.bad == 0
+
+
+def test_restart_resumes_from_the_stored_position(tmp_path):
+    path = tmp_path / "ops.jsonl"
+    feed, w = make_feed(path)
+    path.write_text("".join(op() + "\n" for _ in range(4)) + op()[:10])
+    drain(feed)
+    pos = feed.resume_offset()
+    feed.close()
+    with open(path, "a") as fh:
+        fh.write(op()[10:] + "\n" + op() + "\n")
+    again, w2 = make_feed(path)
+    again.position = pos
+    drain(again)
+    assert total_ops(w) == 4 and total_ops(w2) == 2
+
+
+async def test_the_watcher_follows_appends(tmp_path):
+    path = tmp_path / "ops.jsonl"
+    feed, w = make_feed(path)
+    stop = asyncio.Event()
+    task = asyncio.create_task(feed.run(stop))
+    await asyncio.sleep(0.2)
+    with open(path, "a") as fh:
+        fh.write("".join(op() + "\n" for _ in range(25)))
+    deadline = time.monotonic() + 5
+    while total_ops(w) < 25 and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    stop.set()
+    await asyncio.wait_for(task, 5)
+    assert total_ops(w) == 25
+
+
+@pytest.mark.parametrize("line,reason", [
+    ("not json", "not JSON"),
+    ("[1, 2]", "not a JSON object"),
+    ('{"ts": "2026-11-22T10:00:00Z", "outcome": "success"}', "no component"),
+    ('{"ts": "%s", "component": "billing", "outcome": "success"}', "unknown component"),
+    ('{"ts": "yesterday", "component": "storage", "outcome": "success"}', "not ISO 8601"),
+    ('{"ts": "2026-11-22T10:00:00", "component": "storage", "outcome": "success"}', "no time zone"),
+    ('{"ts": "2099-01-01T00:00:00Z", "component": "storage", "outcome": "success"}', "in the future"),
+    ('{"ts": "2001-01-01T00:00:00Z", "component": "storage", "outcome": "success"}', "days old"),
+    ('{"ts": "%s", "component": "storage", "outcome": "success", "latency_ms": -3}', "negative"),
+    ('{"ts": "%s", "component": "storage", "outcome": "success", "latency_ms": NaN}', "not a number"),
+    ('{"ts": "%s", "component": "storage", "outcome": "maybe"}', "not success or error"),
+    ('{"ts": "%s", "component": "storage", "success": -1, "error": 0}', "non-negative integer"),
+    ('{"ts": "%s", "component": "storage", "success": "12"}', "non-negative integer"),
+    ('{"ts": "%s", "component": "storage"}', "neither an operation"),
+])
+def test_bad_lines_say_why(line, reason):
+    now = time.time()
+    text = line % iso(now) if "%s" in line else line
+    with pytest.raises(BadLine, match=reason):
+        parse_line(text, COMPS, now)
+
+
+def test_bad_lines_are_counted_shown_and_never_reach_the_windows(tmp_path):
+    path = tmp_path / "ops.jsonl"
+    feed, w = make_feed(path)
+    path.write_text(op() + "\nnot json\n" + op(ok=False) + "\n" + '{"component": "storage"}\n')
+    drain(feed)
+    assert (feed.status.good, feed.status.bad) == (2, 2)
+    assert feed.status.last_bad == '{"component": "storage"}' and "ts" in feed.status.last_bad_reason
+    st_ = w.stats("storage", datetime.now(UTC))
+    assert (st_.ops, st_.error) == (2, 1)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(
+    st.text(max_size=200),
+    st.binary(max_size=200),
+    st.dictionaries(st.sampled_from(["ts", "component", "outcome", "latency_ms", "success", "error", "variant",
+                                     "latency_p99_ms"]),
+                    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=30),
+                              st.sampled_from(["storage", "success", "error", "new", iso(time.time())])),
+                    max_size=7).map(json.dumps),
+))
+def test_fuzzed_lines_either_parse_into_sane_samples_or_are_bad(line):
+    now = time.time()
+    try:
+        s = parse_line(line, COMPS, now)
+    except BadLine:
+        return
+    assert s.component in COMPS and s.success >= 0 and s.error >= 0
+    assert s.latency_ms is None or (math.isfinite(s.latency_ms) and s.latency_ms >= 0)
+    assert now - 8 * 86400 < s.ts <= now + 301
+
+
+def test_sketch_quantiles_are_within_the_stated_relative_error():
+    rng = random.Random(7)
+    values = [rng.lognormvariate(3, 1.2) for _ in range(50_000)]
+    sk = Sketch()
+    for v in values:
+        sk.add(v)
+    values.sort()
+    for q in (0.5, 0.9, 0.95, 0.99, 0.999):
+        exact = values[int(q * (len(values) - 1))]
+        assert abs(sk.quantile(q) - exact) <= ALPHA * exact, q
+
+
+def test_windows_split_variants_and_count_since_a_stage_began():
+    w = Windows(["storage"], 60)
+    now = time.time()
+    for i in range(100):
+        w.add_op(now - 200 + i, "storage", True, 10.0, "old")  # before the window
+    for i in range(50):
+        w.add_op(now - 30 + i * 0.1, "storage", i % 10 != 0, 100.0, "new")
+    for i in range(50):
+        w.add_op(now - 30 + i * 0.1, "storage", True, 10.0, "old")
+    st_ = w.stats("storage", datetime.fromtimestamp(now, UTC))
+    assert st_.ops == 100 and st_.error == 5
+    assert st_.by_variant["new"]["error_rate"] == pytest.approx(0.1)
+    assert st_.by_variant["new"]["p99_ms"] == pytest.approx(100, rel=ALPHA)
+    c = w.stage_counters("storage", datetime.fromtimestamp(now - 35, UTC))
+    assert (c.operations, c.errors) == (50, 5)  # only the new path counts for the gates
+
+
+class Exposition(BaseHTTPRequestHandler):
+    body = ""
+    status = 200
+
+    def do_GET(self):
+        self.send_response(type(self).status)
+        self.end_headers()
+        self.wfile.write(type(self).body.encode())
+
+    def log_message(self, *a):
+        pass
+
+
+@pytest.fixture
+def server():
+    handler = type("H", (Exposition,), {"body": "", "status": 200})
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    yield handler, f"http://127.0.0.1:{srv.server_address[1]}"
+    srv.shutdown()
+    srv.server_close()
+
+
+def exposition(success: int, error: int, buckets: dict[str, int]) -> str:
+    lines = ["# TYPE mdm_operations_total counter",
+             f'mdm_operations_total{{component="storage",outcome="success"}} {success}',
+             f'mdm_operations_total{{component="storage",outcome="error"}} {error}',
+             "# TYPE mdm_operation_duration_seconds histogram"]
+    for le, n in buckets.items():
+        lines.append(f'mdm_operation_duration_seconds_bucket{{component="storage",le="{le}"}} {n}')
+    lines.append(f'mdm_operation_duration_seconds_count{{component="storage"}} {list(buckets.values())[-1]}')
+    lines.append('mdm_operation_duration_seconds_sum{component="storage"} 1.0')
+    return "\n".join(lines) + "\n"
+
+
+async def test_prometheus_scrapes_turn_counter_deltas_into_operations(server):
+    handler, url = server
+    w = Windows(["storage"], 300)
+    feed = PrometheusFeed(f"{url}/metrics", "mdm", {"storage"}, w.add, 5)
+    handler.body = exposition(1000, 10, {"0.1": 900, "0.5": 1000, "+Inf": 1010})
+    await feed.scrape_once()
+    assert sum(b.ops for b in w.buckets.values()) == 0  # the first scrape is the baseline
+    handler.body = exposition(1990, 20, {"0.1": 1700, "0.5": 1990, "+Inf": 2010})
+    await feed.scrape_once()
+    st_ = w.stats("storage", datetime.now(UTC))
+    assert (st_.success, st_.error) == (990, 10)
+    assert st_.p99_ms == pytest.approx(histogram_quantile(0.99, [(0.1, 800), (0.5, 990), (math.inf, 1000)]) * 1000)
+    handler.body = exposition(50, 1, {"0.1": 40, "0.5": 50, "+Inf": 51})  # the target restarted
+    await feed.scrape_once()
+    assert feed.resets == 2
+    assert w.stats("storage", datetime.now(UTC)).success == 1040
+    handler.body = "garbage {{{"
+    await feed.scrape_once()
+    handler.status = 503
+    await feed.scrape_once()
+    assert feed.status.bad == 2 and feed.status.error == "HTTP 503"
+    assert w.stats("storage", datetime.now(UTC)).success == 1040
+
+
+def test_histogram_quantile_interpolates_like_prometheus():
+    assert histogram_quantile(0.5, [(1.0, 50), (2.0, 100), (math.inf, 100)]) == pytest.approx(1.0)
+    assert histogram_quantile(0.75, [(1.0, 50), (2.0, 100), (math.inf, 100)]) == pytest.approx(1.5)
+    assert histogram_quantile(0.99, [(1.0, 0), (math.inf, 10)]) == 1.0
+
+
+async def test_promql_reads_the_query_api(server):
+    handler, url = server
+
+    class Api(Exposition):
+        def do_GET(self):
+            from urllib.parse import parse_qs, urlparse
+
+            q = parse_qs(urlparse(self.path).query)["query"][0]
+            value = {"ops": "20", "err": "0.25", "p99": "850"}[q.split("_")[0]]
+            body = json.dumps({"status": "success", "data": {"resultType": "vector", "result": [
+                {"metric": {}, "value": [time.time(), value]}]}})
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(body.encode())
+
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), Api)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        w = Windows(["storage"], 300)
+        feed = PromQLFeed(f"http://127.0.0.1:{srv.server_address[1]}",
+                          {"storage": PromQLQueries(operations_rate="ops_q", error_rate="err_q",
+                                                    latency_p99_ms="p99_q")}, w.add, 5)
+        samples = await asyncio.to_thread(feed.poll, time.time())
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    [s] = samples
+    assert (s.success + s.error, s.error, s.p99_ms) == (100, 25, 850.0)
+
+
+@pytest.mark.skipif(shutil.which("prometheus") is None,
+                    reason="no Prometheus server binary here (Debian package 'prometheus' is not installed)")
+def test_promql_against_a_real_prometheus_server(tmp_path):
+    """A real Prometheus scrapes a 127.0.0.1 target whose counters grow at a known rate (10 % errors)."""
+    import socket
+    import subprocess
+
+    t0 = time.time()
+
+    class Target(BaseHTTPRequestHandler):
+        def do_GET(self):
+            t = time.time() - t0
+            ok, err = int(900 * t), int(100 * t)
+            body = exposition(ok, err, {"0.05": int(0.5 * (ok + err)), "0.2": ok + err, "+Inf": ok + err})
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(body.encode())
+
+        def log_message(self, *a):
+            pass
+
+    target = ThreadingHTTPServer(("127.0.0.1", 0), Target)
+    threading.Thread(target=target.serve_forever, daemon=True).start()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    (tmp_path / "prom.yml").write_text(
+        "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: t\n    static_configs:\n"
+        f"      - targets: ['127.0.0.1:{target.server_address[1]}']\n")
+    prom = subprocess.Popen(["prometheus", f"--config.file={tmp_path / 'prom.yml'}",
+                             f"--storage.tsdb.path={tmp_path / 'tsdb'}", f"--web.listen-address=127.0.0.1:{port}"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    sel = 'component="storage"'
+    queries = {"storage": PromQLQueries(
+        operations_rate=f"sum(rate(mdm_operations_total{{{sel}}}[5s]))",
+        error_rate=f'sum(rate(mdm_operations_total{{{sel},outcome="error"}}[5s])) / '
+                   f"sum(rate(mdm_operations_total{{{sel}}}[5s]))",
+        latency_p99_ms=f"histogram_quantile(0.99, sum by (le) (rate(mdm_operation_duration_seconds_bucket{{{sel}}}[5s]))) * 1000")}
+    feed = PromQLFeed(f"http://127.0.0.1:{port}", queries, lambda s: None, 5)
+    try:
+        samples, deadline = [], time.monotonic() + 40
+        # Poll once the 5 s rate windows are full of scrapes (the first answers extrapolate from few).
+        while (not samples or time.time() - t0 < 9) and time.monotonic() < deadline:
+            time.sleep(1)
+            try:
+                samples = feed.poll(time.time())
+            except Exception:  # noqa: BLE001 - the server is still starting
+                samples = []
+    finally:
+        prom.terminate()
+        prom.wait(20)
+        target.shutdown()
+        target.server_close()
+    [s] = samples
+    total = s.success + s.error
+    assert total == pytest.approx(1000 * 5, rel=0.2)  # 1000 ops/s over the 5 s polling interval
+    assert s.error / total == pytest.approx(0.1, abs=0.02)
+    assert 50 < s.p99_ms <= 200
+
+
+def test_a_silent_feed_is_stale_and_its_gates_say_so(tmp_path):
+    from mdm_console.engine.gates import evaluate
+    from mdm_console.plan.models import Gate
+
+    path = tmp_path / "ops.jsonl"
+    feed, w = make_feed(path)
+    path.write_text("".join(op() + "\n" for _ in range(500)))
+    drain(feed)
+    later = time.time() + 10  # 10 s of silence on a 1 s feed
+    reason = feed.status.stale_reason(later)
+    assert reason and "no data for" in reason
+    w.stale = {"storage": reason}
+    c = w.stage_counters("storage", datetime.now(UTC) - timedelta(minutes=1))
+    gates = {g.name: g for g in evaluate(Gate(), percent=5, stage_since=datetime.now(UTC) - timedelta(hours=1),
+                                         now=datetime.now(UTC), counters=c)}
+    assert not gates["success_rate"].ok and gates["success_rate"].reason.startswith("stale:")

@@ -1,0 +1,131 @@
+"""The live monitor on a real engine: alerts with hysteresis, stored aggregates, and the whole
+loop with the real demo-workload process evaluating our flag file through the flagd provider."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import textwrap
+import time
+from datetime import UTC, datetime
+
+import pytest
+
+from mdm_console.engine.core import Engine
+from mdm_console.engine.live import LiveMonitor
+from mdm_console.feeds.alerts import AlertBook, Rule
+from mdm_console.plan.load import load_plan
+from mdm_console.plan.models import Levels
+from mdm_console.store import metrics as mstore
+
+
+def test_alert_hysteresis_does_not_flap():
+    book = AlertBook()
+    rule = Rule("error_rate", Levels(warning=0.02, critical=0.05))
+    seen = []
+    for v in [0.01, 0.021, 0.019, 0.0195, 0.021, 0.016, 0.06, 0.049, 0.048, 0.046, 0.010]:
+        t = book.judge("error_rate:storage", "storage", rule, v)
+        seen.append(None if t is None else (t.level or "cleared"))
+    assert seen == [None, "warning", None, None, None, "cleared", "critical", None, None, "warning", "cleared"]
+
+
+def test_success_rate_alerts_when_it_falls_below():
+    book = AlertBook()
+    rule = Rule("success_rate", Levels(warning=0.98, critical=0.95), below=True)
+    assert book.judge("s", "storage", rule, 0.99) is None
+    t = book.judge("s", "storage", rule, 0.94)
+    assert t.level == "critical" and "< critical level 95.00 %" in t.message
+    assert book.judge("s", "storage", rule, 0.952) is None  # within the margin (10 % of 0.98 - 0.95): holds
+    assert book.judge("s", "storage", rule, 0.99).level is None
+
+
+def plan_text(tmp_path, mode="auto", for_seconds=3):
+    return textwrap.dedent(f"""\
+        version = 1
+        [cutover]
+        name = "live"
+        flag_file = "state/flags.json"
+        [gate]
+        min_stage_seconds = 0
+        [[components]]
+        id = "storage"
+        flag_key = "mdm.new_backend"
+        [[components]]
+        id = "features"
+        flag_key = "mdm.new_features"
+        [metrics]
+        source = "jsonl"
+        path = "metrics/ops.jsonl"
+        interval_seconds = 1
+        window_seconds = 60
+        [alerts.auto_rollback]
+        mode = "{mode}"
+        error_rate_above = 0.05
+        for_seconds = {for_seconds}
+    """)
+
+
+async def test_aggregates_are_stored_and_reloaded_after_a_restart(tmp_path):
+    plan = tmp_path / "mdm-plan.toml"
+    plan.write_text(plan_text(tmp_path, mode="off"))
+    (tmp_path / "metrics").mkdir()
+    now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    lines = [f'{{"ts": "{now}", "component": "storage", "outcome": "{o}", "latency_ms": 12, "variant": "new"}}'
+             for o in ["success"] * 30 + ["error"] * 3]
+    (tmp_path / "metrics" / "ops.jsonl").write_text("\n".join(lines) + "\n")
+    e = await Engine.open(load_plan(plan), record_start="test")
+    m = LiveMonitor(e, system=False)
+    await m.start()
+    deadline = time.monotonic() + 5
+    while m.stats("storage").ops < 33 and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    await m.stop()
+    rows = await e.store.acall(mstore.load_all)
+    await e.close()
+    assert sum(r[3] for r in rows) == 33 and sum(r[5] for r in rows) == 3
+
+    e = await Engine.open(load_plan(plan), record_start="test")
+    m = LiveMonitor(e, system=False)
+    await m.start()
+    await asyncio.sleep(0.3)
+    st = m.stats("storage")
+    await m.stop()
+    await e.close()
+    assert (st.ops, st.error) == (33, 3)  # restored from the store, and the file was not read twice
+
+
+async def test_a_faulty_canary_raises_the_alert_and_auto_rollback_restores_zero(tmp_path):
+    plan = tmp_path / "mdm-plan.toml"
+    plan.write_text(plan_text(tmp_path, mode="auto", for_seconds=3))
+    e = await Engine.open(load_plan(plan), record_start="test")
+    await e.rollout.ensure_flag_file()
+    m = LiveMonitor(e, system=False)
+    await m.start()
+    workload = subprocess.Popen([sys.executable, "-m", "mdm_console", "demo-workload", "--flags",
+                                 str(e.loaded.flag_file), "--metrics", str(tmp_path / "metrics" / "ops.jsonl"),
+                                 "--rate", "600", "--fault", "storage:0.5", "--seed", "1"])
+    try:
+        async with e.subscribe() as q:
+            await e.rollout.advance("storage", override="fault drill")
+            t_canary = time.monotonic()
+            kinds: dict[str, float] = {}
+            while "rollback.finished" not in kinds:
+                ev = await asyncio.wait_for(q.get(), 30)
+                kinds.setdefault(ev.kind if ev.kind != "alert.raised" else f"alert:{ev.payload['alert']}",
+                                 time.monotonic() - t_canary)
+                if ev.kind == "rollback.proposed":
+                    proposed = ev
+    finally:
+        workload.terminate()
+        workload.wait(10)
+        await m.stop()
+    assert "alert:error_rate:storage" in kinds
+    assert proposed.payload["mode"] == "auto" and proposed.payload["criterion"] == "error_rate"
+    assert e.state.components["storage"].percent == 0
+    assert kinds["rollback.finished"] <= 3 + 2 + 8  # for_seconds + 2 s, plus the time errors take to show up
+    flags = __import__("json").loads(e.loaded.flag_file.read_text())["flags"]["mdm.new_backend"]
+    assert flags["metadata"]["percent"] == 0
+    changed = [ev for ev in await e.events() if ev.kind == "stage.changed"][-1]
+    assert changed.payload["rollback"]["automatic"] is True
+    await e.close()
