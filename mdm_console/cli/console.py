@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from mdm_console.cli.common import EXIT_OK, load, open_engine, run_async
+from mdm_console.cli.common import load, open_engine, run_async
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -16,7 +16,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     loaded = load(args)
 
-    async def go() -> None:
+    async def go() -> int:
         from mdm_console.engine.live import LiveMonitor
 
         engine = await open_engine(args, loaded, record_start="console")
@@ -35,7 +35,9 @@ def run(args: argparse.Namespace) -> int:
                 monitor.exporter = exporter
             from mdm_console.ui.app import ConsoleApp
 
-            await ConsoleApp(engine, monitor=monitor, theme=args.theme).run_async()
+            app = ConsoleApp(engine, monitor=monitor, theme=args.theme)
+            await app.run_async()
+            return app.return_code or 0
         finally:
             await monitor.stop()
             if exporter:
@@ -46,5 +48,4 @@ def run(args: argparse.Namespace) -> int:
                 child.stop(workload)
             await engine.close()
 
-    run_async(go)
-    return EXIT_OK
+    return run_async(go)

@@ -8,11 +8,13 @@ import sys
 
 from mdm_console import __version__
 from mdm_console.cli import (
-    advance, checklist, console, demo_workload, init, points, reconcile, rollback, status, validate, verify_log,
+    advance, checklist, console, demo_workload, export, init, points, reconcile, rollback, status, validate,
+    verify_log,
 )
 from mdm_console.cli.common import EXIT_USAGE, CliExit, err, global_options
 
-SUBCOMMANDS = (init, status, validate, advance, rollback, points, reconcile, checklist, verify_log, demo_workload)
+SUBCOMMANDS = (init, status, validate, advance, rollback, points, reconcile, checklist, export, verify_log,
+               demo_workload)
 
 
 def build_parser() -> argparse.ArgumentParser:

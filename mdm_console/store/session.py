@@ -385,5 +385,7 @@ def _check_or_init(con: duckdb.DuckDBPyConnection, path: Path, read_only: bool) 
         raise NotOurs(path, f"its meta says app={meta.get('app')!r}")
     if meta.get("schema") != SCHEMA_VERSION:
         raise NotOurs(path, f"its schema version is {meta.get('schema')}; this mdm-console reads version {SCHEMA_VERSION}")
-    if not read_only and "metrics" not in tables:
-        con.execute(SCHEMA)  # tables added since the file was created (all IF NOT EXISTS)
+    if "metrics" not in tables:
+        # A file from before the metrics tables: add them (empty, as temp tables when read-only).
+        ddl = SCHEMA[SCHEMA.index("CREATE TABLE IF NOT EXISTS metrics"):SCHEMA.index("CREATE OR REPLACE VIEW")]
+        con.execute(ddl.replace("CREATE TABLE", "CREATE TEMP TABLE") if read_only else ddl)

@@ -1,0 +1,99 @@
+"""Data exports of the session: events (with seq, prev_hash, hash and the hashed body, so the chain
+can be re-verified from the export alone) and the metric aggregates.
+
+Parquet and CSV are written by DuckDB's COPY; JSONL is streamed, one event per line.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+
+from mdm_console.export.files import write_with
+
+EVENT_COLUMNS = ("seq", "ts", "kind", "component", "operator", "os_user", "host", "payload", "prev_hash", "hash",
+                 "body")
+EVENTS_SQL = ("SELECT seq, ts, kind, component, operator, body->>'$.os_user' AS os_user, body->>'$.host' AS host, "
+              "CAST(body->'$.payload' AS VARCHAR) AS payload, prev_hash, hash, body FROM events WHERE seq > {since} "
+              "ORDER BY seq")
+METRICS_SQL = "SELECT * FROM metrics ORDER BY start, component, variant"
+
+
+def metrics_path(path: Path) -> Path:
+    """Where the aggregates go beside an events export: `session.parquet` -> `session.metrics.parquet`."""
+    return path.with_name(f"{path.stem}.metrics{path.suffix}")
+
+
+def copy_events(con: duckdb.DuckDBPyConnection, fmt: str, path: Path, since: int) -> int:
+    opts = "FORMAT parquet, COMPRESSION zstd" if fmt == "parquet" else "FORMAT csv, HEADER true"
+    sql = EVENTS_SQL.format(since=int(since))
+
+    def write(tmp: Path) -> None:
+        con.execute(f"COPY ({sql}) TO '{_quote(tmp)}' ({opts})")
+
+    write_with(path, write)
+    n = con.execute(f"SELECT count(*) FROM events WHERE seq > {int(since)}").fetchone()[0]
+
+    def write_metrics(tmp: Path) -> None:
+        con.execute(f"COPY ({METRICS_SQL}) TO '{_quote(tmp)}' ({opts})")
+
+    write_with(metrics_path(path), write_metrics)
+    return n
+
+
+def stream_jsonl(con: duckdb.DuckDBPyConnection, path: Path, since: int, batch: int = 50_000) -> int:
+    """One JSON object per event: the hashed body's fields plus prev_hash and hash."""
+    count = 0
+
+    def write(tmp: Path) -> None:
+        nonlocal count
+        cur = con.execute("SELECT body, prev_hash, hash FROM events WHERE seq > ? ORDER BY seq", [since])
+        with open(tmp, "w", encoding="utf-8") as fh:
+            while rows := cur.fetchmany(batch):
+                out = []
+                for body, prev, h in rows:
+                    out.append(body[:-1] + f',"prev_hash":"{prev}","hash":"{h}"}}')
+                fh.write("\n".join(out) + "\n")
+                count += len(rows)
+
+    write_with(path, write)
+    return count
+
+
+def _quote(p: Path) -> str:
+    return str(p).replace("'", "''")
+
+
+def verify_export(path: Path):
+    """Re-check the chain from an export alone (JSONL, Parquet or CSV)."""
+    from mdm_console.store.chain import canonical, link
+    from mdm_console.store.session import VerifyResult
+
+    path = Path(path)
+    if path.suffix == ".jsonl":
+        rows = []
+        with open(path, encoding="utf-8") as fh:
+            for n, line in enumerate(fh, 1):
+                try:
+                    d = json.loads(line)
+                    prev, h = d.pop("prev_hash"), d.pop("hash")
+                except (ValueError, KeyError):
+                    return VerifyResult(False, n - 1, 0, "", n, f"line {n} is not an exported event")
+                rows.append((d["seq"], canonical(d), prev, h))
+    else:
+        fmt = "read_parquet" if path.suffix == ".parquet" else "read_csv_auto"
+        rows = duckdb.connect().execute(
+            f"SELECT seq, body, prev_hash, hash FROM {fmt}('{_quote(path)}') ORDER BY seq").fetchall()
+    prev_hash, prev_seq = None, None
+    for seq, body, prev, h in rows:
+        if prev_seq is not None and seq != prev_seq + 1:
+            return VerifyResult(False, len(rows), seq, h, seq, "sequence gap: events before it are missing")
+        if prev_hash is not None and prev != prev_hash:
+            return VerifyResult(False, len(rows), seq, h, seq, "prev_hash does not link to the event before it")
+        if link(prev, body) != h:
+            return VerifyResult(False, len(rows), seq, h, seq, "hash does not match the event (edited)")
+        prev_hash, prev_seq = h, seq
+    head_seq, head = (rows[-1][0], rows[-1][3]) if rows else (0, "")
+    return VerifyResult(True, len(rows), head_seq, head)

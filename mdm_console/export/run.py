@@ -1,0 +1,45 @@
+"""One entry point for every export format, used by the CLI and by the console's `e` key."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from mdm_console.export import data
+from mdm_console.export.files import ExportError, check_target, write_with
+
+FORMATS = ("md", "html", "jsonl", "csv", "parquet")
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    path: Path
+    events: int
+    extra: list[Path]
+    chain_ok: bool
+
+
+async def export_session(engine, fmt: str, output: Path | str, *, since: int = 0, force: bool = False) -> ExportResult:
+    if fmt not in FORMATS:
+        raise ExportError(f"unknown format '{fmt}' ({', '.join(FORMATS)})")
+    path = check_target(Path(output), force)
+    extra: list[Path] = []
+    if fmt in ("csv", "parquet"):
+        mpath = data.metrics_path(path)
+        if mpath.exists() and not force:
+            raise ExportError(f"{mpath} exists (use --force to replace it)")
+        n = await engine.store.acall(lambda con: data.copy_events(con, fmt, path, since))
+        extra.append(mpath)
+    elif fmt == "jsonl":
+        n = await engine.store.acall(lambda con: data.stream_jsonl(con, path, since))
+    else:
+        import asyncio
+
+        from mdm_console.export import report
+
+        facts = await report.collect(engine)
+        text = report.render_md(facts) if fmt == "md" else report.render_html(facts)
+        await asyncio.to_thread(write_with, path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+        n = facts["span"][2]
+    verify = await engine.verify()
+    return ExportResult(path, n, extra, verify.ok)

@@ -1,0 +1,75 @@
+"""The `e` key: pick a format and a path, export, say where the file is."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Select, Static
+
+from mdm_console.export.run import FORMATS
+
+
+class ExportModal(ModalScreen[None]):
+    """Export the session log.
+
+    BINDINGS:
+    - escape: close
+    """
+
+    DEFAULT_CSS = """
+    ExportModal { align: center middle; }
+    ExportModal > Vertical { width: 90; height: auto; border: thick $primary; background: $surface; padding: 1 2; }
+    ExportModal #result { height: auto; margin-top: 1; }
+    ExportModal Horizontal { height: auto; align-horizontal: right; margin-top: 1; }
+    """
+    BINDINGS = [Binding("escape", "close", "Close", id="export.close")]
+
+    def __init__(self, engine):
+        super().__init__()
+        self.engine = engine
+
+    def compose(self) -> ComposeResult:
+        stem = self.engine.store.path.with_name(f"session-{self.engine.now():%Y%m%dT%H%M%S}")
+        with Vertical():
+            yield Label("[b]Export the session log[/b]")
+            yield Select([(f, f) for f in FORMATS], value="html", id="format", allow_blank=False)
+            yield Input(value=str(stem) + ".html", id="path")
+            yield Static("", id="result")
+            with Horizontal():
+                yield Button("Close", id="close")
+                yield Button("Export", id="go", variant="primary")
+
+    @on(Select.Changed, "#format")
+    def _suffix(self, event: Select.Changed) -> None:
+        inp = self.query_one("#path", Input)
+        inp.value = str(Path(inp.value).with_suffix(f".{event.value}"))
+
+    @on(Button.Pressed, "#go")
+    @on(Input.Submitted)
+    def _go(self) -> None:
+        self._export(self.query_one("#format", Select).value, self.query_one("#path", Input).value.strip())
+
+    @work(exclusive=True, group="operation")
+    async def _export(self, fmt: str, path: str) -> None:
+        from mdm_console.export.files import ExportError
+        from mdm_console.export.run import export_session
+
+        out = self.query_one("#result", Static)
+        out.update(f"exporting {self.engine.state.head_seq} events…")
+        try:
+            r = await export_session(self.engine, fmt, path)
+        except ExportError as exc:
+            out.update(f"[red]{exc}[/]")
+            return
+        extra = "".join(f"\n  and {p}" for p in r.extra)
+        warn = "" if r.chain_ok else "\n[b red]the hash chain is broken: the export says where[/]"
+        out.update(f"[green]wrote[/] {r.path}{extra}\n({r.events} events){warn}")
+
+    @on(Button.Pressed, "#close")
+    def action_close(self) -> None:
+        self.dismiss(None)

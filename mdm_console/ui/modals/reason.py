@@ -1,0 +1,56 @@
+"""Ask for a typed text (a reason, a note, a name); Escape cancels. Returns the text or None."""
+
+from __future__ import annotations
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Static
+
+
+class ReasonModal(ModalScreen[str | None]):
+    """A question, an explanation, and a text field that must not be blank.
+
+    BINDINGS:
+    - escape: cancel
+    """
+
+    DEFAULT_CSS = """
+    ReasonModal { align: center middle; }
+    ReasonModal > Vertical { width: 80; height: auto; border: thick $warning; background: $surface; padding: 1 2; }
+    ReasonModal #detail { color: $text-muted; margin-bottom: 1; }
+    ReasonModal #error { color: $error; height: auto; }
+    ReasonModal Horizontal { height: auto; align-horizontal: right; margin-top: 1; }
+    """
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="modal.cancel")]
+
+    def __init__(self, title: str, detail: str = "", placeholder: str = "reason", confirm: str = "OK",
+                 value: str = ""):
+        super().__init__()
+        self.title_text, self.detail, self.placeholder, self.confirm, self.value = (
+            title, detail, placeholder, confirm, value)
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(f"[b]{self.title_text}[/b]")
+            yield Static(self.detail, id="detail")
+            yield Input(value=self.value, placeholder=self.placeholder, id="text")
+            yield Static("", id="error")
+            with Horizontal():
+                yield Button("Cancel", id="cancel")
+                yield Button(self.confirm, id="ok", variant="warning")
+
+    @on(Input.Submitted)
+    @on(Button.Pressed, "#ok")
+    def _ok(self) -> None:
+        text = self.query_one("#text", Input).value.strip()
+        if not text:
+            self.query_one("#error", Static).update(f"A {self.placeholder} is required.")
+            return
+        self.dismiss(text)
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)

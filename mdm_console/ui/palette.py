@@ -1,0 +1,58 @@
+"""The command palette: every action, built from the current state when it opens."""
+
+from __future__ import annotations
+
+from functools import partial
+
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+
+class ConsoleCommands(Provider):
+    def commands(self) -> list[tuple[str, object, str]]:
+        app = self.app
+        e = app.engine
+        out: list[tuple[str, object, str]] = []
+        for n, (mode, title) in enumerate(app.SCREEN_TITLES.items(), 1):
+            out.append((f"Go to {title}", partial(app.switch_mode, mode), f"key {n}"))
+        for c in e.plan.components:
+            st = e.state.components[c.id]
+            nxt = e.rollout.next_stage(c.id)
+            if nxt:
+                gates = e.rollout.gates(c.id)
+                out.append((f"Advance {c.id} to {nxt[0]} (gates: {sum(g.ok for g in gates)} of {len(gates)} hold)",
+                            partial(app.advance, c.id), f"{c.id} is at {st.stage} {st.percent:g} %"))
+            if e.plan.stage_index(st.stage) > 0:
+                out.append((f"Step {c.id} back from {st.stage}", partial(app.step_back, c.id), "one stage down"))
+            out.append((f"{'Pause' if st.auto_advance else 'Resume'} auto-advance of {c.id}",
+                        partial(app.toggle_auto, c.id), "advances only when every gate holds"))
+            out.append((f"Roll back {c.id}", partial(app.open_rollback, "component", c.id), "rollback wizard"))
+        phases = sorted({p for v in e.plan.validators for p in v.phases})
+        for phase in phases:
+            n = sum(phase in v.phases for v in e.plan.validators)
+            out.append((f"Run {phase} validators ({n})", partial(app.run_validators, phase, None), "validation"))
+        out.append(("Rollback wizard", app.action_rollback, "full, component, flags or config"))
+        out.append(("Export the session log", app.action_export, "jsonl, csv, parquet, md, html"))
+        for item in e.checklist.items():
+            if item.status != "completed" and not item.why_not:
+                out.append((f"Complete {item.id}: {item.title}", partial(app.checklist_action, "complete", item.id),
+                            item.section))
+        for s in e.checklist.signoffs():
+            if not (s.signed and s.current) and not s.unmet:
+                out.append((f"Sign off as {s.role}", app.sign_off, "every prerequisite holds"))
+        if "flags.drift" in e.state.alerts:
+            out.append(("Restore the flag file (it was edited outside the console)", app.restore_flags, "drift"))
+        for intent in e.state.open_intents:
+            out.append((f"Finish intent {intent}", partial(app.reconcile, intent, "finish"), "crash recovery"))
+            out.append((f"Revert intent {intent}", partial(app.reconcile, intent, "revert"), "crash recovery"))
+        return out
+
+    async def discover(self) -> Hits:
+        for text, cmd, help_text in self.commands():
+            yield DiscoveryHit(text, cmd, help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for text, cmd, help_text in self.commands():
+            score = matcher.match(text)
+            if score > 0:
+                yield Hit(score, matcher.highlight(text), cmd, text=text, help=help_text)

@@ -1,0 +1,109 @@
+"""4 Checklist: sections and items with why each waits, and the sign-offs."""
+
+from __future__ import annotations
+
+from rich.markup import escape
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.widgets import DataTable, Footer, Header, Static
+
+from mdm_console.ui.screens.base import ConsoleScreen
+from mdm_console.ui.widgets.status_line import StatusLine
+
+MARK = {"pending": "[ ]", "in_progress": "[~]", "completed": "[green][x][/]", "failed": "[red][!][/]",
+        "blocked": "[yellow][#][/]"}
+
+
+class ChecklistScreen(ConsoleScreen):
+    """Checklist and sign-offs.
+
+    BINDINGS:
+    - space: complete the selected item
+    - f: mark it failed (asks for the reason)
+    - n: add a note
+    - o: reopen a completed or failed item
+    - s: sign off (role, typed name, comment)
+    """
+
+    TITLE_TEXT = "Checklist"
+    BINDINGS = [
+        Binding("space", "complete", "Complete", id="checklist.complete"),
+        Binding("f", "fail", "Failed", id="checklist.fail"),
+        Binding("n", "note", "Note", id="checklist.note"),
+        Binding("o", "reopen", "Reopen", id="checklist.reopen"),
+        Binding("s", "sign", "Sign off", id="checklist.sign"),
+    ]
+    DEFAULT_CSS = """
+    ChecklistScreen #items { height: 2fr; border: round $primary; }
+    ChecklistScreen #signoffs { height: auto; max-height: 12; border: round $accent; padding: 0 1; }
+    """
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield StatusLine()
+        with Vertical():
+            yield DataTable(id="items", cursor_type="row")
+            yield Static(id="signoffs")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        t = self.query_one("#items", DataTable)
+        t.border_title = "Checklist (space complete · f failed · n note · o reopen · s sign off)"
+        t.add_columns("", "!", "section", "id", "title", "why not yet / notes")
+        self.query_one("#signoffs").border_title = "Sign-offs"
+        self.refresh_view()
+
+    @property
+    def selected(self) -> str | None:
+        t = self.query_one("#items", DataTable)
+        if not t.row_count:
+            return None
+        return t.coordinate_to_cell_key((t.cursor_row, 0)).row_key.value
+
+    def refresh_view(self) -> None:
+        e = self.engine
+        self.query_one(StatusLine).render_from(e, e.now())
+        t = self.query_one("#items", DataTable)
+        keep = t.cursor_row
+        t.clear()
+        for i in e.checklist.items():
+            why = "; ".join(i.why_not) if i.status != "completed" else ""
+            if i.status == "failed" and i.reason:
+                why = f"failed: {i.reason}"
+            if i.notes:
+                why = (why + " · " if why else "") + f"{len(i.notes)} note(s), last: {i.notes[-1]['text'][:40]}"
+            t.add_row(MARK[i.status], "!" if i.critical else "", escape(i.section), i.id, escape(i.title), escape(why),
+                      key=i.id)
+        if t.row_count:
+            t.move_cursor(row=min(keep, t.row_count - 1))
+        lines = [f"checklist state sha256 {e.checklist.state_hash()[:16]}…"]
+        for s in e.checklist.signoffs():
+            if not s.signed:
+                lines.append(f"  {escape(s.role)}: not signed" + (f" — unmet: {escape('; '.join(s.unmet))}" if s.unmet else
+                                                          " — [green]ready to sign[/]"))
+            elif s.current:
+                lines.append(f"  {escape(s.role)}: [green]signed by {escape(s.name)}[/] at {s.ts[11:19]} UTC (current state)")
+            else:
+                lines.append(f"  {escape(s.role)}: signed by {escape(s.name)} at {s.ts[11:19]} UTC — [yellow]signed an earlier "
+                             f"state[/]; changed since: {', '.join(s.changed_since)}")
+        self.query_one("#signoffs", Static).update("\n".join(lines))
+
+    def action_complete(self) -> None:
+        if self.selected:
+            self.app.checklist_action("complete", self.selected)
+
+    def action_fail(self) -> None:
+        if self.selected:
+            self.app.checklist_action("fail", self.selected)
+
+    def action_note(self) -> None:
+        if self.selected:
+            self.app.checklist_action("note", self.selected)
+
+    def action_reopen(self) -> None:
+        if self.selected:
+            self.app.checklist_action("reopen", self.selected)
+
+    def action_sign(self) -> None:
+        self.app.sign_off()

@@ -1,0 +1,111 @@
+"""1 Dashboard: component health, plots of the selected component, the host, feeds and alerts."""
+
+from __future__ import annotations
+
+from rich.markup import escape
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import DataTable, Footer, Header, Static
+
+from mdm_console.ui.screens.base import ConsoleScreen
+from mdm_console.ui.widgets.health_table import HealthTable, age_text
+from mdm_console.ui.widgets.plots import ComponentPlots
+from mdm_console.ui.widgets.status_line import StatusLine
+
+
+class DashboardScreen(ConsoleScreen):
+    """Live health.
+
+    BINDINGS: (the app's: 1-5, ctrl+p, ?, R, e, q); up/down select a component.
+    """
+
+    TITLE_TEXT = "Dashboard"
+    DEFAULT_CSS = """
+    DashboardScreen #side { width: 46; }
+    DashboardScreen #host, DashboardScreen #feed { height: auto; border: round $panel; padding: 0 1; }
+    DashboardScreen #alerts { height: 1fr; border: round $warning; padding: 0 1; }
+    DashboardScreen #banner { height: auto; background: $error 30%; padding: 0 1; display: none; }
+    DashboardScreen #banner.shown { display: block; }
+    """
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield StatusLine()
+        yield Static(id="banner")
+        with Horizontal():
+            with Vertical():
+                yield HealthTable()
+                yield ComponentPlots()
+            with Vertical(id="side"):
+                yield Static(id="host")
+                yield Static(id="feed")
+                yield Static(id="alerts")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#host").border_title = "Host"
+        self.query_one("#feed").border_title = "Metric feed"
+        self.query_one("#alerts").border_title = "Alerts"
+        self.refresh_view()
+
+    def on_data_table_row_highlighted(self, _: DataTable.RowHighlighted) -> None:
+        self._draw_plots()
+
+    def tick(self) -> None:
+        self.refresh_view()
+
+    def refresh_view(self) -> None:
+        e, now = self.engine, self.engine.now()
+        self.query_one(StatusLine).render_from(e, now)
+        self.query_one(HealthTable).refresh_from(e, self.monitor, now)
+        banner = self.query_one("#banner", Static)
+        notes = self.app.banner_lines()
+        banner.update(escape("\n".join(notes)))
+        banner.set_class(bool(notes), "shown")
+        self._draw_host(now)
+        self._draw_feed(now)
+        self._draw_alerts()
+        self._draw_plots()
+
+    def _draw_plots(self) -> None:
+        self.query_one(ComponentPlots).draw(self.query_one(HealthTable).selected, self.monitor, self.engine.now())
+
+    def _draw_host(self, now) -> None:
+        system = getattr(self.monitor, "system", None)
+        s = system.latest if system else None
+        if s is None:
+            self.query_one("#host", Static).update("no host sample yet")
+            return
+        from datetime import UTC, datetime
+
+        age = age_text(datetime.fromtimestamp(s.ts, UTC), now)
+        io = "" if s.disk_read_bps is None else \
+            f"\ndisk read {s.disk_read_bps / 1e6:.1f} MB/s, write {s.disk_write_bps / 1e6:.1f} MB/s"
+        self.query_one("#host", Static).update(f"CPU {s.cpu_percent:.0f} %   memory {s.memory_percent:.0f} %{io}\n"
+                                               f"[dim]measured {age}[/]")
+
+    def _draw_feed(self, now) -> None:
+        feed = getattr(self.monitor, "feed", None)
+        w = self.query_one("#feed", Static)
+        if feed is None:
+            w.update("the plan has no metrics source")
+            return
+        st = feed.status
+        age = st.age(now.timestamp())
+        stale = st.stale_reason(now.timestamp())
+        lines = [f"{st.name}", f"last data: {'never' if age is None else f'{age:.0f} s ago'}"
+                 + (" [b reverse $error] STALE [/]" if stale else ""),
+                 f"good {st.good}   bad {st.bad}"]
+        if st.bad:
+            lines.append(f"[dim]last bad ({escape(st.last_bad_reason)}): {escape(st.last_bad[:80])}[/]")
+        if st.error:
+            lines.append(f"[$error]{escape(st.error)}[/]")
+        w.update("\n".join(lines))
+
+    def _draw_alerts(self) -> None:
+        alerts = sorted(self.engine.state.alerts.values(), key=lambda a: a["seq"], reverse=True)
+        color = {"critical": "$error", "error": "$error", "warning": "$warning", "info": "$primary"}
+        text = "\n".join(f"[{color.get(a['level'], '$text')}]{a['level'].upper()}[/] {a['ts'][11:19]} "
+                         f"{escape(a['message'])}"
+                         for a in alerts) or "no active alerts"
+        self.query_one("#alerts", Static).update(text)

@@ -1,0 +1,104 @@
+"""2 Rollout: each component's ladder, the gates of its next step with live values, points."""
+
+from __future__ import annotations
+
+from rich.markup import escape
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import DataTable, Footer, Header, Static
+
+from mdm_console.ui.screens.base import ConsoleScreen
+from mdm_console.ui.widgets.status_line import StatusLine
+
+
+class RolloutScreen(ConsoleScreen):
+    """Stages and gates.
+
+    BINDINGS:
+    - a: advance the selected component (a failing gate asks for a typed reason)
+    - b: step back one stage (confirm)
+    - p: pause / resume auto-advance
+    """
+
+    TITLE_TEXT = "Rollout"
+    BINDINGS = [
+        Binding("a", "advance", "Advance", id="rollout.advance"),
+        Binding("b", "step_back", "Step back", id="rollout.step_back"),
+        Binding("p", "toggle_auto", "Pause/resume auto", id="rollout.toggle_auto"),
+    ]
+    DEFAULT_CSS = """
+    RolloutScreen #components { height: auto; max-height: 12; border: round $primary; }
+    RolloutScreen #gates { height: auto; border: round $accent; padding: 0 1; }
+    RolloutScreen #points { height: 1fr; border: round $secondary; }
+    """
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield StatusLine()
+        with Vertical():
+            yield DataTable(id="components", cursor_type="row")
+            yield Static(id="gates")
+            yield DataTable(id="points", cursor_type="row")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        comps = self.query_one("#components", DataTable)
+        comps.border_title = "Components (a advance · b step back · p auto)"
+        comps.add_columns("component", "ladder", "percent", "stage began", "auto-advance")
+        pts = self.query_one("#points", DataTable)
+        pts.border_title = "Rollback points"
+        pts.add_columns("id", "time (UTC)", "by", "kind", "label", "stages")
+        self.refresh_view()
+
+    @property
+    def selected(self) -> str:
+        t = self.query_one("#components", DataTable)
+        return t.coordinate_to_cell_key((t.cursor_row, 0)).row_key.value
+
+    def tick(self) -> None:
+        self.refresh_view()
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.data_table.id == "components":
+            self._draw_gates()
+
+    def refresh_view(self) -> None:
+        e = self.engine
+        self.query_one(StatusLine).render_from(e, e.now())
+        t = self.query_one("#components", DataTable)
+        keep = t.cursor_row
+        t.clear()
+        for c in e.plan.components:
+            st = e.state.components[c.id]
+            ladder = " › ".join(f"[reverse b] {s.name} [/]" if s.name == st.stage else s.name for s in e.plan.stages)
+            t.add_row(c.id, ladder, f"{st.percent:g} %", (st.stage_since or "-")[:19].replace("T", " "),
+                      "on" if st.auto_advance else "off", key=c.id)
+        t.move_cursor(row=min(keep, t.row_count - 1))
+        self._draw_gates()
+        pts = self.query_one("#points", DataTable)
+        pts.clear()
+        for p in reversed(list(e.state.points.values())):
+            stages = ", ".join(f"{k}={v['stage']}" for k, v in p["stages"].items())
+            pts.add_row(p["id"], p["ts"][:19].replace("T", " "), escape(p["by"]), "auto" if p["auto"] else "manual",
+                        escape(p["label"]), stages)
+
+    def _draw_gates(self) -> None:
+        e = self.engine
+        cid = self.selected
+        nxt = e.rollout.next_stage(cid)
+        head = f"[b]{cid}[/b]: " + (f"gates to advance to {nxt[0]} ({nxt[1]:g} %)" if nxt else "at the last stage")
+        lines = [head]
+        for g in e.rollout.gates(cid):
+            mark = "[green]✔ holds[/]" if g.ok else "[red]✘ fails[/]"
+            lines.append(f"  {mark}  {g.name:<13} {escape(g.reason)}")
+        self.query_one("#gates", Static).update("\n".join(lines))
+
+    def action_advance(self) -> None:
+        self.app.advance(self.selected)
+
+    def action_step_back(self) -> None:
+        self.app.step_back(self.selected)
+
+    def action_toggle_auto(self) -> None:
+        self.app.toggle_auto(self.selected)

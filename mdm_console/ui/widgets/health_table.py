@@ -1,0 +1,65 @@
+"""The dashboard's component table: live health with the age of every figure, STALE plainly."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from textual.widgets import DataTable
+
+
+def age_text(measured: datetime | None, now: datetime) -> str:
+    if measured is None:
+        return "never"
+    secs = max(0, int((now - measured).total_seconds()))
+    return f"{secs}s ago" if secs < 120 else f"{secs // 60}m ago" if secs < 7200 else f"{secs // 3600}h ago"
+
+
+def pct(x: float | None) -> str:
+    return "-" if x is None else f"{x * 100:.2f} %"
+
+
+class HealthTable(DataTable):
+    DEFAULT_CSS = """
+    HealthTable { height: auto; max-height: 12; border: round $primary; }
+    """
+
+    def on_mount(self) -> None:
+        self.border_title = "Components"
+        self.cursor_type = "row"
+        self.add_columns("component", "status", "ops in window", "success", "errors", "p99", "stage", "percent",
+                         "figures from")
+
+    def refresh_from(self, engine, monitor, now: datetime) -> None:
+        rows = []
+        for c in engine.plan.components:
+            st = engine.state.components[c.id]
+            alerts = [a for k, a in engine.state.alerts.items() if k.endswith(f":{c.id}")]
+            if monitor is None or engine.plan.metrics.source == "none":
+                rows.append((c.id, "NO FEED", "-", "-", "-", "-", st.stage, f"{st.percent:g} %", "-"))
+                continue
+            w = monitor.stats(c.id)
+            if w.stale_reason:
+                status = "[bold white on red] STALE [/]"
+            elif w.ops == 0:
+                status = "NO DATA"
+            elif any(a["level"] == "critical" for a in alerts):
+                status = "[bold red]CRITICAL[/]"
+            elif alerts:
+                status = "[bold yellow]WARNING[/]"
+            else:
+                status = "[green]OK[/]"
+            p99 = "-" if w.p99_ms is None else f"{w.p99_ms:.0f} ms" + ("" if w.p99_method.startswith("sketch") else "*")
+            rows.append((c.id, status, str(w.ops), pct(w.success_rate), pct(w.error_rate), p99, st.stage,
+                         f"{st.percent:g} %", age_text(w.measured_at, now)))
+        keep = self.cursor_row
+        self.clear()
+        for r in rows:
+            self.add_row(*r, key=r[0])
+        if rows:
+            self.move_cursor(row=min(keep, len(rows) - 1))
+
+    @property
+    def selected(self) -> str | None:
+        if not self.row_count:
+            return None
+        return self.coordinate_to_cell_key((self.cursor_row, 0)).row_key.value

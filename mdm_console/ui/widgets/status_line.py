@@ -1,0 +1,41 @@
+"""The line under the header: DEMO, phase, the window clock, operator, alerts, chain."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from textual.widgets import Static
+
+
+def clock(now: datetime, start: datetime | None, end: datetime | None) -> str:
+    if start is None:
+        return "no window set"
+
+    def hms(seconds: float) -> str:
+        s = int(abs(seconds))
+        return f"{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+    if now < start:
+        return f"T-{hms((start - now).total_seconds())}"
+    text = f"T+{hms((now - start).total_seconds())}"
+    if end is not None:
+        text += f" (window ends in {hms((end - now).total_seconds())})" if now < end else \
+            f" (window closed {hms((now - end).total_seconds())} ago)"
+    return text
+
+
+class StatusLine(Static):
+    DEFAULT_CSS = """
+    StatusLine { height: 1; padding: 0 1; background: $panel; color: $text; }
+    """
+
+    def render_from(self, engine, now: datetime) -> None:
+        plan = engine.plan.cutover
+        alerts = engine.state.alerts
+        crit = sum(a.get("level") == "critical" for a in alerts.values())
+        alert_text = (f"[b $error]{len(alerts)} alert(s), {crit} critical[/]" if crit else
+                      f"[b $warning]{len(alerts)} alert(s)[/]" if alerts else "no alerts")
+        chain = "[b $error]chain BROKEN: read-only[/]" if engine.store.sealed else f"events {engine.state.head_seq}"
+        demo = "[reverse b] DEMO [/] " if engine.loaded.is_demo else ""
+        self.update(f"{demo}phase [b]{engine.phase}[/b] · {clock(now, plan.window_start, plan.window_end)} · "
+                    f"operator [b]{engine.store.actor.operator}[/b] · {alert_text} · {chain}")
