@@ -3,6 +3,7 @@ engine methods (through `Actions`); it holds no domain state of its own."""
 
 from __future__ import annotations
 
+import asyncio
 import tomllib
 from pathlib import Path
 
@@ -163,4 +164,9 @@ class ConsoleApp(Actions, App):
             if not ok:
                 return
             self.engine.validation.cancel_all()
+            # Let the cancelled validators record their results before the loop stops.
+            for _ in range(100):
+                if not self.engine.validation.running:
+                    break
+                await asyncio.sleep(0.05)
         self.exit()

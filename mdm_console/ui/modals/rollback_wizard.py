@@ -54,9 +54,9 @@ class RollbackWizard(ModalScreen[None]):
         with Vertical():
             yield Label("[b]Rollback wizard[/b]" + (f" — proposed: {escape(reason)}" if reason else ""))
             with Horizontal(id="choices"):
-                yield Select(KINDS, prompt="kind", id="kind", value=kind or Select.BLANK)
+                yield Select(KINDS, prompt="kind", id="kind", value=kind or Select.NULL)
                 yield Select([(c.id, c.id) for c in e.plan.components], prompt="component", id="component",
-                             value=comp or Select.BLANK)
+                             value=comp or Select.NULL)
                 yield Select([(s.name, s.name) for s in e.plan.stages], prompt="to stage (default: first)",
                              id="stage")
                 yield Select([(f"{p['id']} {p['label'][:30]}", p["id"]) for p in e.state.points.values()],
@@ -76,12 +76,12 @@ class RollbackWizard(ModalScreen[None]):
 
     def _request(self) -> RollbackRequest | None:
         kind = self.query_one("#kind", Select).value
-        if kind is Select.BLANK:
+        if kind is Select.NULL:
             return None
 
         def val(wid: str):
             v = self.query_one(wid, Select).value
-            return None if v is Select.BLANK else v
+            return None if v is Select.NULL else v
 
         return RollbackRequest(kind, val("#component"), val("#stage"), val("#point"),
                                self.query_one("#reason", Input).value.strip(), automatic=False)

@@ -46,7 +46,7 @@ class SignoffModal(ModalScreen[tuple[str, str, str] | None]):
 
     @on(Select.Changed, "#role")
     def _show_unmet(self, event: Select.Changed) -> None:
-        if event.value is Select.BLANK:
+        if event.value is Select.NULL:
             self.query_one("#unmet", Static).update("")
             return
         view = next(s for s in self.checklist.signoffs() if s.role == event.value)
@@ -64,7 +64,7 @@ class SignoffModal(ModalScreen[tuple[str, str, str] | None]):
     def _ok(self) -> None:
         role = self.query_one("#role", Select).value
         name = self.query_one("#name", Input).value.strip()
-        if role is Select.BLANK:
+        if role is Select.NULL:
             self.query_one("#error", Static).update("Pick a role.")
             return
         if not name:

@@ -78,6 +78,7 @@ class SessionLogScreen(ConsoleScreen):
         t = self.query_one("#log", DataTable)
         t.add_columns("seq", "time", "who", "kind", "component", "details", "hash")
         self.pages: list[int | None] = [None]  # the `before` seq of each page shown (UI navigation only)
+        t.focus()  # digits switch screens; `/` goes to the filter
         self._load()
         self._verify()
 
@@ -105,11 +106,14 @@ class SessionLogScreen(ConsoleScreen):
         where = "live tail" if self.pages[-1] is None else f"page {len(self.pages)}"
         t.border_title = f"{total} event(s){' matching' if kind or comp else ''} · {where} · ] older · [ newer"
 
-    @on(Input.Submitted)
     @on(Input.Changed)
     def _filter(self) -> None:
         self.pages = [None]
         self._load()
+
+    @on(Input.Submitted)
+    def _done_filtering(self) -> None:
+        self.query_one("#log", DataTable).focus()
 
     def on_engine_event(self, event: Event) -> None:
         if self.pages[-1] is None:  # on the live tail: show it

@@ -1,0 +1,235 @@
+"""Every screen flow through Textual's pilot, on the real engine and real files."""
+
+from __future__ import annotations
+
+import json
+
+from textual.widgets import Input, Select
+
+from mdm_console.ui.app import ConsoleApp
+from mdm_console.ui.modals.confirm import ConfirmModal
+from mdm_console.ui.modals.export import ExportModal
+from mdm_console.ui.modals.help import HelpModal
+from mdm_console.ui.modals.reason import ReasonModal
+from mdm_console.ui.modals.rollback_wizard import RollbackWizard
+from mdm_console.ui.modals.signoff import SignoffModal
+from tests.ui_helpers import open_engine, until
+
+SIZE = (150, 45)
+
+
+def app_for(engine) -> ConsoleApp:
+    return ConsoleApp(engine, keymap={})
+
+
+async def test_keys_switch_screens_and_help_lists_the_screen_keys(tmp_path):
+    e = await open_engine(tmp_path)
+    app = app_for(e)
+    async with app.run_test(size=SIZE) as pilot:
+        for key, name in [("2", "RolloutScreen"), ("3", "ValidationScreen"), ("4", "ChecklistScreen"),
+                          ("5", "SessionLogScreen"), ("1", "DashboardScreen")]:
+            await pilot.press(key)
+            await until(pilot, lambda n=name: type(app.screen).__name__ == n)
+        await pilot.press("2", "question_mark")
+        await until(pilot, lambda: isinstance(app.screen, HelpModal))
+        text = str(app.screen.query_one("Static").render())
+        assert "Advance" in text and "Step back" in text and "Rollback wizard" not in text or "Rollback" in text
+        await pilot.press("escape")
+    await e.close()
+
+
+async def test_advance_with_gates_holding(tmp_path):
+    e = await open_engine(tmp_path, min_stage=0)
+    app = app_for(e)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2", "a")
+        await until(pilot, lambda: e.state.components["storage"].stage == "canary")
+        assert not isinstance(app.screen, ReasonModal)
+        flags = json.loads(e.loaded.flag_file.read_text())["flags"]["mdm.new_backend"]
+        assert flags["metadata"]["stage"] == "canary"
+    await e.close()
+
+
+async def test_blocked_advance_asks_for_a_reason_and_records_the_override(tmp_path):
+    e = await open_engine(tmp_path, min_stage=3600)
+    app = app_for(e)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2", "down", "a")
+        await until(pilot, lambda: isinstance(app.screen, ReasonModal))
+        await pilot.press("enter")  # blank: refused by the modal itself
+        assert isinstance(app.screen, ReasonModal)
+        app.screen.query_one(Input).value = "change board approved early canary"
+        await pilot.press("enter")
+        await until(pilot, lambda: e.state.components["features"].stage == "canary")
+    overrides = [ev for ev in await e.events() if ev.kind == "gate.override"]
+    assert overrides[0].payload["reason"] == "change board approved early canary"
+    assert overrides[0].component == "features"
+    await e.close()
+
+
+async def test_step_back_needs_the_typed_word(tmp_path):
+    e = await open_engine(tmp_path)
+    await e.rollout.advance("storage")
+    app = app_for(e)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2", "b")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmModal))
+        app.screen.query_one(Input).value = "back"
+        await pilot.press("enter")
+        assert isinstance(app.screen, ConfirmModal)  # wrong word: still asking
+        app.screen.query_one(Input).value = "BACK"
+        await pilot.press("enter")
+        await until(pilot, lambda: e.state.components["storage"].stage == "testing")
+    await e.close()
+
+
+async def test_rollback_wizard_end_to_end_on_real_files(tmp_path):
+    e = await open_engine(tmp_path)
+    await e.rollout.advance("storage")
+    await e.rollout.advance("storage", override="no metrics feed in this test")
+    cfg = e.loaded.snapshot_files[0]
+    original = cfg.read_text()
+    cfg.write_text(original + "broken = [\n")
+    app = app_for(e)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("R")
+        await until(pilot, lambda: isinstance(app.screen, RollbackWizard))
+        wizard = app.screen
+        wizard.query_one("#kind", Select).value = "full"
+        await until(pilot, lambda: wizard.plan is not None)
+        preview = str(wizard.query_one("#preview-text").render())
+        assert "  storage: early_adopters 25 % -> testing 0 %" in wizard.plan.lines() and "broken = [" in preview
+        assert e.state.components["storage"].stage == "early_adopters"  # the preview changed nothing
+        wizard.query_one("#word", Input).value = "ROLLBACK"
+        await pilot.click("#run")
+        await until(pilot, lambda: "done in" in str(wizard.query_one("#preview-text").render()), 20)
+        result = str(wizard.query_one("#preview-text").render())
+        assert "target 300 s: met" in result and "verification: passed" in result
+    assert e.state.components["storage"].stage == "testing" and cfg.read_text() == original
+    await e.close()
+
+
+async def test_run_and_cancel_validators(tmp_path):
+    e = await open_engine(tmp_path)
+    app = app_for(e)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("3", "v")
+        await until(pilot, lambda: e.state.validators.get("cfg") is not None)
+        assert e.state.validators["cfg"].status == "passed"
+        await pilot.press("tab", "v")  # the post phase: a 30 s validator
+        await until(pilot, lambda: "slow" in e.validation.running)
+        await pilot.press("x")
+        await until(pilot, lambda: e.state.validators.get("slow") is not None)
+        assert e.state.validators["slow"].status == "cancelled"
+    await e.close()
+
+
+async def test_complete_an_item_sign_off_and_a_refused_sign_off(tmp_path):
+    e = await open_engine(tmp_path)
+    app = app_for(e)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await pilot.press("4", "s")
+        await until(pilot, lambda: isinstance(app.screen, SignoffModal))
+        app.screen.query_one("#role", Select).value = "Ops"
+        await pilot.pause()
+        assert "critical items not completed: pre.backup" in str(app.screen.query_one("#unmet").render())
+        app.screen.query_one("#name", Input).value = "Olga"
+        await pilot.click("#ok")
+        await until(pilot, lambda: any(ev.kind == "signoff.refused" for ev in []) or
+                    not isinstance(app.screen, SignoffModal))
+        await until(pilot, lambda: any("refused" in (n.title or "") for n in app._notifications))
+        assert "Ops" not in e.state.signoffs
+        await pilot.press("space")  # the first item: pre.backup
+        await until(pilot, lambda: e.state.checklist["pre.backup"].status == "completed")
+        await pilot.press("s")
+        await until(pilot, lambda: isinstance(app.screen, SignoffModal))
+        app.screen.query_one("#role", Select).value = "Ops"
+        app.screen.query_one("#name", Input).value = "Olga"
+        await pilot.click("#ok")
+        await until(pilot, lambda: "Ops" in e.state.signoffs)
+    assert e.state.signoffs["Ops"].name == "Olga"
+    await e.close()
+
+
+async def test_fail_and_note_items_from_the_keys(tmp_path):
+    e = await open_engine(tmp_path)
+    app = app_for(e)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("4", "n")
+        await until(pilot, lambda: isinstance(app.screen, ReasonModal))
+        app.screen.query_one(Input).value = "tape library slow"
+        await pilot.press("enter")
+        await until(pilot, lambda: bool(e.state.checklist["pre.backup"].notes))
+        await pilot.press("f")
+        await until(pilot, lambda: isinstance(app.screen, ReasonModal))
+        app.screen.query_one(Input).value = "tape unreadable"
+        await pilot.press("enter")
+        await until(pilot, lambda: e.state.checklist["pre.backup"].status == "failed")
+    await e.close()
+
+
+async def test_export_from_the_key(tmp_path):
+    e = await open_engine(tmp_path)
+    app = app_for(e)
+    out = tmp_path / "report.html"
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("e")
+        await until(pilot, lambda: isinstance(app.screen, ExportModal))
+        app.screen.query_one("#path", Input).value = str(out)
+        await pilot.click("#go")
+        await until(pilot, lambda: out.exists())
+        await until(pilot, lambda: "wrote" in str(app.screen.query_one("#result").render()))
+    assert "Hash chain verified" in out.read_text()
+    await e.close()
+
+
+async def test_quit_asks_first_while_an_operation_runs(tmp_path):
+    e = await open_engine(tmp_path)
+    app = app_for(e)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("3", "tab", "v")
+        await until(pilot, lambda: "slow" in e.validation.running)
+        await pilot.press("q")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmModal))
+        await pilot.press("escape")
+        await until(pilot, lambda: not isinstance(app.screen, ConfirmModal))
+        assert app.is_running
+        await pilot.press("q")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmModal))
+        app.screen.query_one(Input).value = "QUIT"
+        await pilot.press("enter")
+        await until(pilot, lambda: not app.is_running)
+    assert e.state.validators["slow"].status == "cancelled"
+    await e.close()
+
+
+async def test_command_palette_offers_actions_built_from_state(tmp_path):
+    from mdm_console.ui.palette import ConsoleCommands
+
+    e = await open_engine(tmp_path, min_stage=3600)
+    app = app_for(e)
+    async with app.run_test(size=SIZE) as pilot:
+        provider = ConsoleCommands(app.screen)
+        texts = [t for t, _, _ in provider.commands()]
+        assert "Advance storage to canary (gates: 3 of 4 hold)" in texts
+        assert "Run preflight validators (1)" in texts and "Rollback wizard" in texts
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        assert type(app.screen).__name__ == "CommandPalette"
+    await e.close()
+
+
+async def test_a_prompt_policy_proposal_opens_the_prefilled_wizard(tmp_path):
+    e = await open_engine(tmp_path)
+    await e.rollout.advance("storage")
+    app = app_for(e)
+    async with app.run_test(size=SIZE) as pilot:
+        await e.record("rollback.proposed", "storage", {"component": "storage", "mode": "prompt",
+                                                        "reason": "error_rate 0.31 > 0.05 for 60 s"})
+        await until(pilot, lambda: isinstance(app.screen, RollbackWizard))
+        w = app.screen
+        await until(pilot, lambda: w.plan is not None)
+        assert w.query_one("#kind", Select).value == "component"
+        assert w.query_one("#component", Select).value == "storage"
+        assert "  storage: canary 5 % -> testing 0 %" in w.plan.lines()
+    await e.close()
