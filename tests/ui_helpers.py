@@ -25,6 +25,9 @@ PLAN = textwrap.dedent("""\
     id = "features"
     title = "Features"
     flag_key = "mdm.new_features"
+    [metrics]
+    source = "jsonl"
+    path = "metrics/ops.jsonl"
     [[validators]]
     id = "cfg"
     kind = "file"

@@ -36,6 +36,8 @@ class RollbackWizard(ModalScreen[None]):
     RollbackWizard #choices Select { width: 1fr; }
     RollbackWizard #preview { height: 1fr; border: round $panel; padding: 0 1; }
     RollbackWizard #confirm-row { height: auto; }
+    RollbackWizard #confirm-row Input { width: 1fr; }
+    RollbackWizard #confirm-row Button { width: auto; margin-left: 1; }
     RollbackWizard #error { color: $error; height: auto; }
     RollbackWizard Horizontal { height: auto; }
     """

@@ -18,6 +18,21 @@ def pct(x: float | None) -> str:
     return "-" if x is None else f"{x * 100:.2f} %"
 
 
+def worst_level(levels, w, alerts) -> str | None:
+    """The worse of the raised alerts and what the window's figures say against the plan's levels."""
+    found = {a["level"] for a in alerts}
+    checks = [(w.error_rate, levels.error_rate, False), (w.p99_ms, levels.latency_p99_ms, False),
+              (w.success_rate, levels.success_rate, True)]
+    for value, lv, below in checks:
+        if value is None:
+            continue
+        if (value < lv.critical) if below else (value > lv.critical):
+            found.add("critical")
+        elif (value < lv.warning) if below else (value > lv.warning):
+            found.add("warning")
+    return "critical" if "critical" in found or "error" in found else "warning" if "warning" in found else None
+
+
 class HealthTable(DataTable):
     DEFAULT_CSS = """
     HealthTable { height: auto; max-height: 12; border: round $primary; }
@@ -42,12 +57,10 @@ class HealthTable(DataTable):
                 status = "[bold white on red] STALE [/]"
             elif w.ops == 0:
                 status = "NO DATA"
-            elif any(a["level"] == "critical" for a in alerts):
-                status = "[bold red]CRITICAL[/]"
-            elif alerts:
-                status = "[bold yellow]WARNING[/]"
             else:
-                status = "[green]OK[/]"
+                level = worst_level(engine.plan.alerts, w, alerts)
+                status = {"critical": "[bold red]CRITICAL[/]", "warning": "[bold yellow]WARNING[/]"}.get(
+                    level, "[green]OK[/]")
             p99 = "-" if w.p99_ms is None else f"{w.p99_ms:.0f} ms" + ("" if w.p99_method.startswith("sketch") else "*")
             rows.append((c.id, status, str(w.ops), pct(w.success_rate), pct(w.error_rate), p99, st.stage,
                          f"{st.percent:g} %", age_text(w.measured_at, now)))
