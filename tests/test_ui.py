@@ -233,3 +233,63 @@ async def test_a_prompt_policy_proposal_opens_the_prefilled_wizard(tmp_path):
         assert w.query_one("#component", Select).value == "storage"
         assert "  storage: canary 5 % -> testing 0 %" in w.plan.lines()
     await e.close()
+
+
+async def test_plan_error_screen_shows_the_one_line_error():
+    from mdm_console.ui.plan_error import PlanErrorApp
+
+    app = PlanErrorApp("plan.toml: components[1].id: duplicate component id 'storage'")
+    async with app.run_test() as pilot:
+        text = " ".join(str(s.render()) for s in app.query("Static"))
+        assert "components[1].id: duplicate component id 'storage'" in text and "nothing was started" in text
+        await pilot.press("q")
+
+
+def test_themes_ship_inside_the_wheel(tmp_path):
+    import subprocess
+    import sys
+    import zipfile
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    r = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(root)],
+                       capture_output=True, text=True, timeout=300)
+    if r.returncode != 0:
+        import pytest
+
+        pytest.skip(f"could not build a wheel here: {r.stderr.strip()[-200:]}")
+    [wheel] = list(tmp_path.glob("*.whl"))
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert {"mdm_console/themes/mdm-dark.toml", "mdm_console/themes/mdm-light.toml",
+            "mdm_console/themes/mdm-high-contrast.toml", "mdm_console/plan/demo/mdm-plan.toml",
+            "mdm_console/plan/example/mdm-plan.toml"} <= names
+
+
+async def test_every_theme_loads_and_applies(tmp_path):
+    from mdm_console.ui.themes import load_themes
+
+    names = [t.name for t in load_themes()]
+    assert names == ["mdm-dark", "mdm-high-contrast", "mdm-light"]
+    e = await open_engine(tmp_path)
+    app = ConsoleApp(e, theme="mdm-high-contrast", keymap={})
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert app.theme == "mdm-high-contrast"
+    await e.close()
+
+
+async def test_a_keymap_rebinds_a_key_by_its_binding_id(tmp_path):
+    from mdm_console.ui.app import load_keymap
+
+    km = tmp_path / "keymap.toml"
+    km.write_text('[keys]\n"rollout.advance" = "A"\n')
+    assert load_keymap(km) == {"rollout.advance": "A"}
+    e = await open_engine(tmp_path, min_stage=0)
+    app = ConsoleApp(e, keymap=load_keymap(km))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2", "a")
+        await pilot.pause(0.2)
+        assert e.state.components["storage"].stage == "testing"  # `a` no longer advances
+        await pilot.press("A")
+        await until(pilot, lambda: e.state.components["storage"].stage == "canary")
+    await e.close()

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
-from mdm_console.cli.common import load, open_engine, run_async
+from mdm_console.cli.common import EXIT_USAGE, CliExit, load, open_engine, run_async
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -14,7 +15,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    loaded = load(args)
+    try:
+        loaded = load(args)
+    except CliExit as exc:
+        if exc.code == EXIT_USAGE and sys.stdin.isatty() and sys.stdout.isatty():
+            from mdm_console.ui.plan_error import PlanErrorApp
+
+            PlanErrorApp(exc.message).run()
+        raise
 
     async def go() -> int:
         from mdm_console.engine.live import LiveMonitor

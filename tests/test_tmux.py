@@ -1,0 +1,54 @@
+"""The real `mdm-console` in a real terminal (tmux), as a person would use it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+
+import psutil
+import pytest
+
+pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+
+
+def screen(session: str) -> str:
+    return subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True).stdout
+
+
+def wait_for(session: str, text: str, timeout: float = 30) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        out = screen(session)
+        if text in out:
+            return out
+        time.sleep(0.2)
+    raise AssertionError(f"{text!r} never appeared; the screen was:\n{screen(session)}")
+
+
+def test_start_switch_screens_and_quit(tmp_path):
+    session = f"mdm-{uuid.uuid4().hex[:8]}"
+    env = {**os.environ, "MDM_STATE_DIR": str(tmp_path), "MDM_OPERATOR": "tmux-tester", "TERM": "xterm-256color"}
+    cmd = f"{sys.executable} -m mdm_console; echo EXITED $?; sleep 30"
+    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "160", "-y", "48", cmd], env=env, check=True)
+    try:
+        out = wait_for(session, "ops in window")
+        assert "DEMO" in out and "operator tmux-tester" in out
+        subprocess.run(["tmux", "send-keys", "-t", session, "2"], check=True)
+        wait_for(session, "Rollback points")
+        subprocess.run(["tmux", "send-keys", "-t", session, "4"], check=True)
+        wait_for(session, "Final backup of all systems")
+        subprocess.run(["tmux", "send-keys", "-t", session, "5"], check=True)
+        wait_for(session, "session.started")
+        workloads = [p for p in psutil.process_iter(["cmdline"])
+                     if "demo-workload" in " ".join(p.info["cmdline"] or []) and str(tmp_path) in
+                     " ".join(p.info["cmdline"] or [])]
+        assert len(workloads) == 1  # the demo's simulated application runs as a child
+        subprocess.run(["tmux", "send-keys", "-t", session, "q"], check=True)
+        wait_for(session, "EXITED 0")
+        assert not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in workloads)  # no orphan
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
