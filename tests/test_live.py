@@ -129,3 +129,35 @@ async def test_a_faulty_canary_raises_the_alert_and_auto_rollback_restores_zero(
     changed = [ev for ev in await e.events() if ev.kind == "stage.changed"][-1]
     assert changed.payload["rollback"]["automatic"] is True
     await e.close()
+
+
+async def test_the_console_serves_its_own_metrics(tmp_path):
+    import socket
+    import urllib.request
+
+    from mdm_console.engine.exporter import Exporter
+
+    plan = tmp_path / "mdm-plan.toml"
+    plan.write_text(plan_text(tmp_path, mode="off"))
+    e = await Engine.open(load_plan(plan), record_start="test")
+    await e.rollout.ensure_flag_file()
+    await e.rollout.advance("storage", override="metrics test")
+    await e.record("alert.raised", None, {"alert": "x", "level": "warning", "message": "m"})
+    m = LiveMonitor(e, system=False)
+    await m.start()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    ex = Exporter(e, m, port)
+    try:
+        ex.update()
+        text = await asyncio.to_thread(
+            lambda: urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode())
+    finally:
+        ex.close()
+        await m.stop()
+        await e.close()
+    assert 'mdm_console_stage_percent{component="storage",stage="canary"} 5.0' in text
+    assert 'mdm_console_active_alerts{level="warning"} 1.0' in text
+    assert f"mdm_console_events_written {float(e.state.head_seq)}" in text
+    assert 'mdm_console_gate_ok{component="storage",gate="stage_time"}' in text

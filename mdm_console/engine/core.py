@@ -181,6 +181,12 @@ class Engine:
     async def verify(self) -> VerifyResult:
         return await self.store.acall(SessionStore.q_verify)
 
+    async def chain_status(self) -> VerifyResult:
+        """The chain's state now: the start-up verification while nothing can have been appended since."""
+        if self.store.read_only and self.report.verify is not None:
+            return self.report.verify
+        return await self.verify()
+
     async def events(self, after_seq: int = 0, limit: int | None = None) -> list[Event]:
         return await self.store.acall(SessionStore.q_events(after_seq, limit))
 

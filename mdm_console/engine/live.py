@@ -41,6 +41,7 @@ class LiveMonitor:
         self._tasks: list[asyncio.Task] = []
         self._read_lock = asyncio.Lock()
         self._last_store = 0.0
+        self._stats_cache: dict[str, tuple[tuple[str, int], WindowStats]] = {}
         self.exporter: Any = None  # the console's own metrics endpoint, when --metrics-port is set
         a = plan.alerts
         self.component_rules = [Rule("error_rate", a.error_rate), Rule("latency_p99_ms", a.latency_p99_ms),
@@ -117,7 +118,14 @@ class LiveMonitor:
         return self.windows.stage_counters(component, since)
 
     def stats(self, component: str) -> WindowStats:
-        return self.windows.stats(component, self.engine.now())
+        """Window figures, computed at most once per second per component (screens ask often)."""
+        now = self.engine.now()
+        key = (component, int(now.timestamp()))
+        hit = self._stats_cache.get(component)
+        if hit is None or hit[0] != key:
+            hit = (key, self.windows.stats(component, now))
+            self._stats_cache[component] = hit
+        return hit[1]
 
     # ---- one pass ----------------------------------------------------------------------------------
     async def tick(self) -> None:
@@ -131,8 +139,9 @@ class LiveMonitor:
                                         stale or f"{self.feed.status.name} is sending data again")
             if t:
                 changes.append(t)
+        self._stats_cache.clear()  # new data since the last pass
         for comp in self.windows.components:
-            st = self.windows.stats(comp, now)
+            st = self.stats(comp)
             if st.stale_reason or st.ops < MIN_OPS_TO_JUDGE:
                 continue
             for rule in self.component_rules:
@@ -171,7 +180,7 @@ class LiveMonitor:
     def criterion(self, comp: str, now: datetime) -> tuple[str, float, float] | None:
         """(what, value, threshold) when a rollback criterion holds right now for the new path."""
         policy = self.engine.plan.alerts.auto_rollback
-        st = self.windows.stats(comp, now)
+        st = self.stats(comp)
         if st.stale_reason:
             return None
         new = st.by_variant.get(NEW) or (st.by_variant.get("all") if NEW not in st.by_variant else None)

@@ -24,12 +24,22 @@ KINDS = ("session.started", "plan.changed", "stage.changed", "gate.override", "a
 PHASE_KINDS = ("stage.changed", "validation.finished", "signoff.recorded")
 
 
+MAX_ROWS = 1000  # per kind of event; the data exports hold them all
+
+
 def _events_of(kinds: tuple[str, ...]):
+    """The newest MAX_ROWS events of each kind (validator results: the newest of each validator)."""
+
     def run(con):
         marks = ", ".join("?" * len(kinds))
-        rows = con.execute(f"SELECT body, prev_hash, hash FROM events WHERE kind IN ({marks}) ORDER BY seq",
-                           list(kinds)).fetchall()
-        return [event_from_body(b, p, h) for b, p, h in rows]
+        rows = con.execute(
+            f"SELECT body, prev_hash, hash FROM events WHERE kind IN ({marks}) AND kind <> 'validator.result' "
+            f"QUALIFY row_number() OVER (PARTITION BY kind ORDER BY seq DESC) <= {MAX_ROWS} "
+            "UNION ALL SELECT body, prev_hash, hash FROM events WHERE kind = 'validator.result' "
+            "QUALIFY row_number() OVER (PARTITION BY body->>'$.payload.id' ORDER BY seq DESC) = 1",
+            list(kinds)).fetchall()
+        events = [event_from_body(b, p, h) for b, p, h in rows]
+        return sorted(events, key=lambda ev: ev.seq)
 
     return run
 
@@ -53,7 +63,7 @@ async def collect(engine) -> dict[str, Any]:
         by_kind.setdefault(ev.kind, []).append(ev)
     counts, span, actors = await store.acall(_counts)
     series = await store.acall(_series)
-    verify = await engine.verify()
+    verify = await engine.chain_status()
     # Phase times: replay only the events a phase depends on.
     state = SessionState.initial(engine.plan)
     phases: list[tuple[str, str]] = [("preparation", span[0].isoformat() if span[0] else "")]
@@ -82,6 +92,7 @@ def _who(ev) -> str:
 def sections(f: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]:
     """(title, header, rows) tables shared by the Markdown and HTML renderings; every cell is text."""
     k = f["by_kind"]
+    totals = dict(f["counts"])
     plan = f["plan"]
     out = []
     started = k.get("session.started", [])
@@ -141,7 +152,15 @@ def sections(f: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]:
          "current" if s.current else ("SIGNED AN EARLIER STATE; changed: " + ", ".join(s.changed_since))
          if s.signed else "not signed"] for s in f["signoffs"]]))
     out.append(("Event counts", ["kind", "events"], [[kind, str(n)] for kind, n in f["counts"]]))
-    return out
+    shown = {"Alerts": ("alert.raised", "alert.cleared"), "Stage timeline": ("stage.changed",),
+             "Gate overrides": ("gate.override",), "Validation runs": ("validation.finished",),
+             "Rollbacks": ("rollback.finished",)}
+    titled = []
+    for title, header, rows in out:
+        cut = sum(max(0, totals.get(kind, 0) - MAX_ROWS) for kind in shown.get(title, ()))
+        titled.append((f"{title} (the newest {MAX_ROWS} of each kind; {cut} older ones are in the data "
+                       f"exports)" if cut else title, header, rows))
+    return titled
 
 
 def chain_line(f: dict[str, Any]) -> str:

@@ -41,5 +41,5 @@ async def export_session(engine, fmt: str, output: Path | str, *, since: int = 0
         text = report.render_md(facts) if fmt == "md" else report.render_html(facts)
         await asyncio.to_thread(write_with, path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
         n = facts["span"][2]
-    verify = await engine.verify()
+    verify = await engine.chain_status()
     return ExportResult(path, n, extra, verify.ok)
