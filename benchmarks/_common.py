@@ -40,3 +40,13 @@ def print_rows(rows: list[dict]) -> None:
         extra = f"  (baseline {r['baseline']} {r['unit']}, ratio {r['ratio']})" if r.get("baseline") is not None else ""
         print(f"{r['figure']:<58} {r['value']:>10} {r['unit']:<8} goal {r['goal'] or '-':<12}{extra}")
         print(f"    {r['how']}")
+
+
+def emit(rows: list[dict], as_json: bool) -> None:
+    """Print the figures as a table (or JSON for benchmarks/run.py)."""
+    if as_json:
+        import json
+
+        print(json.dumps(rows, indent=2))
+    else:
+        print_rows(rows)

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import tempfile
 import time
 from pathlib import Path
 
-from _common import print_rows, write_plan
+from _common import emit, write_plan
 
 from mdm_console.engine.core import Engine
 from mdm_console.export.run import export_session
@@ -81,10 +80,7 @@ def main() -> None:
         {"figure": f"{args.events} events to the HTML report", "goal": "<= 5 s", "value": round(r["html"], 3),
          "unit": "s", "how": f"facts gathered by kind from the store, chain verified; {r['html_kb']:.0f} kB"},
     ]
-    if args.json:
-        print(json.dumps(rows, indent=2))
-    else:
-        print_rows(rows)
+    emit(rows, args.json)
 
 
 if __name__ == "__main__":

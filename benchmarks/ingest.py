@@ -21,7 +21,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from _common import print_rows
+from _common import emit
 
 import psutil
 
@@ -110,10 +110,7 @@ def main() -> None:
          "unit": "% core", "how": f"psutil CPU of the engine process over {span} s (tail of aggregate lines, windows, "
                                    f"alerts, storing); {ops} ops in the window"},
     ]
-    if args.json:
-        print(json.dumps(rows, indent=2))
-    else:
-        print_rows(rows)
+    emit(rows, args.json)
 
 
 if __name__ == "__main__":

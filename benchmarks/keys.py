@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import statistics
 import subprocess
 import sys
@@ -20,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import percentile, print_rows, write_plan
+from _common import emit, percentile, write_plan
 
 from mdm_console.engine.core import Engine
 from mdm_console.engine.live import LiveMonitor
@@ -88,10 +87,7 @@ def main() -> None:
          "unit": "ms", "how": f"{running} validators still running at the end, workload 5 000 ops/s "
                               f"({ops} storage ops in the window); max {max(timings):.1f} ms"},
     ]
-    if args.json:
-        print(json.dumps(rows, indent=2))
-    else:
-        print_rows(rows)
+    emit(rows, args.json)
 
 
 if __name__ == "__main__":

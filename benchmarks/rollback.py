@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
-from _common import percentile, print_rows, write_plan
+from _common import emit, percentile, write_plan
 
 from mdm_console.engine.core import Engine
 from mdm_console.engine.rollback import RollbackRequest
@@ -83,10 +82,7 @@ def main() -> None:
                              f"validators ({'all passed' if full['verified'] else 'NOT all passed'}); "
                              f"flag file reached after {full['flags_s'] * 1000:.0f} ms"},
     ]
-    if args.json:
-        print(json.dumps(rows, indent=2))
-    else:
-        print_rows(rows)
+    emit(rows, args.json)
 
 
 if __name__ == "__main__":

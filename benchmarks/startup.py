@@ -10,7 +10,6 @@ Usage: python benchmarks/startup.py [--runs N] [--json]
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
@@ -20,7 +19,7 @@ import time
 import uuid
 from pathlib import Path
 
-from _common import print_rows
+from _common import emit
 
 BARE = '''
 from textual.app import App
@@ -79,10 +78,7 @@ def main() -> None:
              "how": f"median of {args.runs} starts in tmux 160x48; baseline = bare Textual app (header, 20-row "
                     f"DataTable, footer); ours includes opening the session db, the flag file check, starting "
                     f"the demo workload and the live monitor"}]
-    if args.json:
-        print(json.dumps(rows, indent=2))
-    else:
-        print_rows(rows)
+    emit(rows, args.json)
 
 
 if __name__ == "__main__":

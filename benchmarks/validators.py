@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import tempfile
 import time
 from pathlib import Path
 
-from _common import percentile, print_rows, write_plan
+from _common import emit, percentile, write_plan
 
 from mdm_console.engine.core import Engine
 from mdm_console.plan.demo_setup import prepare_demo
@@ -97,10 +96,7 @@ def main() -> None:
         {"figure": "demo plan preflight (16 readiness checks), wall", "goal": "", "value": round(demo_wall, 3),
          "unit": "s", "how": f"{demo.counts()}"},
     ]
-    if args.json:
-        print(json.dumps(rows, indent=2))
-    else:
-        print_rows(rows)
+    emit(rows, args.json)
 
 
 if __name__ == "__main__":

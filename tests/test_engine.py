@@ -42,7 +42,7 @@ async def test_checkpoint_replay_equals_full_replay(plan_file, monkeypatch):
     loaded = load_plan(plan_file)
     engine = await Engine.open(loaded, record_start="test")
     for n in range(12):
-        await engine.record(*stage_event("features", f"canary", n))
+        await engine.record(*stage_event("features", "canary", n))
     full = engine.state.to_json()
     engine.store.close()
 

@@ -347,7 +347,10 @@ def test_promql_against_a_real_prometheus_server(tmp_path):
         target.server_close()
     [s] = samples
     total = s.success + s.error
-    assert total == pytest.approx(1000 * 5, rel=0.2)  # 1000 ops/s over the 5 s polling interval
+    # 1000 ops/s over the 5 s polling interval; Prometheus extrapolates rate() from the scrapes it has,
+    # and on a busy machine scrapes slip, so the rate is checked loosely and the ratio (both counters
+    # come from the same scrape) tightly.
+    assert total == pytest.approx(1000 * 5, rel=0.5)
     assert s.error / total == pytest.approx(0.1, abs=0.02)
     assert 50 < s.p99_ms <= 200
 

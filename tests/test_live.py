@@ -10,7 +10,6 @@ import textwrap
 import time
 from datetime import UTC, datetime
 
-import pytest
 
 from mdm_console.engine.core import Engine
 from mdm_console.engine.live import LiveMonitor

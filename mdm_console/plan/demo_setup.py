@@ -9,7 +9,6 @@ changed plan is then recorded as `plan.changed` by the engine).
 from __future__ import annotations
 
 import os
-import shutil
 from importlib import resources
 from pathlib import Path
 

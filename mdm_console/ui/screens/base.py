@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from textual.screen import Screen
+from textual.widgets import DataTable
 
 from mdm_console.store.chain import Event
 
@@ -32,3 +33,20 @@ class ConsoleScreen(Screen):
 
     def tick(self) -> None:
         """Once a second: figures age, feeds move."""
+
+
+def selected_key(table: DataTable) -> str | None:
+    """The row key under the cursor (None for an empty table)."""
+    if not table.row_count:
+        return None
+    return table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
+
+
+def refill(table: DataTable, rows: list[tuple[str, tuple]]) -> None:
+    """Replace the rows (key, cells), keeping the cursor where it was."""
+    keep = table.cursor_row
+    table.clear()
+    for key, cells in rows:
+        table.add_row(*cells, key=key)
+    if table.row_count:
+        table.move_cursor(row=min(keep, table.row_count - 1))

@@ -8,7 +8,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Footer, Header, Static
 
-from mdm_console.ui.screens.base import ConsoleScreen
+from mdm_console.ui.screens.base import ConsoleScreen, refill, selected_key
 from mdm_console.ui.widgets.status_line import StatusLine
 
 MARK = {"pending": "[ ]", "in_progress": "[~]", "completed": "[green][x][/]", "failed": "[red][!][/]",
@@ -56,27 +56,21 @@ class ChecklistScreen(ConsoleScreen):
 
     @property
     def selected(self) -> str | None:
-        t = self.query_one("#items", DataTable)
-        if not t.row_count:
-            return None
-        return t.coordinate_to_cell_key((t.cursor_row, 0)).row_key.value
+        return selected_key(self.query_one("#items", DataTable))
 
     def refresh_view(self) -> None:
         e = self.engine
         self.query_one(StatusLine).render_from(e, e.now())
-        t = self.query_one("#items", DataTable)
-        keep = t.cursor_row
-        t.clear()
+        rows = []
         for i in e.checklist.items():
             why = "; ".join(i.why_not) if i.status != "completed" else ""
             if i.status == "failed" and i.reason:
                 why = f"failed: {i.reason}"
             if i.notes:
                 why = (why + " · " if why else "") + f"{len(i.notes)} note(s), last: {i.notes[-1]['text'][:40]}"
-            t.add_row(MARK[i.status], "!" if i.critical else "", escape(i.section), i.id, escape(i.title), escape(why),
-                      key=i.id)
-        if t.row_count:
-            t.move_cursor(row=min(keep, t.row_count - 1))
+            rows.append((i.id, (MARK[i.status], "!" if i.critical else "", escape(i.section), i.id, escape(i.title),
+                                escape(why))))
+        refill(self.query_one("#items", DataTable), rows)
         lines = [f"checklist state sha256 {e.checklist.state_hash()[:16]}…"]
         for s in e.checklist.signoffs():
             if not s.signed:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from rich.markup import escape
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Vertical
 from textual.widgets import DataTable, Footer, Header, Static
 
-from mdm_console.ui.screens.base import ConsoleScreen
+from mdm_console.ui.screens.base import ConsoleScreen, refill, selected_key
 from mdm_console.ui.widgets.status_line import StatusLine
 
 
@@ -53,8 +53,7 @@ class RolloutScreen(ConsoleScreen):
 
     @property
     def selected(self) -> str:
-        t = self.query_one("#components", DataTable)
-        return t.coordinate_to_cell_key((t.cursor_row, 0)).row_key.value
+        return selected_key(self.query_one("#components", DataTable)) or self.engine.plan.components[0].id
 
     def tick(self) -> None:
         self.refresh_view()
@@ -66,15 +65,13 @@ class RolloutScreen(ConsoleScreen):
     def refresh_view(self) -> None:
         e = self.engine
         self.query_one(StatusLine).render_from(e, e.now())
-        t = self.query_one("#components", DataTable)
-        keep = t.cursor_row
-        t.clear()
+        rows = []
         for c in e.plan.components:
             st = e.state.components[c.id]
             ladder = " › ".join(f"[reverse b] {s.name} [/]" if s.name == st.stage else s.name for s in e.plan.stages)
-            t.add_row(c.id, ladder, f"{st.percent:g} %", (st.stage_since or "-")[:19].replace("T", " "),
-                      "on" if st.auto_advance else "off", key=c.id)
-        t.move_cursor(row=min(keep, t.row_count - 1))
+            rows.append((c.id, (c.id, ladder, f"{st.percent:g} %", (st.stage_since or "-")[:19].replace("T", " "),
+                                "on" if st.auto_advance else "off")))
+        refill(self.query_one("#components", DataTable), rows)
         self._draw_gates()
         pts = self.query_one("#points", DataTable)
         pts.clear()

@@ -9,7 +9,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Footer, Header, Static
 
-from mdm_console.ui.screens.base import ConsoleScreen
+from mdm_console.ui.screens.base import ConsoleScreen, refill, selected_key
 from mdm_console.ui.widgets.status_line import StatusLine
 from mdm_console.validators.runner import batches
 
@@ -57,18 +57,14 @@ class ValidationScreen(ConsoleScreen):
 
     @property
     def selected(self) -> str | None:
-        t = self.query_one("#validators", DataTable)
-        if not t.row_count:
-            return None
-        return t.coordinate_to_cell_key((t.cursor_row, 0)).row_key.value
+        return selected_key(self.query_one("#validators", DataTable))
 
     def refresh_view(self) -> None:
         e = self.engine
         self.query_one(StatusLine).render_from(e, e.now())
         t = self.query_one("#validators", DataTable)
         t.border_title = f"Validators of phase '{self.phase}' (tab: next phase · v run · enter run selected · x cancel)"
-        keep = t.cursor_row
-        t.clear()
+        rows = []
         chosen = [v for v in e.plan.validators if self.phase in v.phases]
         running = set(e.validation.running)
         for batch, members in batches(chosen):
@@ -78,10 +74,9 @@ class ValidationScreen(ConsoleScreen):
                 ms = "" if not r or r.duration_ms is None else f"{r.duration_ms:.0f}"
                 detail = "" if not r else r.detail[:90]
                 shown = f"[{STYLE[status]}]{status}[/]" if status in STYLE else status
-                t.add_row(f"{batch} ({v.risk})", v.id, v.kind, "!" if v.critical else "", shown, ms,
-                          escape(detail), key=v.id)
-        if t.row_count:
-            t.move_cursor(row=min(keep, t.row_count - 1))
+                rows.append((v.id, (f"{batch} ({v.risk})", v.id, v.kind, "!" if v.critical else "", shown, ms,
+                                    escape(detail))))
+        refill(t, rows)
         self._show_detail()
 
     def on_data_table_row_highlighted(self, _: DataTable.RowHighlighted) -> None:

@@ -6,6 +6,8 @@ from datetime import datetime
 
 from textual.widgets import DataTable
 
+from mdm_console.ui.screens.base import refill, selected_key
+
 
 def age_text(measured: datetime | None, now: datetime) -> str:
     if measured is None:
@@ -64,15 +66,8 @@ class HealthTable(DataTable):
             p99 = "-" if w.p99_ms is None else f"{w.p99_ms:.0f} ms" + ("" if w.p99_method.startswith("sketch") else "*")
             rows.append((c.id, status, str(w.ops), pct(w.success_rate), pct(w.error_rate), p99, st.stage,
                          f"{st.percent:g} %", age_text(w.measured_at, now)))
-        keep = self.cursor_row
-        self.clear()
-        for r in rows:
-            self.add_row(*r, key=r[0])
-        if rows:
-            self.move_cursor(row=min(keep, len(rows) - 1))
+        refill(self, [(r[0], r) for r in rows])
 
     @property
     def selected(self) -> str | None:
-        if not self.row_count:
-            return None
-        return self.coordinate_to_cell_key((self.cursor_row, 0)).row_key.value
+        return selected_key(self)
