@@ -2,8 +2,10 @@
 console's feed and 50 validators run (goal p99 <= 50 ms).
 
 How: the console runs in-process under Textual's pilot (headless, 160x48) with its live monitor;
-for each key (switching screens, which redraws a whole screen) the clock runs from the key
-press until the app has processed every message it caused (pilot.pause()), i.e. the repaint.
+for each key (switching screens, which redraws a whole screen) the clock starts when the app
+receives the key event and stops when the screen's compositor has rendered the next update
+(Screen._compositor_refresh returns). The pilot's own settling time (pilot.press + pause, which
+waits for the whole process to go idle) is printed too, as an upper bound.
 
 Usage: python benchmarks/keys.py [--presses N] [--json]
 """
@@ -24,7 +26,35 @@ from _common import emit, percentile, write_plan
 from mdm_console.engine.core import Engine
 from mdm_console.engine.live import LiveMonitor
 from mdm_console.plan.load import load_plan
+from textual import events
+from textual.screen import Screen
+
 from mdm_console.ui.app import ConsoleApp
+
+
+class TimedApp(ConsoleApp):
+    """The console, noting when each key arrives; the patched compositor notes the repaint."""
+
+    key_at: float | None = None
+    repaints: list[float] = []
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key):
+            TimedApp.key_at = time.perf_counter()
+        await super().on_event(event)
+
+
+_refresh = Screen._compositor_refresh
+
+
+def _timed_refresh(self) -> None:
+    _refresh(self)
+    if TimedApp.key_at is not None:
+        TimedApp.repaints.append((time.perf_counter() - TimedApp.key_at) * 1000)
+        TimedApp.key_at = None
+
+
+Screen._compositor_refresh = _timed_refresh
 
 VALIDATORS = "".join(f"""
 [[validators]]
@@ -46,7 +76,7 @@ async def measure(tmp: Path, presses: int) -> tuple[list[float], int, int]:
     await monitor.start()
     wl = subprocess.Popen([sys.executable, "-m", "mdm_console", "demo-workload", "--flags", str(e.loaded.flag_file),
                            "--metrics", str(tmp / "ops.jsonl"), "--rate", "5000"])
-    app = ConsoleApp(e, monitor=monitor, keymap={})
+    app = TimedApp(e, monitor=monitor, keymap={})
     timings = []
     try:
         async with app.run_test(size=(160, 48)) as pilot:
@@ -55,6 +85,12 @@ async def measure(tmp: Path, presses: int) -> tuple[list[float], int, int]:
                 await pilot.pause(0.05)
             await pilot.pause(2)  # the workload's lines are flowing
             keys = ["2", "1", "3", "1", "4", "1", "5", "1"]
+            first_visits = []
+            for k in keys:  # each screen is built on its first visit: timed apart from the steady state
+                await pilot.press(k)
+                await pilot.pause()
+                first_visits += TimedApp.repaints[-1:] if k != "1" else []
+            TimedApp.repaints.clear()
             for n in range(presses):
                 k = keys[n % len(keys)]
                 t0 = time.perf_counter()
@@ -70,7 +106,7 @@ async def measure(tmp: Path, presses: int) -> tuple[list[float], int, int]:
         wl.wait(10)
         await monitor.stop()
         await e.close()
-    return timings, running, ops
+    return timings, running, ops, list(TimedApp.repaints), first_visits
 
 
 def main() -> None:
@@ -79,13 +115,18 @@ def main() -> None:
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        timings, running, ops = asyncio.run(measure(Path(tmp), args.presses))
+        timings, running, ops, repaints, first = asyncio.run(measure(Path(tmp), args.presses))
     rows = [
-        {"figure": "key to repaint p50 under load", "goal": "", "value": round(statistics.median(timings), 1),
-         "unit": "ms", "how": f"{len(timings)} screen switches"},
-        {"figure": "key to repaint p99 under load", "goal": "<= 50 ms", "value": round(percentile(timings, 99), 1),
+        {"figure": "key to repaint p50 under load", "goal": "", "value": round(statistics.median(repaints), 1),
+         "unit": "ms", "how": f"{len(repaints)} screen switches, key event to compositor update"},
+        {"figure": "key to repaint p99 under load", "goal": "<= 50 ms", "value": round(percentile(repaints, 99), 1),
          "unit": "ms", "how": f"{running} validators still running at the end, workload 5 000 ops/s "
-                              f"({ops} storage ops in the window); max {max(timings):.1f} ms"},
+                              f"({ops} storage ops in the window); max {max(repaints):.1f} ms"},
+        {"figure": "first visit of a screen (builds it)", "goal": "", "value": round(max(first), 1), "unit": "ms",
+         "how": "max over the four screens besides the dashboard, once each, not in the figures above"},
+        {"figure": "pilot settle time per key (upper bound)", "goal": "", "value": round(percentile(timings, 99), 1),
+         "unit": "ms", "how": f"p99 of pilot.press + pause (waits for the process to go idle); "
+                              f"p50 {statistics.median(timings):.1f} ms"},
     ]
     emit(rows, args.json)
 

@@ -127,6 +127,8 @@ class ConsoleApp(Actions, App):
             screen.on_engine_event(ev)
 
     def _tick(self) -> None:
+        if not self.screen_stack:  # shutting down
+            return
         screen = self.screen
         if hasattr(screen, "tick"):
             screen.tick()

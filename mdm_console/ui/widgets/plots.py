@@ -1,59 +1,92 @@
-"""Error rate and p99 of one component over the window (textual-plotext, loaded lazily so
-plotting stays off the start-up path)."""
+"""Error rate and p99 of one component over the window, drawn by plotext.
+
+plotext builds its canvas in pure Python (100-200 ms for two plots on a loaded 2-core box), so
+the text is built in a worker thread and only the finished picture is put on screen: the event
+loop stays free for keys (benchmarks/keys.py showed every key-latency outlier was a plot redraw
+on the loop). plotext is imported there too, which keeps it off the start-up path.
+"""
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime
 
+from rich.text import Text
+from textual import work
 from textual.containers import Horizontal
 from textual.widgets import Static
+
+from mdm_console.feeds.windows import BUCKET_SECONDS
+
+_PLOTEXT = threading.Lock()  # plotext keeps one global figure
+
+
+def series(monitor, component: str, now: datetime) -> tuple[list[float], list[float], list[float]]:
+    """Seconds ago, error rate % and p99 ms of each 5 s bucket in the window (all variants)."""
+    w = monitor.windows
+    t_now = now.timestamp()
+    since = t_now - w.window_seconds
+    by_start: dict[int, list] = {}
+    for (start, comp, _), b in list(w.buckets.items()):
+        if comp == component and start >= since:
+            acc = by_start.setdefault(start, [0, 0, None])
+            acc[0] += b.ops
+            acc[1] += b.error
+            p = b.sketch.quantile(0.99) if b.sketch.count else b.reported_p99
+            if p is not None:
+                acc[2] = max(acc[2] or 0, p)
+    starts = sorted(by_start)
+    xs = [s - t_now for s in starts]
+    err = [100 * by_start[s][1] / by_start[s][0] if by_start[s][0] else 0.0 for s in starts]
+    p99 = [by_start[s][2] or 0.0 for s in starts]
+    return xs, err, p99
+
+
+def render(title: str, xs: list[float], ys: list[float], width: int, height: int) -> str:
+    import plotext as plt
+
+    with _PLOTEXT:
+        plt.clear_figure()
+        plt.plotsize(max(width, 20), max(height, 5))
+        plt.theme("clear")
+        plt.title(title)
+        plt.xlabel("seconds ago")
+        if xs:
+            plt.plot(xs, ys, marker="braille")
+        return plt.build()
 
 
 class ComponentPlots(Horizontal):
     DEFAULT_CSS = """
-    ComponentPlots { height: 14; }
-    ComponentPlots > * { width: 1fr; border: round $secondary; }
+    ComponentPlots { height: 1fr; min-height: 12; }
+    ComponentPlots > Static { width: 1fr; height: 1fr; border: round $secondary; }
     """
 
-    def on_mount(self) -> None:
-        self.mount(Static("loading plots…", id="plots-loading"))
-        self.call_after_refresh(self._load)
+    _drawn: tuple | None = None  # (component, 5 s bucket) on display: redraw only when it changes
 
-    def _load(self) -> None:
-        from textual_plotext import PlotextPlot
-
-        self.query("#plots-loading").remove()
-        self.mount(PlotextPlot(id="err-plot"), PlotextPlot(id="p99-plot"))
+    def compose(self):
+        yield Static("waiting for data…", id="err-plot")
+        yield Static("", id="p99-plot")
 
     def draw(self, component: str | None, monitor, now: datetime) -> None:
-        plots = self.query("PlotextPlot")
-        if len(plots) < 2 or component is None or monitor is None:
+        if component is None or monitor is None:
             return
-        err, lat = plots[0], plots[1]
-        w = monitor.windows
-        t_now = now.timestamp()
-        since = t_now - w.window_seconds
-        by_start: dict[int, list] = {}
-        for (start, comp, _), b in w.buckets.items():
-            if comp == component and start >= since:
-                acc = by_start.setdefault(start, [0, 0, None])
-                acc[0] += b.ops
-                acc[1] += b.error
-                p = b.sketch.quantile(0.99) if b.sketch.count else b.reported_p99
-                if p is not None:
-                    acc[2] = max(acc[2] or 0, p)
-        starts = sorted(by_start)
-        xs = [s - t_now for s in starts]
-        for plot, title, ys in (
-            (err, f"{component}: error rate % (5 s buckets)", [100 * a[1] / a[0] if a[0] else 0 for a in
-                                                              (by_start[s] for s in starts)]),
-            (lat, f"{component}: p99 ms (5 s buckets)", [by_start[s][2] or 0 for s in starts]),
-        ):
-            plt = plot.plt
-            plt.clear_data()
-            plt.title(title)
-            plt.xlabel("seconds ago")
-            if xs:
-                plt.plot(xs, ys, marker="braille")
-            plot.border_title = title
-            plot.refresh()
+        size = self.query_one("#err-plot").content_size
+        key = (component, int(now.timestamp() // BUCKET_SECONDS), size.width, size.height)
+        if key == self._drawn or size.width < 20 or size.height < 6:
+            return  # unchanged, or not laid out yet (the next second draws it at its real size)
+        self._drawn = key
+        xs, err, p99 = series(monitor, component, now)
+        self._build(component, xs, err, p99, size.width, size.height)
+
+    @work(thread=True, exclusive=True, group="plots")
+    def _build(self, component: str, xs, err, p99, width: int, height: int) -> None:
+        texts = (render(f"{component}: error rate % (5 s buckets)", xs, err, width, height),
+                 render(f"{component}: p99 ms (5 s buckets)", xs, p99, width, height))
+        self.app.call_from_thread(self._show, component, texts)
+
+    def _show(self, component: str, texts: tuple[str, str]) -> None:
+        for wid, title, text in (("#err-plot", "error rate %", texts[0]), ("#p99-plot", "p99 ms", texts[1])):
+            w = self.query_one(wid, Static)
+            w.border_title = f"{component}: {title}"
+            w.update(Text.from_ansi(text))
