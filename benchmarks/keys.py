@@ -61,8 +61,8 @@ VALIDATORS = "".join(f"""
 id = "load{i}"
 kind = "command"
 phases = ["post"]
-timeout_seconds = 60
-params = {{ argv = ["sleep", "20"] }}
+timeout_seconds = 120
+params = {{ argv = ["sleep", "90"] }}
 """ for i in range(50))
 
 
