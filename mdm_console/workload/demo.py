@@ -86,7 +86,13 @@ def run(cfg: Config) -> int:
     api.set_provider_and_wait(FlagdProvider(resolver_type=ResolverType.FILE,
                                             offline_flag_source_path=str(cfg.flags), deadline_ms=POLL_MS))
     client = api.get_client()
-    prom = Metrics(cfg.prometheus_port) if cfg.prometheus_port else None
+    prom = None
+    if cfg.prometheus_port:
+        try:
+            prom = Metrics(cfg.prometheus_port)
+        except OSError as exc:  # the port is taken: keep simulating, just without the Prometheus text
+            print(f"demo-workload: cannot serve Prometheus on 127.0.0.1:{cfg.prometheus_port}: {exc}",
+                  file=sys.stderr, flush=True)
     cfg.metrics.parent.mkdir(parents=True, exist_ok=True)
     out = open(cfg.metrics, "a", buffering=1)  # noqa: SIM115 - reopened on rotation below
     comps: dict[str, str] = {}
