@@ -70,7 +70,7 @@ def fixed(monkeypatch, tmp_path):
 
 def snap(snap_compare, fixed, press, run_before=None):
     engine, monitor = fixed
-    app = ConsoleApp(engine, monitor=monitor, keymap={})
+    app = ConsoleApp(engine, monitor=monitor, keymap={}, tick_seconds=None)
     return snap_compare(app, press=press, terminal_size=SIZE, run_before=run_before)
 
 

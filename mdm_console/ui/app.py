@@ -75,8 +75,10 @@ class ConsoleApp(Actions, App):
             super().__init__()
             self.event = event
 
-    def __init__(self, engine: Engine, monitor=None, theme: str | None = None, keymap: dict[str, str] | None = None):
+    def __init__(self, engine: Engine, monitor=None, theme: str | None = None, keymap: dict[str, str] | None = None,
+                 tick_seconds: float | None = 1.0):
         super().__init__()
+        self.tick_seconds = tick_seconds  # None: no periodic redraw (snapshot tests want still pictures)
         self.engine = engine
         self.monitor = monitor
         self._theme_name = theme or DEFAULT_THEME
@@ -92,7 +94,8 @@ class ConsoleApp(Actions, App):
         self.title = ("DEMO · " if loaded.is_demo else "") + loaded.plan.cutover.name
         self.sub_title = f"operator {self.engine.store.actor.operator}"
         await self.switch_mode("dashboard")
-        self.set_interval(1.0, self._tick)
+        if self.tick_seconds:
+            self.set_interval(self.tick_seconds, self._tick)
         self._follow_engine()
 
     def banner_lines(self) -> list[str]:

@@ -68,7 +68,14 @@ class ComponentPlots(Horizontal):
         yield Static("waiting for data…", id="err-plot")
         yield Static("", id="p99-plot")
 
+    _args: tuple | None = None  # the last request, drawn again once the widget has its size
+
+    def on_resize(self) -> None:
+        if self._args:
+            self.draw(*self._args)
+
     def draw(self, component: str | None, monitor, now: datetime) -> None:
+        self._args = (component, monitor, now)
         if component is None or monitor is None:
             return
         size = self.query_one("#err-plot").content_size
