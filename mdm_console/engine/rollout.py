@@ -253,7 +253,3 @@ class RolloutControl:
                 async with self.engine.effects_lock:  # never judge our own write half-way
                     await self.check_drift()
 
-
-def gate_summary(gates: list[GateResult]) -> str:
-    return f"gates: {sum(g.ok for g in gates)} of {len(gates)} hold"
-

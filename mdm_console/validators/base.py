@@ -6,9 +6,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-STATUSES = ("passed", "failed", "error", "timeout", "cancelled", "skipped")
-
-
 @dataclass
 class Outcome:
     status: str  # passed | failed | error (could not judge: bad input, missing tool)

@@ -8,7 +8,6 @@ from typing import Any
 
 from mdm_console.validators.base import Context, Outcome
 
-KINDS = ("system", "command", "http", "sql", "compare", "file", "junit", "flags", "python")
 
 
 def checker(kind: str) -> Callable[[Any, Context], Awaitable[Outcome]]:
