@@ -213,3 +213,16 @@ async def test_points_are_taken_before_every_change_with_sha256(engine):
     assert set(labels) == {"flags", "config/app.toml"}
     assert len(labels["flags"]["sha256"]) == 64
     assert os.stat(labels["config/app.toml"]["stored"]).st_mode & 0o077 == 0
+
+
+async def test_auto_advance_holds_while_the_flag_file_has_drifted(engine):
+    await engine.rollout.set_auto_advance("storage", True)
+    engine.health.counters["storage"] = GOOD
+    engine.clock.t += timedelta(seconds=601)
+    engine.loaded.flag_file.write_text(engine.loaded.flag_file.read_text().replace('"off"', '"on"', 1))
+    await engine.rollout.check_drift()
+    assert await engine.rollout.auto_tick() == []
+    assert engine.state.components["storage"].stage == "testing"
+    await engine.rollout.restore_flags("drift drill over")
+    [r] = await engine.rollout.auto_tick()
+    assert r.to_stage == "canary"

@@ -103,11 +103,16 @@ class LiveMonitor:
         self._positions = await self.engine.store.acall(mstore.positions)
 
     async def _loop(self) -> None:
+        last_error = None
         while not self._stop.is_set():
             try:
                 await self.tick()
+                last_error = None
             except Exception as exc:  # noqa: BLE001 - one bad pass must not stop the watch
-                await self.engine.record("monitor.error", None, {"error": f"{type(exc).__name__}: {exc}"})
+                error = f"{type(exc).__name__}: {exc}"
+                if error != last_error and not self.engine.read_only:  # once per distinct error, not per second
+                    await self.engine.record("monitor.error", None, {"error": error})
+                last_error = error
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), 1.0)
 

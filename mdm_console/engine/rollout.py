@@ -161,6 +161,8 @@ class RolloutControl:
         done = []
         ceiling = next(n for n, s in enumerate(self.engine.plan.stages) if s.percent >= 100) \
             if any(s.percent >= 100 for s in self.engine.plan.stages) else len(self.engine.plan.stages) - 1
+        if self.engine.state.open_intents or DRIFT_ALERT in self.engine.state.alerts:
+            return done  # a person has to look first: no automatic change on top of a drift or an open intent
         for cid, comp in self.engine.state.components.items():
             if not comp.auto_advance or self.engine.plan.stage_index(comp.stage) >= ceiling:
                 continue
