@@ -132,3 +132,26 @@ def test_cli_export_of_an_empty_session(tmp_path):
     assert "Hash chain verified: 0 events" in out.read_text()
     r = run_cli("export", "--format", "md", "--output", str(out), "--plan", str(plan))
     assert r.returncode == 1 and "use --force" in r.stderr
+
+
+async def test_secrets_never_reach_the_log_or_any_export(tmp_path):
+    plan = write_plan(tmp_path)
+    plan.write_text(plan.read_text() + '''
+[[validators]]
+id = "leaky"
+kind = "command"
+phases = ["post"]
+params = { argv = ["sh", "-c", "echo token=$API_TOKEN; echo password: hunter2-hunter2; exit 1"], env = { API_TOKEN = "tok-9f8e7d6c" } }
+''')
+    e = await Engine.open(load_plan(plan), record_start="test")
+    await e.validation.run("post", ["leaky"])
+    outs = {fmt: tmp_path / f"out.{fmt}" for fmt in ("jsonl", "csv", "md", "html")}
+    for fmt, path in outs.items():
+        await export_session(e, fmt, path)
+    db_text = await e.store.acall(lambda con: " ".join(r[0] for r in con.execute("SELECT body FROM events").fetchall()))
+    await e.close()
+    for secret in ("tok-9f8e7d6c", "hunter2-hunter2"):
+        assert secret not in db_text
+        for fmt, path in outs.items():
+            assert secret not in path.read_text(), fmt
+    assert "token=***" in db_text
