@@ -293,3 +293,12 @@ async def test_a_keymap_rebinds_a_key_by_its_binding_id(tmp_path):
         await pilot.press("A")
         await until(pilot, lambda: e.state.components["storage"].stage == "canary")
     await e.close()
+
+
+async def test_an_unknown_theme_falls_back_to_the_default(tmp_path):
+    e = await open_engine(tmp_path)
+    app = ConsoleApp(e, theme="no-such-theme", keymap={})
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert app.theme == "mdm-dark"
+    await e.close()

@@ -87,6 +87,9 @@ class ConsoleApp(Actions, App):
     async def on_mount(self) -> None:
         for theme in load_themes():
             self.register_theme(theme)
+        if self._theme_name not in self.available_themes:
+            self.notify(f"no theme '{self._theme_name}'; using {DEFAULT_THEME}", severity="warning")
+            self._theme_name = DEFAULT_THEME
         self.theme = self._theme_name
         if self._keymap:
             self.set_keymap(self._keymap)
