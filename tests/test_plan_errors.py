@@ -112,3 +112,12 @@ def test_valid_plan_resolves_paths_relative_to_the_plan(plan_file, tmp_path, mon
     assert [s.name for s in lp.plan.stages] == [
         "testing", "canary", "early_adopters", "general_availability", "full_rollout", "complete"]
     assert lp.plan.gate_for("storage").min_operations == 100
+
+
+def test_a_world_writable_flag_directory_is_refused(plan_file, capsys):
+    state = plan_file.parent / "state"
+    state.mkdir()
+    state.chmod(0o777)
+    assert main(["--plan", str(plan_file), "status"]) == 2
+    err = capsys.readouterr().err
+    assert f"{plan_file}: cutover.flag_file: directory {state} is world-writable" in err

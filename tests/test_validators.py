@@ -436,3 +436,16 @@ def test_cli_exit_1_when_a_critical_check_fails(tmp_path):
     """)
     r = run_cli("validate", "--plan", str(plan))
     assert r.returncode == 1 and "critical check(s) not passed: crit" in r.stdout
+
+
+async def test_a_flood_of_output_is_kept_bounded(tmp_path):
+    r, _, _ = await run_validators(tmp_path, """
+        [[validators]]
+        id = "flood"
+        kind = "command"
+        params = { argv = ["sh", "-c", "head -c 20000000 /dev/zero | tr '\\\\0' 'x'; echo; echo the end"] }
+    """)
+    f = r["flood"]
+    assert f["status"] == "passed"
+    assert len(f["output_tail"]) <= 4096 and f["output_tail"].rstrip().endswith("the end")
+    assert f["measured"]["output_bytes_dropped"] > 19_000_000

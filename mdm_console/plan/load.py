@@ -81,7 +81,21 @@ def load_plan(path: Path | str, *, is_demo: bool = False) -> LoadedPlan:
     except ValidationError as exc:
         key_path, message = _first_error(exc)
         raise PlanError(path, key_path, message) from None
-    return LoadedPlan(plan=plan, path=path, sha256=hashlib.sha256(raw).hexdigest(), is_demo=is_demo)
+    loaded = LoadedPlan(plan=plan, path=path, sha256=hashlib.sha256(raw).hexdigest(), is_demo=is_demo)
+    _refuse_open_flag_dir(loaded)
+    return loaded
+
+
+def _refuse_open_flag_dir(loaded: LoadedPlan) -> None:
+    """Anyone who can write the flag file's directory can swap the file the fleet reads."""
+    for d in (loaded.flag_file.parent, *loaded.flag_file.parent.parents):
+        if d.exists():
+            mode = d.stat().st_mode
+            if mode & stat.S_IWOTH:
+                raise PlanError(loaded.path, "cutover.flag_file",
+                                f"directory {d} is world-writable (mode {stat.S_IMODE(mode):04o}): anyone could "
+                                "replace the flag file; use a directory only its owners can write")
+            return  # the nearest existing directory decides: the console creates the rest 0755
 
 
 def find_plan(explicit: str | os.PathLike | None, cwd: Path | None = None) -> tuple[Path | None, bool]:
