@@ -99,7 +99,7 @@ class LiveMonitor:
                 b = self.windows.bucket(start.replace(tzinfo=UTC).timestamp(), comp, variant)
                 b.ops, b.success, b.error, b.reported_p99 = ops, success, error, p99
                 b.last_ts = start.replace(tzinfo=UTC).timestamp() + BUCKET_SECONDS - 1e-3
-                b.stored = True
+                self.windows.restored(b)
         self._positions = await self.engine.store.acall(mstore.positions)
 
     async def _loop(self) -> None:

@@ -59,6 +59,11 @@ class Windows:
         self.window_seconds = window_seconds
         self.buckets: dict[tuple[int, str, str], Bucket] = {}
         self.stale: dict[str, str] = {}  # component -> why its feed is stale
+        # Indexes, so that per-second reads cost the window, not the whole session:
+        self._by_start: dict[str, dict[int, list[Bucket]]] = {c: {} for c in self.components}
+        self._newest: dict[str, float] = {}
+        self._dirty: dict[tuple[int, str, str], Bucket] = {}  # changed since last stored
+        self._compacted: dict[str, int] = {}  # bucket start up to which sketches were dropped
 
     def bucket(self, ts: float, component: str, variant: str) -> Bucket:
         start = int(ts // BUCKET_SECONDS * BUCKET_SECONDS)
@@ -66,7 +71,15 @@ class Windows:
         b = self.buckets.get(key)
         if b is None:
             b = self.buckets[key] = Bucket(start, component, variant)
+            self._by_start.setdefault(component, {}).setdefault(start, []).append(b)
         return b
+
+    def _touched(self, b: Bucket, ts: float) -> None:
+        b.last_ts = max(b.last_ts, ts)
+        b.stored = False
+        self._dirty[(b.start, b.component, b.variant)] = b
+        if ts > self._newest.get(b.component, 0.0):
+            self._newest[b.component] = ts
 
     def add(self, s: Sample) -> None:
         """The sink of every feed."""
@@ -84,8 +97,7 @@ class Windows:
             b.error += 1
         if latency_ms is not None:
             b.sketch.add(latency_ms)
-        b.last_ts = max(b.last_ts, ts)
-        b.stored = False
+        self._touched(b, ts)
 
     def add_aggregate(self, ts: float, component: str, success: int, error: int, p99: float | None,
                       variant: str) -> None:
@@ -95,13 +107,26 @@ class Windows:
         b.error += error
         if p99 is not None:
             b.reported_p99 = max(b.reported_p99 or 0.0, p99)
-        b.last_ts = max(b.last_ts, ts)
-        b.stored = False
+        self._touched(b, ts)
+
+    def restored(self, b: Bucket) -> None:
+        """A bucket loaded from the store: index it without marking it changed."""
+        b.stored = True
+        if b.last_ts > self._newest.get(b.component, 0.0):
+            self._newest[b.component] = b.last_ts
 
     def _select(self, component: str, since: float, until: float, variants: set[str] | None = None):
-        return [b for (start, comp, var), b in self.buckets.items()
-                if comp == component and start + BUCKET_SECONDS > since and start <= until
-                and (variants is None or var in variants)]
+        starts = self._by_start.get(component, {})
+        if not starts:
+            return []
+        first = int(since // BUCKET_SECONDS * BUCKET_SECONDS)
+        last = min(int(until // BUCKET_SECONDS * BUCKET_SECONDS) if until != float("inf") else max(starts),
+                   max(starts))
+        if (last - first) // BUCKET_SECONDS > len(starts):  # a long span: walking the index is cheaper
+            keys = [s for s in starts if first <= s <= last]
+        else:
+            keys = range(first, last + 1, BUCKET_SECONDS)
+        return [b for s in keys for b in starts.get(s, ()) if variants is None or b.variant in variants]
 
     def stats(self, component: str, now: datetime) -> WindowStats:
         t = now.timestamp()
@@ -132,7 +157,7 @@ class Windows:
             datetime.fromtimestamp(newest, UTC) if newest else None, self.stale.get(component))
 
     def newest(self, component: str) -> float:
-        return max((b.last_ts for b in self.buckets.values() if b.component == component), default=0.0)
+        return self._newest.get(component, 0.0)
 
     def stage_counters(self, component: str, since: datetime) -> StageCounters:
         """Operations on the new path since `since` (all operations when the feed has no variants)."""
@@ -143,17 +168,31 @@ class Windows:
                              datetime.fromtimestamp(newest, UTC) if newest else None, self.stale.get(component))
 
     def compact(self, now: float) -> None:
-        """Drop latency samples of buckets the window no longer covers; their counts stay for the gates."""
-        horizon = now - self.window_seconds - 2 * BUCKET_SECONDS
-        for b in self.buckets.values():
-            if b.start < horizon and b.sketch.count and b.stored:
-                b.sketch = Sketch()
+        """Drop latency samples of buckets the window no longer covers; their counts stay for the gates.
+
+        Walks only the buckets that fell out of the window since the last call.
+        """
+        horizon = int(now - self.window_seconds - 2 * BUCKET_SECONDS)
+        horizon -= horizon % BUCKET_SECONDS
+        for comp, starts in self._by_start.items():
+            if not starts:
+                continue
+            start = self._compacted.get(comp, min(starts))
+            while start < horizon:
+                pending = [b for b in starts.get(start, ()) if b.sketch.count and not b.stored]
+                if pending:
+                    break  # not stored yet: keep its samples, come back to it next time
+                for b in starts.get(start, ()):
+                    b.sketch = Sketch()
+                start += BUCKET_SECONDS
+            self._compacted[comp] = start
 
     def unstored(self, before: float) -> list[Bucket]:
         """Closed buckets (ended before `before`) that the store does not have yet."""
-        out = [b for b in self.buckets.values() if not b.stored and b.start + BUCKET_SECONDS <= before]
+        out = [b for b in self._dirty.values() if b.start + BUCKET_SECONDS <= before]
         for b in out:
             b.stored = True
+            del self._dirty[(b.start, b.component, b.variant)]
         return out
 
 
