@@ -29,6 +29,7 @@ from mdm_console.plan.load import load_plan
 from textual import events
 from textual.screen import Screen
 
+from mdm_console.cli.console import tune_gc
 from mdm_console.ui.app import ConsoleApp
 
 
@@ -76,6 +77,7 @@ async def measure(tmp: Path, presses: int) -> tuple[list[float], int, int]:
     await monitor.start()
     wl = subprocess.Popen([sys.executable, "-m", "mdm_console", "demo-workload", "--flags", str(e.loaded.flag_file),
                            "--metrics", str(tmp / "ops.jsonl"), "--rate", "5000"])
+    tune_gc()  # as the console does once its session is open
     app = TimedApp(e, monitor=monitor, keymap={})
     timings = []
     try:
@@ -85,11 +87,12 @@ async def measure(tmp: Path, presses: int) -> tuple[list[float], int, int]:
                 await pilot.pause(0.05)
             await pilot.pause(2)  # the workload's lines are flowing
             keys = ["2", "1", "3", "1", "4", "1", "5", "1"]
-            first_visits = []
+            first_visits, seen = [], set()
             for k in keys:  # each screen is built on its first visit: timed apart from the steady state
                 await pilot.press(k)
                 await pilot.pause()
-                first_visits += TimedApp.repaints[-1:] if k != "1" else []
+                first_visits += TimedApp.repaints[-1:] if k not in seen else []
+                seen.add(k)
             TimedApp.repaints.clear()
             for n in range(presses):
                 k = keys[n % len(keys)]
@@ -123,7 +126,8 @@ def main() -> None:
          "unit": "ms", "how": f"{running} validators still running at the end, workload 5 000 ops/s "
                               f"({ops} storage ops in the window); max {max(repaints):.1f} ms"},
         {"figure": "first visit of a screen (builds it)", "goal": "", "value": round(max(first), 1), "unit": "ms",
-         "how": "max over the four screens besides the dashboard, once each, not in the figures above"},
+         "how": "max over the five screens' first visits (the start-up dashboard is the app's default "
+                "screen; key 1 builds the dashboard mode's own), not in the figures above"},
         {"figure": "pilot settle time per key (upper bound)", "goal": "", "value": round(percentile(timings, 99), 1),
          "unit": "ms", "how": f"p99 of pilot.press + pause (waits for the process to go idle); "
                               f"p50 {statistics.median(timings):.1f} ms"},

@@ -3,6 +3,8 @@
 
 How: each app starts in a real terminal (tmux, 160x48); the clock runs from just before the process is
 started until its screen shows the text that only the finished first paint has (polled every 10 ms).
+The console paints its frame first and opens the session behind it, so a second figure times the same
+start until the component rows show live figures (the session db open, the monitor and workload started).
 
 Usage: python benchmarks/startup.py [--runs N] [--json]
 """
@@ -39,21 +41,31 @@ Bare().run()
 '''
 
 
-def time_to_text(cmd: str, text: str, env: dict, timeout: float = 60) -> float:
+def time_to_text(cmd: str, texts: list[str], env: dict, timeout: float = 60) -> list[float]:
+    """Seconds from starting `cmd` until each of `texts` is on its screen."""
     session = f"bench-{uuid.uuid4().hex[:8]}"
+    seen: dict[str, float] = {}
     t0 = time.perf_counter()
     subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "160", "-y", "48", cmd], env=env, check=True)
     try:
         while time.perf_counter() - t0 < timeout:
             out = subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True).stdout
-            if text in out:
-                return time.perf_counter() - t0
+            t = time.perf_counter() - t0
+            for text in texts:
+                if text in out and text not in seen:
+                    seen[text] = t
+            if len(seen) == len(texts):
+                return [seen[x] for x in texts]
             time.sleep(0.01)
-        raise RuntimeError(f"{text!r} did not appear within {timeout} s")
+        raise RuntimeError(f"{[x for x in texts if x not in seen]!r} did not appear within {timeout} s")
     finally:
         subprocess.run(["tmux", "send-keys", "-t", session, "q"], capture_output=True)
         time.sleep(0.5)
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+
+
+PAINTED = "ops in window"  # a column of the dashboard's table: the first frame is complete
+LIVE = "registration"  # the demo's last component row: the session is open
 
 
 def main() -> None:
@@ -65,19 +77,30 @@ def main() -> None:
         bare = Path(tmp) / "bare.py"
         bare.write_text(BARE)
         env = {**os.environ, "MDM_STATE_DIR": str(Path(tmp) / "state"), "TERM": "xterm-256color"}
+        # A session that outlives the measured ones: the tmux server must not exit between two starts.
+        keeper = f"bench-keep-{uuid.uuid4().hex[:8]}"
+        subprocess.run(["tmux", "new-session", "-d", "-s", keeper, "sleep 600"], env=env, check=True)
         # One unmeasured start each: the demo copies its files and creates its data the first time.
-        time_to_text(f"{sys.executable} -m mdm_console", "ops in window", env)
-        time_to_text(f"{sys.executable} {bare}", "READY", env)
-        ours, base = [], []
+        ours_cmd = f"{sys.executable} -m mdm_console"
+        time_to_text(ours_cmd, [PAINTED, LIVE], env)
+        time_to_text(f"{sys.executable} {bare}", ["READY"], env)
+        ours, live, base = [], [], []
         for _ in range(args.runs):
-            base.append(time_to_text(f"{sys.executable} {bare}", "READY", env))
-            ours.append(time_to_text(f"{sys.executable} -m mdm_console", "ops in window", env))
-    m_ours, m_base = statistics.median(ours), statistics.median(base)
+            base.append(time_to_text(f"{sys.executable} {bare}", ["READY"], env)[0])
+            painted, data = time_to_text(ours_cmd, [PAINTED, LIVE], env)
+            ours.append(painted)
+            live.append(data)
+        subprocess.run(["tmux", "kill-session", "-t", keeper], capture_output=True)
+    m_ours, m_live, m_base = statistics.median(ours), statistics.median(live), statistics.median(base)
     rows = [{"figure": "start-up to first full paint (demo)", "goal": "ratio <= 1.5", "value": round(m_ours, 3),
              "unit": "s", "baseline": round(m_base, 3), "ratio": round(m_ours / m_base, 2),
-             "how": f"median of {args.runs} starts in tmux 160x48; baseline = bare Textual app (header, 20-row "
-                    f"DataTable, footer); ours includes opening the session db, the flag file check, starting "
-                    f"the demo workload and the live monitor"}]
+             "how": f"median of {args.runs} starts in tmux 160x48 until the dashboard's frame (header, status line, "
+                    f"table, panes, footer) is on screen; baseline = bare Textual app (header, 20-row DataTable, "
+                    f"footer)"},
+            {"figure": "start-up to live figures (demo)", "goal": "(none; shown)", "value": round(m_live, 3),
+             "unit": "s", "baseline": round(m_base, 3), "ratio": round(m_live / m_base, 2),
+             "how": "same starts, until the component rows show: the plan loaded, the session db opened and its "
+                    "chain verified, the flag file checked, the demo workload and the live monitor started"}]
     emit(rows, args.json)
 
 

@@ -3,6 +3,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import textwrap
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -83,3 +85,28 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeou
         [sys.executable, "-m", "mdm_console", *args], cwd=cwd, env=full_env, capture_output=True, text=True,
         timeout=timeout,
     )
+
+
+@contextmanager
+def holding(plan_file: Path):
+    """Another process holding the plan's session db as its writer (until the block ends)."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(f"""
+            import asyncio, sys
+            from mdm_console.engine.core import Engine
+            from mdm_console.plan.load import load_plan
+            async def go():
+                e = await Engine.open(load_plan({str(plan_file)!r}), record_start="holder")
+                print("ready", flush=True)
+                await asyncio.to_thread(sys.stdin.readline)
+                await e.close()
+            asyncio.run(go())
+        """)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        yield holder
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=30)

@@ -11,7 +11,7 @@ import duckdb
 import pytest
 
 from mdm_console.cli.main import build_parser
-from tests.conftest import run_cli
+from tests.conftest import holding, run_cli
 
 
 def subcommands() -> list[str]:
@@ -88,22 +88,7 @@ def test_verify_log_prints_head_and_names_the_first_bad_seq(plan_file):
 
 
 def test_a_second_writer_exits_3_naming_the_holder_and_readers_still_work(plan_file):
-    holder = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(f"""
-            import asyncio, sys
-            from mdm_console.engine.core import Engine
-            from mdm_console.plan.load import load_plan
-            async def go():
-                e = await Engine.open(load_plan({str(plan_file)!r}), record_start="holder")
-                print("ready", flush=True)
-                await asyncio.to_thread(sys.stdin.readline)
-                await e.close()
-            asyncio.run(go())
-        """)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-    )
-    try:
-        assert holder.stdout.readline().strip() == "ready"
+    with holding(plan_file) as holder:
         r = run_cli("--plan", str(plan_file))  # the console wants to write
         assert r.returncode == 3
         assert f"is held by PID {holder.pid}" in r.stderr and "python" in r.stderr
@@ -111,9 +96,6 @@ def test_a_second_writer_exits_3_naming_the_holder_and_readers_still_work(plan_f
         assert r.returncode == 0, r.stderr
         assert f"held by PID {holder.pid}" in r.stderr and "read from a copy" in r.stderr
         assert json.loads(r.stdout)["head"]["seq"] == 1
-    finally:
-        holder.stdin.close()
-        holder.wait(timeout=30)
 
 
 def test_unknown_subcommand_is_usage_error():

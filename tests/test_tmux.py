@@ -35,7 +35,8 @@ def test_start_switch_screens_and_quit(tmp_path):
     cmd = f"{sys.executable} -m mdm_console; echo EXITED $?; sleep 30"
     subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "160", "-y", "48", cmd], env=env, check=True)
     try:
-        out = wait_for(session, "ops in window")
+        wait_for(session, "ops in window")  # the frame first, then the session behind it
+        out = wait_for(session, "registration")  # the demo's last component row
         assert "DEMO" in out and "operator tmux-tester" in out
         subprocess.run(["tmux", "send-keys", "-t", session, "2"], check=True)
         wait_for(session, "Rollback points")

@@ -235,14 +235,85 @@ async def test_a_prompt_policy_proposal_opens_the_prefilled_wizard(tmp_path):
     await e.close()
 
 
-async def test_plan_error_screen_shows_the_one_line_error():
-    from mdm_console.ui.plan_error import PlanErrorApp
+def console_args(plan, db=None):
+    import argparse
 
-    app = PlanErrorApp("plan.toml: components[1].id: duplicate component id 'storage'")
-    async with app.run_test() as pilot:
-        text = " ".join(str(s.render()) for s in app.query("Static"))
-        assert "components[1].id: duplicate component id 'storage'" in text and "nothing was started" in text
+    ns = argparse.Namespace(plan=str(plan), theme=None, metrics_port=None)
+    if db:
+        ns.db = str(db)
+    return ns
+
+
+async def test_the_frame_paints_before_the_session_opens_and_fills_when_it_does(tmp_path):
+    import asyncio
+
+    from mdm_console.cli.console import Parts
+    from tests.ui_helpers import write_plan
+
+    plan, parts, go = write_plan(tmp_path), Parts(), asyncio.Event()
+
+    async def opener():
+        await go.wait()  # the session is still opening while we look
+        return await parts.open(console_args(plan), None)
+
+    app = ConsoleApp(opener=opener, opening=str(plan), keymap={}, tick_seconds=None)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: "opening" in str(app.screen.query_one("StatusLine").render()))
+        assert str(plan) in str(app.screen.query_one("StatusLine").render())
+        assert app.screen.query_one("HealthTable").row_count == 0
+        await pilot.press("2", "ctrl+p")  # other screens and the palette wait for the engine
+        await pilot.pause()
+        assert type(app.screen).__name__ == "DashboardScreen"
+        go.set()
+        await until(pilot, lambda: app.screen.query_one("HealthTable").row_count == 2)
+        assert "phase" in str(app.screen.query_one("StatusLine").render())
+        assert app.title == "Pilot cutover"
+        await pilot.press("2")
+        await until(pilot, lambda: type(app.screen).__name__ == "RolloutScreen")
         await pilot.press("q")
+    await parts.close()
+    assert app.return_code == 0
+
+
+async def test_plan_error_screen_shows_the_one_line_error_and_ends_with_exit_2(tmp_path):
+    from mdm_console.cli.console import Parts
+
+    plan = tmp_path / "mdm-plan.toml"
+    plan.write_text('version = 1\n[cutover]\nname = "x"\nflag_file = "f.json"\n[[components]]\nid = "a"\n'
+                    'flag_key = "k"\n[[components]]\nid = "a"\nflag_key = "k2"\n')
+    parts = Parts()
+    app = ConsoleApp(opener=lambda: parts.open(console_args(plan), None), keymap={}, tick_seconds=None)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: type(app.screen).__name__ == "PlanErrorScreen")
+        text = " ".join(str(s.render()) for s in app.screen.query("Static"))
+        assert "components[1].id" in text and "nothing was started" in text
+        await pilot.press("q")
+    await parts.close()
+    assert app.return_code == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mdm-plan.toml"]  # nothing written
+
+
+async def test_a_held_session_db_ends_the_console_with_exit_3_naming_the_holder(tmp_path):
+    from mdm_console.cli.console import Parts
+    from tests.conftest import holding
+    from tests.ui_helpers import write_plan
+
+    plan, parts, raised = write_plan(tmp_path), Parts(), []
+
+    async def opener():
+        try:
+            return await parts.open(console_args(plan), None)
+        except Exception as exc:
+            raised.append(exc)
+            raise
+
+    with holding(plan) as holder:
+        app = ConsoleApp(opener=opener, keymap={}, tick_seconds=None)
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: app.return_code is not None)
+        await parts.close()
+    assert app.return_code == 3
+    assert f"held by PID {holder.pid}" in raised[0].message
 
 
 def test_themes_ship_inside_the_wheel(tmp_path):
@@ -301,4 +372,27 @@ async def test_an_unknown_theme_falls_back_to_the_default(tmp_path):
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         assert app.theme == "mdm-dark"
+    await e.close()
+
+
+async def test_switching_screens_for_hours_does_not_keep_old_footer_keys(tmp_path):
+    """Textual's Footer keeps every key it built (textual#6666); the console's footer lets them go."""
+    import gc
+
+    from textual.widgets._footer import FooterKey
+
+    e = await open_engine(tmp_path)
+    app = app_for(e)
+    async with app.run_test(size=SIZE) as pilot:
+        for _ in range(6):
+            for key, name in [("2", "RolloutScreen"), ("3", "ValidationScreen"), ("1", "DashboardScreen")]:
+                await pilot.press(key)
+                await until(pilot, lambda n=name: type(app.screen).__name__ == n)
+        await pilot.pause()
+        gc.collect()
+        dead = [o for o in gc.get_objects() if isinstance(o, FooterKey) and not o.is_attached]
+        live = [o for o in gc.get_objects() if isinstance(o, FooterKey) and o.is_attached]
+        # At most each footer's last replaced set waits for its next recompose; without the fix there is
+        # one set per switch (485 dead keys against 46 live ones here).
+        assert live and len(dead) < 2 * len(live)
     await e.close()

@@ -7,22 +7,14 @@ import asyncio
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-from mdm_console.plan.load import LoadedPlan, PlanError, find_plan, load_plan
+from mdm_console.cli.exits import EXIT_FAILED, EXIT_LOCKED, EXIT_OK, EXIT_USAGE, CliExit  # noqa: F401 (re-exported)
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED = 0, 1, 2, 3
+if TYPE_CHECKING:
+    from mdm_console.plan.load import LoadedPlan
 
 T = TypeVar("T")
-
-
-class CliExit(Exception):
-    """Raised to end a command with a message on stderr and an exit code."""
-
-    def __init__(self, code: int, message: str = ""):
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 def global_options() -> argparse.ArgumentParser:
@@ -40,6 +32,9 @@ def global_options() -> argparse.ArgumentParser:
 
 def load(args: argparse.Namespace) -> LoadedPlan:
     """Find and load the plan; a plan error ends the command with exit 2 before anything is written."""
+    # Imported here: pydantic and the models are the first heavy import, and the console paints first.
+    from mdm_console.plan.load import PlanError, find_plan, load_plan
+
     explicit = getattr(args, "plan", None)
     path, is_demo = find_plan(explicit)
     try:
@@ -68,8 +63,10 @@ def err(message: str) -> None:
 
 
 async def open_engine(args: argparse.Namespace, loaded: LoadedPlan, *, read_only: bool = False,
-                      record_start: str | None = None):
-    """Open the engine or end the command: exit 3 when another process holds the db."""
+                      record_start: str | None = None, say: Callable[[str], None] | None = err):
+    """Open the engine or end the command: exit 3 when another process holds the db.
+
+    `say` gets the start-up notes (None: the caller shows them itself, as the console's banner does)."""
     from mdm_console.engine.core import Engine
     from mdm_console.store.errors import NotOurs, StoreError, StoreLocked
 
@@ -85,13 +82,15 @@ async def open_engine(args: argparse.Namespace, loaded: LoadedPlan, *, read_only
     if not engine.read_only:
         # The console owns the flag file from the session's start (never replacing someone else's).
         drift = await engine.rollout.ensure_flag_file()
-        if drift.drifted:
-            err(f"warning: {drift.detail}")
+        if drift.drifted and say:
+            say(f"warning: {drift.detail}")
+    if say is None:
+        return engine
     for note in engine.report.notes:
-        err(f"note: {note}")
+        say(f"note: {note}")
     if engine.report.plan_changed:
         old, new = engine.report.plan_changed
-        err(f"note: the plan changed since the last session (sha256 {old[:12]}… -> {new[:12]}…)")
+        say(f"note: the plan changed since the last session (sha256 {old[:12]}… -> {new[:12]}…)")
     return engine
 
 

@@ -1,11 +1,20 @@
-"""`mdm-console` with no subcommand: open the console (Textual is imported only here)."""
+"""`mdm-console` with no subcommand: open the console (Textual is imported only here).
+
+In a terminal the console paints first and opens the session behind its first frame: the plan, the
+session db, the flag file check, the live monitor and the demo workload start in the app's `opener`
+(their imports and blocking work run off the event loop). Without a terminal the plan is loaded before
+anything else, so a plan error is the usual one line and exit 2.
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import gc
 import sys
+from dataclasses import dataclass, field
 
-from mdm_console.cli.common import EXIT_USAGE, CliExit, load, open_engine, run_async
+from mdm_console.cli.common import load, open_engine, run_async
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -14,46 +23,86 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="serve the console's own metrics (Prometheus text) on 127.0.0.1:N")
 
 
-def run(args: argparse.Namespace) -> int:
-    try:
-        loaded = load(args)
-    except CliExit as exc:
-        if exc.code == EXIT_USAGE and sys.stdin.isatty() and sys.stdout.isatty():
-            from mdm_console.ui.plan_error import PlanErrorApp
+def tune_gc() -> None:
+    """Garbage collection for a process that stays open for hours under load.
 
-            PlanErrorApp(exc.message).run()
-        raise
+    What start-up built lives as long as the console, so it leaves the collector's passes (freeze), and
+    the young generation is collected less often: Textual's render caches churn, and with the default
+    thresholds under load a full pass came every ~2.5 s and took ~110 ms (benchmarks/keys.py: 24 in one
+    run, key-to-repaint p99 150-200 ms); at (5000, 20, 10) the longest pause was 61 ms and p99 30 ms.
+    """
+    gc.freeze()
+    gc.set_threshold(5000, 20, 10)
 
-    async def go() -> int:
+
+@dataclass
+class Parts:
+    """What the opener started, stopped in reverse when the console ends."""
+
+    engine: object = None
+    monitor: object = None
+    workload: object = None
+    exporter: object = None
+    stops: list = field(default_factory=list)
+
+    async def open(self, args: argparse.Namespace, loaded) -> tuple[object, object]:
+        if loaded is None:
+            loaded = await asyncio.to_thread(load, args)
+        # Imported in a thread: DuckDB and the engine are most of the console's import time.
+        await asyncio.to_thread(__import__, "mdm_console.engine.live")
         from mdm_console.engine.live import LiveMonitor
 
-        engine = await open_engine(args, loaded, record_start="console")
-        workload = exporter = None
-        monitor = LiveMonitor(engine)
+        self.engine = await open_engine(args, loaded, record_start="console", say=None)
+        if loaded.is_demo:
+            from mdm_console.workload import child
+
+            self.workload = await asyncio.to_thread(child.start, loaded)
+        self.monitor = LiveMonitor(self.engine)
+        await self.monitor.start()
+        if args.metrics_port:
+            from mdm_console.engine.exporter import Exporter
+
+            self.exporter = Exporter(self.engine, self.monitor, args.metrics_port)
+            self.monitor.exporter = self.exporter
+        tune_gc()
+        return self.engine, self.monitor
+
+    async def close(self) -> None:
+        if self.monitor is not None:
+            await self.monitor.stop()
+        if self.exporter is not None:
+            self.exporter.close()
+        if self.workload is not None:
+            from mdm_console.workload import child
+
+            child.stop(self.workload)
+        if self.engine is not None:
+            await self.engine.close()
+
+
+def run(args: argparse.Namespace) -> int:
+    interactive = sys.stdin.isatty() and sys.stdout.isatty()
+    # Headless: the plan and the session open before any screen, so a plan error is one line and exit 2
+    # and a held db is exit 3, as for every other command.
+    loaded = None if interactive else load(args)
+
+    async def go() -> int:
+        from mdm_console.ui.app import ConsoleApp
+
+        parts = Parts()
         try:
-            if loaded.is_demo:
-                from mdm_console.workload import child
+            if interactive:
+                from mdm_console.plan.find import find_plan
 
-                workload = child.start(loaded)
-            await monitor.start()
-            if args.metrics_port:
-                from mdm_console.engine.exporter import Exporter
-
-                exporter = Exporter(engine, monitor, args.metrics_port)
-                monitor.exporter = exporter
-            from mdm_console.ui.app import ConsoleApp
-
-            app = ConsoleApp(engine, monitor=monitor, theme=args.theme)
+                path, is_demo = find_plan(getattr(args, "plan", None))
+                app = ConsoleApp(opener=lambda: parts.open(args, loaded), theme=args.theme,
+                                 opening="the built-in demo" if is_demo else str(path))
+            else:
+                engine, monitor = await parts.open(args, loaded)
+                app = ConsoleApp(engine, monitor=monitor, theme=args.theme)
             await app.run_async()
             return app.return_code or 0
         finally:
-            await monitor.stop()
-            if exporter:
-                exporter.close()
-            if workload is not None:
-                from mdm_console.workload import child
-
-                child.stop(workload)
-            await engine.close()
+            await parts.close()
 
     return run_async(go)

@@ -7,7 +7,6 @@ prints it and exits 2 before anything is created.
 from __future__ import annotations
 
 import hashlib
-import os
 import stat
 import tomllib
 from dataclasses import dataclass
@@ -15,9 +14,9 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from mdm_console.plan.find import PLAN_FILENAME, find_plan  # noqa: F401 (re-exported)
 from mdm_console.plan.models import Plan, PlanRefError
 
-PLAN_FILENAME = "mdm-plan.toml"
 
 
 class PlanError(Exception):
@@ -96,16 +95,6 @@ def _refuse_open_flag_dir(loaded: LoadedPlan) -> None:
                                 f"directory {d} is world-writable (mode {stat.S_IMODE(mode):04o}): anyone could "
                                 "replace the flag file; use a directory only its owners can write")
             return  # the nearest existing directory decides: the console creates the rest 0755
-
-
-def find_plan(explicit: str | os.PathLike | None, cwd: Path | None = None) -> tuple[Path | None, bool]:
-    """Plan lookup order: --plan, ./mdm-plan.toml, else the demo. Returns (path, is_demo)."""
-    if explicit:
-        return Path(explicit), False
-    local = (cwd or Path.cwd()) / PLAN_FILENAME
-    if local.exists():
-        return local, False
-    return None, True
 
 
 def _first_error(exc: ValidationError) -> tuple[str, str]:

@@ -9,15 +9,20 @@ from __future__ import annotations
 
 from textual import work
 
-from mdm_console.engine.checklist import ChecklistRefused
-from mdm_console.engine.effects import EffectError
-from mdm_console.engine.rollback import RollbackError
-from mdm_console.engine.rollout import RolloutError
 from mdm_console.ui.modals.confirm import ConfirmModal
 from mdm_console.ui.modals.reason import ReasonModal
 from mdm_console.ui.modals.signoff import SignoffModal
 
-REFUSALS = (RolloutError, EffectError, RollbackError, ChecklistRefused)
+
+
+def refusals() -> tuple[type[Exception], ...]:
+    """The engine's "no" (imported on first use: the engine loads after the console's first paint)."""
+    from mdm_console.engine.checklist import ChecklistRefused
+    from mdm_console.engine.effects import EffectError
+    from mdm_console.engine.rollback import RollbackError
+    from mdm_console.engine.rollout import RolloutError
+
+    return RolloutError, EffectError, RollbackError, ChecklistRefused
 
 
 class Actions:
@@ -140,7 +145,7 @@ class Actions:
     async def _try(self, coro, done: str) -> bool:
         try:
             await coro
-        except REFUSALS as exc:
+        except refusals() as exc:
             self.notify(str(exc), title="refused", severity="error", timeout=10)
             return False
         self.notify(done)

@@ -1,29 +1,46 @@
 """The console app: five screens over one engine. It renders engine state and events and calls
-engine methods (through `Actions`); it holds no domain state of its own."""
+engine methods (through `Actions`); it holds no domain state of its own.
+
+Started from the command line it paints first and opens the engine after (`opener`): the plan,
+DuckDB and the session db load in a worker while the operator already sees the dashboard's frame
+saying what it is opening. Nothing here imports the engine at module level for that reason."""
 
 from __future__ import annotations
 
 import asyncio
 import tomllib
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from rich.text import Text
 from textual import on, work
 from textual.app import App
 from textual.binding import Binding
 from textual.message import Message
 
-from mdm_console.engine.core import Engine
-from mdm_console.store.chain import Event
+from mdm_console.cli.exits import EXIT_FAILED, EXIT_USAGE
 from mdm_console.ui.actions import Actions
 from mdm_console.ui.modals.confirm import ConfirmModal
 from mdm_console.ui.modals.help import HelpModal, key_rows
 from mdm_console.ui.palette import ConsoleCommands
-from mdm_console.ui.screens.checklist import ChecklistScreen
 from mdm_console.ui.screens.dashboard import DashboardScreen
-from mdm_console.ui.screens.rollout import RolloutScreen
-from mdm_console.ui.screens.session_log import SessionLogScreen
-from mdm_console.ui.screens.validation import ValidationScreen
 from mdm_console.ui.themes import DEFAULT_THEME, load_themes
+
+if TYPE_CHECKING:
+    from mdm_console.engine.core import Engine
+    from mdm_console.store.chain import Event
+
+Opener = Callable[[], Awaitable[tuple["Engine", object]]]
+# What works before the engine is open: the dashboard's frame, help and quitting.
+NEEDS_ENGINE = {"show", "rollback", "export", "command_palette"}
+
+
+def _screen(module: str, name: str):
+    """A screen other than the first, imported when it is first opened."""
+    import importlib
+
+    return getattr(importlib.import_module(f"mdm_console.ui.screens.{module}"), name)()
 
 
 def keymap_path() -> Path:
@@ -53,17 +70,22 @@ class ConsoleApp(Actions, App):
     """
 
     TITLE = "mdm-console"
-    MODES = {"dashboard": DashboardScreen, "rollout": RolloutScreen, "validation": ValidationScreen,
-             "checklist": ChecklistScreen, "log": SessionLogScreen}
+    # The first dashboard is the app's default screen: switching to a mode before the first paint costs
+    # ~40 ms of start-up (benchmarks/startup.py). Key 1 later opens the "dashboard" mode's own (Textual
+    # cannot switch back to its default mode). The other screens are imported when first opened.
+    MODES = {"dashboard": DashboardScreen, "rollout": lambda: _screen("rollout", "RolloutScreen"),
+             "validation": lambda: _screen("validation", "ValidationScreen"),
+             "checklist": lambda: _screen("checklist", "ChecklistScreen"),
+             "log": lambda: _screen("session_log", "SessionLogScreen")}
     SCREEN_TITLES = {"dashboard": "Dashboard", "rollout": "Rollout", "validation": "Validation",
                      "checklist": "Checklist", "log": "Session log"}
     COMMANDS = App.COMMANDS | {ConsoleCommands}
     BINDINGS = [
-        Binding("1", "switch_mode('dashboard')", "Dashboard", id="app.dashboard"),
-        Binding("2", "switch_mode('rollout')", "Rollout", id="app.rollout"),
-        Binding("3", "switch_mode('validation')", "Validation", id="app.validation"),
-        Binding("4", "switch_mode('checklist')", "Checklist", id="app.checklist"),
-        Binding("5", "switch_mode('log')", "Log", id="app.log"),
+        Binding("1", "show('dashboard')", "Dashboard", id="app.dashboard"),
+        Binding("2", "show('rollout')", "Rollout", id="app.rollout"),
+        Binding("3", "show('validation')", "Validation", id="app.validation"),
+        Binding("4", "show('checklist')", "Checklist", id="app.checklist"),
+        Binding("5", "show('log')", "Log", id="app.log"),
         Binding("question_mark", "help", "Help", id="app.help"),
         Binding("R", "rollback", "Rollback", id="app.rollback"),
         Binding("e", "export", "Export", id="app.export"),
@@ -75,31 +97,93 @@ class ConsoleApp(Actions, App):
             super().__init__()
             self.event = event
 
-    def __init__(self, engine: Engine, monitor=None, theme: str | None = None, keymap: dict[str, str] | None = None,
-                 tick_seconds: float | None = 1.0):
+    class Opened(Message):
+        """The engine is open (or failed to open: `error` says why, `code` is the exit code)."""
+
+        def __init__(self, engine=None, monitor=None, error: str = "", code: int = 0) -> None:
+            super().__init__()
+            self.engine, self.monitor, self.error, self.code = engine, monitor, error, code
+
+    def __init__(self, engine: Engine | None = None, monitor=None, theme: str | None = None,
+                 keymap: dict[str, str] | None = None, tick_seconds: float | None = 1.0,
+                 opener: Opener | None = None, opening: str = ""):
         super().__init__()
+        if engine is None and opener is None:
+            raise ValueError("ConsoleApp needs an engine or an opener")
         self.tick_seconds = tick_seconds  # None: no periodic redraw (snapshot tests want still pictures)
         self.engine = engine
         self.monitor = monitor
-        self._theme_name = theme or DEFAULT_THEME
+        self.opener = opener
+        self.opening = opening  # what is being opened, shown until the engine is ready
         self._keymap = keymap if keymap is not None else load_keymap()
+        # Set before the first paint: changing the theme later restyles every widget once more.
+        for t in load_themes():
+            self.register_theme(t)
+        self._unknown_theme = theme if theme and theme not in self.available_themes else None
+        self.theme = DEFAULT_THEME if self._unknown_theme or not theme else theme
 
     async def on_mount(self) -> None:
-        for theme in load_themes():
-            self.register_theme(theme)
-        if self._theme_name not in self.available_themes:
-            self.notify(f"no theme '{self._theme_name}'; using {DEFAULT_THEME}", severity="warning")
-            self._theme_name = DEFAULT_THEME
-        self.theme = self._theme_name
+        if self._unknown_theme:
+            self.notify(f"no theme '{self._unknown_theme}'; using {DEFAULT_THEME}", severity="warning")
         if self._keymap:
             self.set_keymap(self._keymap)
+        if self.engine is not None:
+            self._engine_ready(redraw=False)  # the dashboard draws itself when it mounts
+        else:
+            # After the first paint, so the frame is on screen while the engine opens.
+            self.call_after_refresh(self._open_engine)
+
+    def get_default_screen(self) -> DashboardScreen:
+        return DashboardScreen()
+
+    async def action_show(self, screen: str) -> None:
+        """Keys 1-5: one of the five screens (each keeps its own stack of modals)."""
+        await self.switch_mode(screen)
+
+    @property
+    def ready(self) -> bool:
+        return self.engine is not None
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if not self.ready and action in NEEDS_ENGINE:
+            return None  # shown dimmed until the engine is open
+        return True
+
+    @work(exclusive=True, group="open")
+    async def _open_engine(self) -> None:
+        from mdm_console.cli.exits import CliExit
+
+        try:
+            engine, monitor = await self.opener()
+        except CliExit as exc:
+            self.post_message(self.Opened(error=exc.message, code=exc.code))
+        except Exception as exc:  # noqa: BLE001 - shown, then the console ends with exit 1
+            self.post_message(self.Opened(error=f"{type(exc).__name__}: {exc}", code=EXIT_FAILED))
+        else:
+            self.post_message(self.Opened(engine, monitor))
+
+    @on(Opened)
+    async def _on_opened(self, message: Opened) -> None:
+        if message.error and message.code == EXIT_USAGE:
+            from mdm_console.ui.plan_error import PlanErrorScreen
+
+            await self.push_screen(PlanErrorScreen(message.error))
+        elif message.error:
+            self.exit(return_code=message.code, message=Text(message.error))
+        else:
+            self.engine, self.monitor = message.engine, message.monitor
+            self._engine_ready()
+
+    def _engine_ready(self, redraw: bool = True) -> None:
         loaded = self.engine.loaded
         self.title = ("DEMO · " if loaded.is_demo else "") + loaded.plan.cutover.name
         self.sub_title = f"operator {self.engine.store.actor.operator}"
-        await self.switch_mode("dashboard")
         if self.tick_seconds:
             self.set_interval(self.tick_seconds, self._tick)
         self._follow_engine()
+        self.refresh_bindings()
+        if redraw and hasattr(self.screen, "refresh_view"):
+            self.screen.refresh_view()
 
     def banner_lines(self) -> list[str]:
         """What the operator must see first: start-up notes, open intents, drift, a broken chain."""
@@ -164,6 +248,9 @@ class ConsoleApp(Actions, App):
 
     @work(exclusive=True, group="quit")
     async def action_quit_console(self) -> None:
+        if not self.ready:
+            self.exit()
+            return
         busy = [w for w in self.workers if w.group == "operation" and w.is_running]
         if busy or self.engine.validation.running:
             ok = await self.push_screen_wait(ConfirmModal(

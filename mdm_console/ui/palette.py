@@ -13,7 +13,7 @@ class ConsoleCommands(Provider):
         e = app.engine
         out: list[tuple[str, object, str]] = []
         for n, (mode, title) in enumerate(app.SCREEN_TITLES.items(), 1):
-            out.append((f"Go to {title}", partial(app.switch_mode, mode), f"key {n}"))
+            out.append((f"Go to {title}", partial(app.action_show, mode), f"key {n}"))
         for c in e.plan.components:
             st = e.state.components[c.id]
             nxt = e.rollout.next_stage(c.id)

@@ -3,24 +3,29 @@
 from __future__ import annotations
 
 from rich.markup import escape
-from textual.app import App, ComposeResult
+from rich.text import Text
+from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Center, Vertical
-from textual.widgets import Footer, Static
+from textual.screen import Screen
+from textual.widgets import Static
+
+from mdm_console.cli.exits import EXIT_USAGE
+from mdm_console.ui.widgets.footer import ConsoleFooter
 
 
-class PlanErrorApp(App):
+class PlanErrorScreen(Screen):
     """The plan error, and how to go on.
 
     BINDINGS:
     - q, escape: quit (exit code 2)
     """
 
-    CSS = """
-    Screen { align: center middle; }
-    Vertical { width: 100; height: auto; border: thick $error; padding: 1 2; }
+    DEFAULT_CSS = """
+    PlanErrorScreen { align: center middle; }
+    PlanErrorScreen Vertical { width: 100; height: auto; border: thick $error; padding: 1 2; }
     """
-    BINDINGS = [Binding("q,escape", "quit", "Quit", id="plan_error.quit")]
+    BINDINGS = [Binding("q,escape", "leave", "Quit", id="plan_error.quit")]
 
     def __init__(self, message: str):
         super().__init__()
@@ -31,4 +36,7 @@ class PlanErrorApp(App):
             yield Static("[b]The plan does not load; nothing was started or written.[/b]\n")
             yield Static(escape(self.message))
             yield Static("\nFix the file and start again. `mdm-console init DIR` writes a commented example.")
-        yield Footer()
+        yield ConsoleFooter()
+
+    def action_leave(self) -> None:
+        self.app.exit(return_code=EXIT_USAGE, message=Text(self.message))  # and on the terminal after

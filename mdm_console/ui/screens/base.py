@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual.screen import Screen
 from textual.widgets import DataTable
 
-from mdm_console.store.chain import Event
+if TYPE_CHECKING:
+    from mdm_console.store.chain import Event
 
 
 class ConsoleScreen(Screen):
@@ -22,7 +25,8 @@ class ConsoleScreen(Screen):
         return self.app.monitor
 
     def on_screen_resume(self) -> None:
-        self.refresh_view()
+        if self.app.ready:
+            self.refresh_view()
 
     def refresh_view(self) -> None:
         """Redraw from the engine's state."""

@@ -6,9 +6,10 @@ from rich.markup import escape
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 
 from mdm_console.ui.screens.base import ConsoleScreen, refill, selected_key
+from mdm_console.ui.widgets.footer import ConsoleFooter
 from mdm_console.ui.widgets.status_line import StatusLine
 
 MARK = {"pending": "[ ]", "in_progress": "[~]", "completed": "[green][x][/]", "failed": "[red][!][/]",
@@ -45,7 +46,7 @@ class ChecklistScreen(ConsoleScreen):
         with Vertical():
             yield DataTable(id="items", cursor_type="row")
             yield Static(id="signoffs")
-        yield Footer()
+        yield ConsoleFooter()
 
     def on_mount(self) -> None:
         t = self.query_one("#items", DataTable)

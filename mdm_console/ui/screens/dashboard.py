@@ -5,9 +5,10 @@ from __future__ import annotations
 from rich.markup import escape
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 
 from mdm_console.ui.screens.base import ConsoleScreen
+from mdm_console.ui.widgets.footer import ConsoleFooter
 from mdm_console.ui.widgets.health_table import HealthTable, age_text
 from mdm_console.ui.widgets.plots import ComponentPlots
 from mdm_console.ui.widgets.status_line import StatusLine
@@ -40,16 +41,22 @@ class DashboardScreen(ConsoleScreen):
                 yield Static(id="host")
                 yield Static(id="feed")
                 yield Static(id="alerts")
-        yield Footer()
+        yield ConsoleFooter()
 
     def on_mount(self) -> None:
         self.query_one("#host").border_title = "Host"
         self.query_one("#feed").border_title = "Metric feed"
         self.query_one("#alerts").border_title = "Alerts"
-        self.refresh_view()
+        if self.app.ready:
+            self.refresh_view()
+        else:
+            self.query_one(StatusLine).update(f"opening {escape(self.app.opening or 'the session')} …")
+            for pane in ("#host", "#feed", "#alerts"):
+                self.query_one(pane, Static).update("[dim]waiting for the session to open[/]")
 
     def on_data_table_row_highlighted(self, _: DataTable.RowHighlighted) -> None:
-        self._draw_plots()
+        if self.app.ready:
+            self._draw_plots()
 
     def tick(self) -> None:
         self.refresh_view()

@@ -6,9 +6,10 @@ from rich.markup import escape
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 
 from mdm_console.ui.screens.base import ConsoleScreen, refill, selected_key
+from mdm_console.ui.widgets.footer import ConsoleFooter
 from mdm_console.ui.widgets.status_line import StatusLine
 
 
@@ -40,7 +41,7 @@ class RolloutScreen(ConsoleScreen):
             yield DataTable(id="components", cursor_type="row")
             yield Static(id="gates")
             yield DataTable(id="points", cursor_type="row")
-        yield Footer()
+        yield ConsoleFooter()
 
     def on_mount(self) -> None:
         comps = self.query_one("#components", DataTable)

@@ -7,10 +7,11 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.widgets import DataTable, Footer, Header, Input, Static
+from textual.widgets import DataTable, Header, Input, Static
 
 from mdm_console.store.chain import Event
 from mdm_console.ui.screens.base import ConsoleScreen
+from mdm_console.ui.widgets.footer import ConsoleFooter
 from mdm_console.ui.widgets.status_line import StatusLine
 
 PAGE = 200
@@ -72,7 +73,7 @@ class SessionLogScreen(ConsoleScreen):
                 yield Input(placeholder="kind (e.g. stage. or alert.*)", id="kind")
                 yield Input(placeholder="component", id="component")
             yield DataTable(id="log", cursor_type="row")
-        yield Footer()
+        yield ConsoleFooter()
 
     def on_mount(self) -> None:
         t = self.query_one("#log", DataTable)

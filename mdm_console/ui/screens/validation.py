@@ -7,9 +7,10 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 
 from mdm_console.ui.screens.base import ConsoleScreen, refill, selected_key
+from mdm_console.ui.widgets.footer import ConsoleFooter
 from mdm_console.ui.widgets.status_line import StatusLine
 from mdm_console.validators.runner import batches
 
@@ -48,7 +49,7 @@ class ValidationScreen(ConsoleScreen):
         with Vertical():
             yield DataTable(id="validators", cursor_type="row")
             yield Static(id="detail")
-        yield Footer()
+        yield ConsoleFooter()
 
     def on_mount(self) -> None:
         t = self.query_one("#validators", DataTable)

@@ -16,7 +16,6 @@ from textual import work
 from textual.containers import Horizontal
 from textual.widgets import Static
 
-from mdm_console.feeds.windows import BUCKET_SECONDS
 
 _PLOTEXT = threading.Lock()  # plotext keeps one global figure
 
@@ -78,6 +77,8 @@ class ComponentPlots(Horizontal):
         self._args = (component, monitor, now)
         if component is None or monitor is None:
             return
+        from mdm_console.feeds.windows import BUCKET_SECONDS  # loaded with the engine, after the first paint
+
         size = self.query_one("#err-plot").content_size
         key = (component, int(now.timestamp() // BUCKET_SECONDS), size.width, size.height)
         if key == self._drawn or size.width < 20 or size.height < 6:
