@@ -110,3 +110,10 @@ def holding(plan_file: Path):
     finally:
         holder.stdin.close()
         holder.wait(timeout=30)
+
+
+def pytest_addoption(parser):
+    g = parser.getgroup("mdm-console fault suites")
+    g.addoption("--fault-trials", type=int, default=3,
+                help="kills of a real session process in the kill -9 suite (default 3)")
+    g.addoption("--fault-seed", type=int, default=20261123, help="seed for where the kills land")

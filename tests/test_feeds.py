@@ -371,3 +371,40 @@ def test_a_silent_feed_is_stale_and_its_gates_say_so(tmp_path):
     gates = {g.name: g for g in evaluate(Gate(), percent=5, stage_since=datetime.now(UTC) - timedelta(hours=1),
                                          now=datetime.now(UTC), counters=c)}
     assert not gates["success_rate"].ok and gates["success_rate"].reason.startswith("stale:")
+
+
+# Lines that cannot be a sample: not JSON, not an object, or an object without a component.
+NOT_AN_OBJECT = st.sampled_from(["~", "[", '"', "1", "n", "x ", "}"])
+BAD_LINES = st.one_of(
+    st.tuples(NOT_AN_OBJECT, st.text(max_size=60)).map("".join),
+    st.tuples(NOT_AN_OBJECT, st.binary(max_size=60).map(lambda b: b.decode("latin-1"))).map("".join),
+    st.dictionaries(st.sampled_from(["ts", "outcome", "latency_ms", "success", "error", "variant"]),
+                    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=20)),
+                    max_size=6).map(json.dumps),
+).map(lambda t: t.replace("\n", " ").replace("\r", " "))
+
+FUZZ_EXAMPLES, FUZZ_LINES = 200, 50  # 10 000 fuzzed lines in all
+
+
+@pytest.mark.fault
+@settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                            HealthCheck.data_too_large])
+@given(st.lists(BAD_LINES, min_size=FUZZ_LINES, max_size=FUZZ_LINES), st.randoms(use_true_random=False))
+def test_fuzzed_bad_lines_are_counted_and_leave_the_windows_as_the_good_ones_made_them(tmp_path_factory, bad, rnd):
+    tmp = tmp_path_factory.mktemp("fuzz")
+    now = time.time()
+    good = [op(comp=rnd.choice(sorted(COMPS)), ok=rnd.random() > 0.1, ms=rnd.uniform(1, 500),
+               variant=rnd.choice(["new", "old"]), t=now - rnd.uniform(0, 200)) for _ in range(50)]
+    mixed = good + bad
+    rnd.shuffle(mixed)
+    clean_feed, clean = make_feed(tmp / "clean.jsonl")
+    (tmp / "clean.jsonl").write_text("".join(f"{x}\n" for x in good))
+    dirty_feed, dirty = make_feed(tmp / "dirty.jsonl")
+    (tmp / "dirty.jsonl").write_text("".join(f"{x}\n" for x in mixed), encoding="utf-8", errors="surrogateescape")
+    drain(clean_feed)
+    drain(dirty_feed)
+    assert (dirty_feed.status.good, dirty_feed.status.bad) == (len(good), len(bad))
+    at = datetime.fromtimestamp(now, UTC)
+    for comp in COMPS:
+        a, b = clean.stats(comp, at), dirty.stats(comp, at)
+        assert (a.ops, a.error, a.p99_ms, a.success_rate) == (b.ops, b.error, b.p99_ms, b.success_rate)

@@ -9,6 +9,8 @@ import pytest
 from mdm_console.cli.main import main
 from tests.conftest import BASE_PLAN
 
+V2 = '\n[[validators]]\nid = "cfg"\nkind = "file"\nparams = { path = "x" }\n'
+
 # (case id, text transform, expected key path, expected words in the message)
 CASES = [
     ("toml-syntax", lambda s: s + "\n[[components]\n", "(toml)", "line"),
@@ -58,6 +60,34 @@ CASES = [
     ("metrics-jsonl-no-path", lambda s: s + '\n[metrics]\nsource = "jsonl"\n', "metrics", "needs 'path'"),
     ("auto-rollback-mode", lambda s: s + '\n[alerts.auto_rollback]\nmode = "sometimes"\n',
      "alerts.auto_rollback.mode", "'off'"),
+    ("duplicate-validator-id", lambda s: s.replace("[[checklist]]", V2 + "\n[[checklist]]", 1),
+     "validators[1].id", "duplicate validator id 'cfg'"),
+    ("validator-timeout-not-positive", lambda s: s.replace('kind = "file"', 'kind = "file"\ntimeout_seconds = -1'),
+     "validators[0].timeout_seconds", "greater than 0"),
+    ("duplicate-checklist-id", lambda s: s.replace('id = "b"', 'id = "a"'),
+     "checklist[1].id", "duplicate checklist item id 'a'"),
+    ("stage-over-100", lambda s: s + '\n[[stages]]\nname = "a"\npercent = 0\n[[stages]]\nname = "b"\npercent = 150\n',
+     "stages[1].percent", "less than or equal to 100"),
+    ("duplicate-stage", lambda s: s + '\n[[stages]]\nname = "a"\npercent = 0\n[[stages]]\nname = "a"\npercent = 100\n',
+     "stages", "duplicate stage name 'a'"),
+    ("empty-flag-key", lambda s: s.replace('"mdm.new_features"', '""'), "components[1].flag_key", "at least 1"),
+    ("signoff-role-cycle", lambda s: s.replace('requires_sections = ["Pre"]',
+                                               'requires_sections = ["Pre"]\nrequires_roles = ["Final Approval"]'),
+     "signoffs[0].requires_roles", "role cycle Ops -> Final Approval -> Ops"),
+    ("duplicate-role", lambda s: s.replace('role = "Final Approval"', 'role = "Ops"'),
+     "signoffs[1].role", "duplicate sign-off role 'Ops'"),
+    ("metrics-unknown-source", lambda s: s + '\n[metrics]\nsource = "carrier-pigeon"\n', "metrics.source", "'jsonl'"),
+    ("prometheus-no-url", lambda s: s + '\n[metrics]\nsource = "prometheus"\n', "metrics", "needs 'url'"),
+    ("negative-stage-seconds", lambda s: s.replace("min_stage_seconds = 600", "min_stage_seconds = -5"),
+     "gate.min_stage_seconds", "greater than or equal to 0"),
+    ("component-id-with-space", lambda s: s.replace('id = "storage"', 'id = "my storage"'),
+     "components[0].id", "should match pattern"),
+    ("http-url-scheme", lambda s: s.replace('kind = "file"\nparams = { path = "config/app.toml", parse = "toml" }',
+                                            'kind = "http"\nparams = { url = "ftp://x" }'),
+     "validators[0].params.url", "(kind 'http')"),
+    ("sql-missing-dsn", lambda s: s.replace('kind = "file"\nparams = { path = "config/app.toml", parse = "toml" }',
+                                            'kind = "sql"\nparams = { query = "select 1" }'),
+     "validators[0].params.dsn", "Field required"),
 ]
 
 
@@ -65,6 +95,11 @@ def _tree(root: Path) -> set[str]:
     return {str(p.relative_to(root)) for p in root.rglob("*")}
 
 
+def test_the_corpus_covers_at_least_30_kinds_of_mistake():
+    assert len({c[0] for c in CASES}) >= 30
+
+
+@pytest.mark.fault
 @pytest.mark.parametrize("case,transform,key_path,words", CASES, ids=[c[0] for c in CASES])
 def test_bad_plan_is_one_line_exit_2_and_writes_nothing(plan_file, capsys, case, transform, key_path, words):
     plan_file.write_text(transform(BASE_PLAN))
@@ -77,6 +112,15 @@ def test_bad_plan_is_one_line_exit_2_and_writes_nothing(plan_file, capsys, case,
     prefix = f"{plan_file}: {key_path}: "
     assert lines[0].startswith(prefix), lines[0]
     assert words in lines[0]
+    assert _tree(plan_file.parent) == before
+
+
+@pytest.mark.fault
+def test_a_plan_that_is_not_utf8_is_one_line_too(plan_file, capsys):
+    plan_file.write_bytes(BASE_PLAN.encode() + b"\n# \xff\xfe\n")
+    before = _tree(plan_file.parent)
+    assert main(["--plan", str(plan_file), "status"]) == 2
+    assert capsys.readouterr().err.strip().startswith(f"{plan_file}: (file): not UTF-8 text")
     assert _tree(plan_file.parent) == before
 
 

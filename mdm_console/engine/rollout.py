@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -47,6 +48,15 @@ class DriftStatus:
     on_disk: str | None  # sha256, None when the file is missing
     expected: str | None
     detail: str
+
+
+def stat_key(path) -> tuple[int, int, int, int] | None:
+    """What changes when a file is written or replaced (None: it is not there)."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
 
 
 class RolloutControl:
@@ -243,15 +253,23 @@ class RolloutControl:
                           label="before restoring the flag file", overwrite_drift=True)
         return await self.check_drift()
 
-    async def watch_drift(self, stop: asyncio.Event | None = None) -> None:
-        """Notice edits of the flag file within ~2 s (watchfiles), for as long as the console runs."""
-        import watchfiles
+    async def watch_drift(self, stop: asyncio.Event | None = None, every: float = 0.5) -> None:
+        """Notice edits of the flag file within a second, for as long as the console runs.
 
+        A stat every half second, then a hash only when it moved: cheaper than a directory watcher,
+        whose thread woke for every write of a session db kept beside the flags (benchmarks/soak.py)."""
         path = self.engine.loaded.flag_file
-        path.parent.mkdir(parents=True, exist_ok=True)
-        async for changes in watchfiles.awatch(path.parent, debounce=200, step=50, stop_event=stop,
-                                               rust_timeout=1000, yield_on_timeout=False):
-            if any(p == str(path) for _, p in changes):
+        stop = stop or asyncio.Event()
+        seen = await asyncio.to_thread(stat_key, path)
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), every)
+                return
+            except TimeoutError:
+                pass
+            now = await asyncio.to_thread(stat_key, path)
+            if now != seen:
+                seen = now
                 async with self.engine.effects_lock:  # never judge our own write half-way
                     await self.check_drift()
 

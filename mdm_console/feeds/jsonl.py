@@ -1,4 +1,4 @@
-"""The JSONL feed: tail a file (watchfiles), surviving partial lines, truncation and rotation.
+"""The JSONL feed: tail a file (polled four times a second), surviving partial lines, truncation and rotation.
 
 The read offset and the file's identity (device, inode) are kept so a restart resumes
 where the last run stopped, with nothing read twice.
@@ -125,17 +125,19 @@ class JsonlFeed:
         for sample in samples:
             self.sink(sample)
 
-    async def run(self, stop: asyncio.Event, lock: asyncio.Lock | None = None) -> None:
-        """Read now, then on every change of the file's directory, and at least once per interval."""
-        import watchfiles
+    async def run(self, stop: asyncio.Event, lock: asyncio.Lock | None = None, every: float = 0.25) -> None:
+        """Read what was appended, four times a second, until `stop`.
 
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        Figures are bucketed by 5 s and shown once a second, so a quarter second of delay costs nothing;
+        a directory watcher woke (and hopped threads) for every write instead (benchmarks/soak.py)."""
         lock = lock or asyncio.Lock()
-        await self._read(lock)
-        watcher = watchfiles.awatch(self.path.parent, debounce=50, step=20, stop_event=stop,
-                                    rust_timeout=int(self.status.interval * 1000), yield_on_timeout=True)
         try:
-            async for _ in watcher:
+            while True:
                 await self._read(lock)
+                try:
+                    await asyncio.wait_for(stop.wait(), every)
+                    return
+                except TimeoutError:
+                    pass
         finally:
             await asyncio.to_thread(self.close)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from textual.screen import Screen
-from textual.widgets import DataTable
+from textual.widgets import DataTable, Static
 
 if TYPE_CHECKING:
     from mdm_console.store.chain import Event
@@ -39,6 +39,16 @@ class ConsoleScreen(Screen):
         """Once a second: figures age, feeds move."""
 
 
+def set_text(widget: Static, text: str) -> None:
+    """Update a Static only when its text changes, and lay the screen out again only when its number of
+    lines does: the console redraws every second, and a layout re-renders every widget on the screen
+    (benchmarks/soak.py, the idle console's CPU)."""
+    old = getattr(widget, "shown_text", None)
+    if old != text:
+        widget.shown_text = text
+        widget.update(text, layout=old is None or old.count("\n") != text.count("\n"))
+
+
 def selected_key(table: DataTable) -> str | None:
     """The row key under the cursor (None for an empty table)."""
     if not table.row_count:
@@ -47,7 +57,18 @@ def selected_key(table: DataTable) -> str | None:
 
 
 def refill(table: DataTable, rows: list[tuple[str, tuple]]) -> None:
-    """Replace the rows (key, cells), keeping the cursor where it was."""
+    """Replace the rows (key, cells), keeping the cursor where it was.
+
+    The same rows in the same order are updated in place, only the cells that changed: clearing and
+    adding every row each second re-rendered and re-laid out the whole table."""
+    keys = [k for k, _ in rows]
+    if keys and [r.value for r in table.rows] == keys:
+        columns = [c.key for c in table.ordered_columns]
+        for key, cells in rows:
+            for column, old, new in zip(columns, table.get_row(key), cells, strict=False):
+                if old != new:  # a longer text may need a wider column (which lays out again)
+                    table.update_cell(key, column, new, update_width=len(str(new)) > len(str(old)))
+        return
     keep = table.cursor_row
     table.clear()
     for key, cells in rows:

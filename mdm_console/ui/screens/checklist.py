@@ -8,7 +8,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Header, Static
 
-from mdm_console.ui.screens.base import ConsoleScreen, refill, selected_key
+from mdm_console.ui.screens.base import ConsoleScreen, refill, selected_key, set_text
 from mdm_console.ui.widgets.footer import ConsoleFooter
 from mdm_console.ui.widgets.status_line import StatusLine
 
@@ -82,7 +82,7 @@ class ChecklistScreen(ConsoleScreen):
             else:
                 lines.append(f"  {escape(s.role)}: signed by {escape(s.name)} at {s.ts[11:19]} UTC — [yellow]signed an earlier "
                              f"state[/]; changed since: {', '.join(s.changed_since)}")
-        self.query_one("#signoffs", Static).update("\n".join(lines))
+        set_text(self.query_one("#signoffs", Static), "\n".join(lines))
 
     def action_complete(self) -> None:
         if self.selected:

@@ -7,7 +7,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Header, Static
 
-from mdm_console.ui.screens.base import ConsoleScreen
+from mdm_console.ui.screens.base import ConsoleScreen, set_text
 from mdm_console.ui.widgets.footer import ConsoleFooter
 from mdm_console.ui.widgets.health_table import HealthTable, age_text
 from mdm_console.ui.widgets.plots import ComponentPlots
@@ -67,7 +67,7 @@ class DashboardScreen(ConsoleScreen):
         self.query_one(HealthTable).refresh_from(e, self.monitor, now)
         banner = self.query_one("#banner", Static)
         notes = self.app.banner_lines()
-        banner.update(escape("\n".join(notes)))
+        set_text(banner, escape("\n".join(notes)))
         banner.set_class(bool(notes), "shown")
         self._draw_host(now)
         self._draw_feed(now)
@@ -81,21 +81,21 @@ class DashboardScreen(ConsoleScreen):
         system = getattr(self.monitor, "system", None)
         s = system.latest if system else None
         if s is None:
-            self.query_one("#host", Static).update("no host sample yet")
+            set_text(self.query_one("#host", Static), "no host sample yet")
             return
         from datetime import UTC, datetime
 
         age = age_text(datetime.fromtimestamp(s.ts, UTC), now)
         io = "" if s.disk_read_bps is None else \
             f"\ndisk read {s.disk_read_bps / 1e6:.1f} MB/s, write {s.disk_write_bps / 1e6:.1f} MB/s"
-        self.query_one("#host", Static).update(f"CPU {s.cpu_percent:.0f} %   memory {s.memory_percent:.0f} %{io}\n"
+        set_text(self.query_one("#host", Static), f"CPU {s.cpu_percent:.0f} %   memory {s.memory_percent:.0f} %{io}\n"
                                                f"[dim]measured {age}[/]")
 
     def _draw_feed(self, now) -> None:
         feed = getattr(self.monitor, "feed", None)
         w = self.query_one("#feed", Static)
         if feed is None:
-            w.update("the plan has no metrics source")
+            set_text(w, "the plan has no metrics source")
             return
         st = feed.status
         age = st.age(now.timestamp())
@@ -107,7 +107,7 @@ class DashboardScreen(ConsoleScreen):
             lines.append(f"[dim]last bad ({escape(st.last_bad_reason)}): {escape(st.last_bad[:80])}[/]")
         if st.error:
             lines.append(f"[$error]{escape(st.error)}[/]")
-        w.update("\n".join(lines))
+        set_text(w, "\n".join(lines))
 
     def _draw_alerts(self) -> None:
         alerts = sorted(self.engine.state.alerts.values(), key=lambda a: a["seq"], reverse=True)
@@ -115,4 +115,4 @@ class DashboardScreen(ConsoleScreen):
         text = "\n".join(f"[{color.get(a['level'], '$text')}]{a['level'].upper()}[/] {a['ts'][11:19]} "
                          f"{escape(a['message'])}"
                          for a in alerts) or "no active alerts"
-        self.query_one("#alerts", Static).update(text)
+        set_text(self.query_one("#alerts", Static), text)

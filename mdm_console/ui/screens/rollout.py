@@ -8,7 +8,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Header, Static
 
-from mdm_console.ui.screens.base import ConsoleScreen, refill, selected_key
+from mdm_console.ui.screens.base import ConsoleScreen, refill, selected_key, set_text
 from mdm_console.ui.widgets.footer import ConsoleFooter
 from mdm_console.ui.widgets.status_line import StatusLine
 
@@ -90,7 +90,7 @@ class RolloutScreen(ConsoleScreen):
         for g in e.rollout.gates(cid):
             mark = "[green]✔ holds[/]" if g.ok else "[red]✘ fails[/]"
             lines.append(f"  {mark}  {g.name:<13} {escape(g.reason)}")
-        self.query_one("#gates", Static).update("\n".join(lines))
+        set_text(self.query_one("#gates", Static), "\n".join(lines))
 
     def action_advance(self) -> None:
         self.app.advance(self.selected)

@@ -10,7 +10,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Header, Input, Static
 
 from mdm_console.store.chain import Event
-from mdm_console.ui.screens.base import ConsoleScreen
+from mdm_console.ui.screens.base import ConsoleScreen, set_text
 from mdm_console.ui.widgets.footer import ConsoleFooter
 from mdm_console.ui.widgets.status_line import StatusLine
 
@@ -89,9 +89,9 @@ class SessionLogScreen(ConsoleScreen):
     @work(exclusive=True, group="log-verify")
     async def _verify(self) -> None:
         v = await self.engine.verify()
-        self.query_one("#chain", Static).update(
-            f"chain [green]verified[/]: {v.events} events, head seq {v.head_seq}, head hash {v.head_hash}"
-            if v.ok else f"[b red]chain BROKEN at seq {v.bad_seq}: {v.reason}[/]")
+        set_text(self.query_one("#chain", Static),
+                 f"chain [green]verified[/]: {v.events} events, head seq {v.head_seq}, head hash {v.head_hash}"
+                 if v.ok else f"[b red]chain BROKEN at seq {v.bad_seq}: {v.reason}[/]")
 
     @work(exclusive=True, group="log-page")
     async def _load(self) -> None:

@@ -9,7 +9,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Header, Static
 
-from mdm_console.ui.screens.base import ConsoleScreen, refill, selected_key
+from mdm_console.ui.screens.base import ConsoleScreen, refill, selected_key, set_text
 from mdm_console.ui.widgets.footer import ConsoleFooter
 from mdm_console.ui.widgets.status_line import StatusLine
 from mdm_console.validators.runner import batches
@@ -87,7 +87,7 @@ class ValidationScreen(ConsoleScreen):
     async def _show_detail(self) -> None:
         vid = self.selected
         if vid is None:
-            self.query_one("#detail", Static).update("this phase has no validators")
+            set_text(self.query_one("#detail", Static), "this phase has no validators")
             return
         v = next(x for x in self.engine.plan.validators if x.id == vid)
         r = self.engine.state.validators.get(vid)
@@ -100,7 +100,7 @@ class ValidationScreen(ConsoleScreen):
             lines.append(r.detail)
         if tail:
             lines += ["", "[dim]output tail:[/]", tail[-1500:]]
-        self.query_one("#detail", Static).update("\n".join(lines[:3]) + "\n" + escape("\n".join(lines[3:])))
+        set_text(self.query_one("#detail", Static), "\n".join(lines[:3]) + "\n" + escape("\n".join(lines[3:])))
 
     def action_next_phase(self) -> None:
         phases = list(dict.fromkeys([*PHASES, *(p for v in self.engine.plan.validators for p in v.phases)]))

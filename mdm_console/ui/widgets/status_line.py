@@ -6,6 +6,8 @@ from datetime import datetime
 
 from textual.widgets import Static
 
+from mdm_console.ui.screens.base import set_text
+
 
 def clock(now: datetime, start: datetime | None, end: datetime | None) -> str:
     if start is None:
@@ -37,5 +39,5 @@ class StatusLine(Static):
                       f"[b $warning]{len(alerts)} alert(s)[/]" if alerts else "no alerts")
         chain = "[b $error]chain BROKEN: read-only[/]" if engine.store.sealed else f"events {engine.state.head_seq}"
         demo = "[reverse b] DEMO [/] " if engine.loaded.is_demo else ""
-        self.update(f"{demo}phase [b]{engine.phase}[/b] · {clock(now, plan.window_start, plan.window_end)} · "
-                    f"operator [b]{engine.store.actor.operator}[/b] · {alert_text} · {chain}")
+        set_text(self, f"{demo}phase [b]{engine.phase}[/b] · {clock(now, plan.window_start, plan.window_end)} · "
+                       f"operator [b]{engine.store.actor.operator}[/b] · {alert_text} · {chain}")
