@@ -22,6 +22,8 @@ SCRIPTS = {  # name -> (quick flags, full flags)
     "export": (["--events", "200000"], []),
     "keys": (["--presses", "40"], []),
     "startup": (["--runs", "3"], ["--runs", "5"]),
+    "lock": (["--runs", "3"], []),
+    "soak": (["--idle-seconds", "20", "--soak-seconds", "120"], []),
 }
 
 

@@ -29,7 +29,10 @@ from startup import BARE
 
 def start(cmd: str, env: dict) -> tuple[str, psutil.Process]:
     session = f"soak-{uuid.uuid4().hex[:8]}"
-    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "160", "-y", "48", cmd], env=env, check=True)
+    # -e: a tmux server that is already running gives new sessions its own environment, not ours
+    tmux_env = ["-e", f"MDM_STATE_DIR={env['MDM_STATE_DIR']}"]
+    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "160", "-y", "48", *tmux_env, cmd], env=env,
+                   check=True)
     pane = int(subprocess.run(["tmux", "display", "-p", "-t", session, "#{pane_pid}"], capture_output=True,
                               text=True, check=True).stdout)
     deadline = time.monotonic() + 30

@@ -46,7 +46,10 @@ def time_to_text(cmd: str, texts: list[str], env: dict, timeout: float = 60) -> 
     session = f"bench-{uuid.uuid4().hex[:8]}"
     seen: dict[str, float] = {}
     t0 = time.perf_counter()
-    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "160", "-y", "48", cmd], env=env, check=True)
+    # -e: a tmux server that is already running gives new sessions its own environment, not ours
+    tmux_env = ["-e", f"MDM_STATE_DIR={env['MDM_STATE_DIR']}"]
+    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "160", "-y", "48", *tmux_env, cmd], env=env,
+                   check=True)
     try:
         while time.perf_counter() - t0 < timeout:
             out = subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True).stdout

@@ -134,6 +134,7 @@ def test_cli_export_of_an_empty_session(tmp_path):
     assert r.returncode == 1 and "use --force" in r.stderr
 
 
+@pytest.mark.fault
 async def test_secrets_never_reach_the_log_or_any_export(tmp_path):
     plan = write_plan(tmp_path)
     plan.write_text(plan.read_text() + '''

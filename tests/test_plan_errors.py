@@ -134,6 +134,7 @@ def test_bad_plan_from_a_real_process_exits_2_before_the_console_opens(plan_file
     assert not (plan_file.parent / "state").exists()
 
 
+@pytest.mark.fault
 def test_world_writable_plan_is_refused(plan_file, capsys):
     plan_file.chmod(0o666)
     assert main(["--plan", str(plan_file), "status"]) == 2
@@ -158,6 +159,7 @@ def test_valid_plan_resolves_paths_relative_to_the_plan(plan_file, tmp_path, mon
     assert lp.plan.gate_for("storage").min_operations == 100
 
 
+@pytest.mark.fault
 def test_a_world_writable_flag_directory_is_refused(plan_file, capsys):
     state = plan_file.parent / "state"
     state.mkdir()

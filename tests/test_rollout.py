@@ -183,6 +183,7 @@ async def test_deleted_flag_file_is_drift(engine):
     assert engine.state.alerts["flags.drift"]["level"] == "critical"
 
 
+@pytest.mark.fault
 async def test_a_failing_write_leaves_the_previous_flag_file_and_records_why(engine, monkeypatch):
     before = engine.loaded.flag_file.read_bytes()
     real_replace = os.replace

@@ -33,7 +33,10 @@ def test_start_switch_screens_and_quit(tmp_path):
     session = f"mdm-{uuid.uuid4().hex[:8]}"
     env = {**os.environ, "MDM_STATE_DIR": str(tmp_path), "MDM_OPERATOR": "tmux-tester", "TERM": "xterm-256color"}
     cmd = f"{sys.executable} -m mdm_console; echo EXITED $?; sleep 30"
-    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "160", "-y", "48", cmd], env=env, check=True)
+    # -e: a tmux server that is already running gives new sessions its own environment, not ours
+    tmux_env = ["-e", f"MDM_STATE_DIR={env['MDM_STATE_DIR']}", "-e", f"MDM_OPERATOR={env['MDM_OPERATOR']}"]
+    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "160", "-y", "48", *tmux_env, cmd], env=env,
+                   check=True)
     try:
         wait_for(session, "ops in window")  # the frame first, then the session behind it
         out = wait_for(session, "registration")  # the demo's last component row

@@ -93,8 +93,13 @@ class ComponentPlots(Horizontal):
                  render(f"{component}: p99 ms (5 s buckets)", xs, p99, width, height))
         self.app.call_from_thread(self._show, component, texts)
 
+    _shown: tuple | None = None  # the pictures on display: a quiet feed redraws the same ones
+
     def _show(self, component: str, texts: tuple[str, str]) -> None:
+        if (component, texts) == self._shown:
+            return
+        self._shown = (component, texts)
         for wid, title, text in (("#err-plot", "error rate %", texts[0]), ("#p99-plot", "p99 ms", texts[1])):
             w = self.query_one(wid, Static)
             w.border_title = f"{component}: {title}"
-            w.update(Text.from_ansi(text))
+            w.update(Text.from_ansi(text), layout=False)  # the size is the widget's, not the picture's
