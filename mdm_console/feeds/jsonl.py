@@ -1,4 +1,4 @@
-"""The JSONL feed: tail a file (polled four times a second), surviving partial lines, truncation and rotation.
+"""The JSONL feed: tail a file (polled twice a second), surviving partial lines, truncation and rotation.
 
 The read offset and the file's identity (device, inode) are kept so a restart resumes
 where the last run stopped, with nothing read twice.
@@ -125,10 +125,10 @@ class JsonlFeed:
         for sample in samples:
             self.sink(sample)
 
-    async def run(self, stop: asyncio.Event, lock: asyncio.Lock | None = None, every: float = 0.25) -> None:
-        """Read what was appended, four times a second, until `stop`.
+    async def run(self, stop: asyncio.Event, lock: asyncio.Lock | None = None, every: float = 0.5) -> None:
+        """Read what was appended, twice a second, until `stop`.
 
-        Figures are bucketed by 5 s and shown once a second, so a quarter second of delay costs nothing;
+        Figures are bucketed by 5 s and shown once a second, so half a second of delay costs nothing;
         a directory watcher woke (and hopped threads) for every write instead (benchmarks/soak.py)."""
         lock = lock or asyncio.Lock()
         try:

@@ -220,7 +220,7 @@ class ConsoleApp(Actions, App):
         if not self.screen_stack:  # shutting down
             return
         screen = self.screen
-        if hasattr(screen, "tick"):
+        if hasattr(screen, "tick") and screen.is_mounted:
             screen.tick()
 
     # ---- app-wide keys ------------------------------------------------------------------------------

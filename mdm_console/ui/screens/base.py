@@ -25,7 +25,8 @@ class ConsoleScreen(Screen):
         return self.app.monitor
 
     def on_screen_resume(self) -> None:
-        if self.app.ready:
+        # A screen built by this switch draws itself in on_mount, once its widgets exist.
+        if self.app.ready and self.is_mounted:
             self.refresh_view()
 
     def refresh_view(self) -> None:

@@ -84,7 +84,8 @@ class SessionLogScreen(ConsoleScreen):
         self._verify()
 
     def on_screen_resume(self) -> None:
-        self._load()
+        if self.is_mounted:  # a first visit loads in on_mount
+            self._load()
 
     @work(exclusive=True, group="log-verify")
     async def _verify(self) -> None:
