@@ -11,6 +11,17 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 
+def parse_args(**defaults: float) -> "argparse.Namespace":
+    """`--json` plus one option per keyword (`runs=5` -> `--runs N`, typed like its default)."""
+    import argparse
+
+    ap = argparse.ArgumentParser()
+    for name, default in defaults.items():
+        ap.add_argument(f"--{name.replace('_', '-')}", type=type(default), default=default)
+    ap.add_argument("--json", action="store_true")
+    return ap.parse_args()
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     idx = min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))

@@ -9,7 +9,6 @@ Usage: python benchmarks/lock.py [--runs N] [--json]
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import subprocess
 import sys
@@ -18,7 +17,7 @@ import textwrap
 import time
 from pathlib import Path
 
-from _common import emit, write_plan
+from _common import emit, parse_args, write_plan
 
 HOLDER = textwrap.dedent("""
     import asyncio, sys
@@ -43,10 +42,7 @@ def timed(args: list[str], expect: int) -> tuple[float, str]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--runs", type=int, default=5)
-    ap.add_argument("--json", action="store_true")
-    args = ap.parse_args()
+    args = parse_args(runs=5)
     with tempfile.TemporaryDirectory() as tmp:
         plan = write_plan(Path(tmp), "")
         holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(plan)], stdin=subprocess.PIPE,
@@ -65,7 +61,7 @@ def main() -> None:
     emit([{"figure": "second instance on a held db exits 3", "goal": "< 1 s", "value": round(m, 3), "unit": "s",
            "baseline": round(b, 3), "ratio": round(m / b, 2),
            "how": f"median of {args.runs} spawns of `mdm-console advance` to exit 3 (max {max(locked):.3f} s); "
-                  f"it says: {message[:90]}; baseline = `mdm-console --version`"}], args.json)
+                  f"it says: {' '.join(message.split())[:100]}…; baseline = `mdm-console --version`"}], args.json)
 
 
 if __name__ == "__main__":

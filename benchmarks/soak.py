@@ -15,7 +15,6 @@ Usage: python benchmarks/soak.py [--idle-seconds N] [--warmup-seconds N] [--soak
 
 from __future__ import annotations
 
-import argparse
 import os
 import subprocess
 import sys
@@ -25,7 +24,7 @@ import uuid
 from pathlib import Path
 
 import psutil
-from _common import emit, write_plan
+from _common import emit, parse_args, write_plan
 from startup import BARE
 
 
@@ -81,12 +80,7 @@ def stop(session: str) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--idle-seconds", type=float, default=60)
-    ap.add_argument("--warmup-seconds", type=float, default=180)
-    ap.add_argument("--soak-seconds", type=float, default=900)
-    ap.add_argument("--json", action="store_true")
-    args = ap.parse_args()
+    args = parse_args(idle_seconds=60.0, warmup_seconds=180.0, soak_seconds=900.0)
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "MDM_STATE_DIR": str(Path(tmp) / "state"), "TERM": "xterm-256color"}
         bare = Path(tmp) / "bare.py"

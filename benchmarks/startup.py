@@ -11,7 +11,6 @@ Usage: python benchmarks/startup.py [--runs N] [--json]
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import subprocess
@@ -21,7 +20,7 @@ import time
 import uuid
 from pathlib import Path
 
-from _common import emit
+from _common import emit, parse_args
 
 BARE = '''
 from textual.app import App
@@ -72,10 +71,7 @@ LIVE = "registration"  # the demo's last component row: the session is open
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--runs", type=int, default=5)
-    ap.add_argument("--json", action="store_true")
-    args = ap.parse_args()
+    args = parse_args(runs=5)
     with tempfile.TemporaryDirectory() as tmp:
         bare = Path(tmp) / "bare.py"
         bare.write_text(BARE)
