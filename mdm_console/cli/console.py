@@ -12,7 +12,7 @@ import argparse
 import asyncio
 import gc
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from mdm_console.cli.common import load, open_engine, run_async
 
@@ -37,13 +37,12 @@ def tune_gc() -> None:
 
 @dataclass
 class Parts:
-    """What the opener started, stopped in reverse when the console ends."""
+    """What the opener started, stopped when the console ends (whatever got started)."""
 
     engine: object = None
     monitor: object = None
     workload: object = None
     exporter: object = None
-    stops: list = field(default_factory=list)
 
     async def open(self, args: argparse.Namespace, loaded) -> tuple[object, object]:
         if loaded is None:
