@@ -379,7 +379,10 @@ async def test_switching_screens_for_hours_does_not_keep_old_footer_keys(tmp_pat
     """Textual's Footer keeps every key it built (textual#6666); the console's footer lets them go."""
     import gc
 
-    from textual.widgets._footer import FooterKey
+    from textual.widget import Widget
+
+    def footer_keys():
+        return [o for o in gc.get_objects() if isinstance(o, Widget) and type(o).__name__ == "FooterKey"]
 
     e = await open_engine(tmp_path)
     app = app_for(e)
@@ -390,8 +393,8 @@ async def test_switching_screens_for_hours_does_not_keep_old_footer_keys(tmp_pat
                 await until(pilot, lambda n=name: type(app.screen).__name__ == n)
         await pilot.pause()
         gc.collect()
-        dead = [o for o in gc.get_objects() if isinstance(o, FooterKey) and not o.is_attached]
-        live = [o for o in gc.get_objects() if isinstance(o, FooterKey) and o.is_attached]
+        dead = [k for k in footer_keys() if not k.is_attached]
+        live = [k for k in footer_keys() if k.is_attached]
         # At most each footer's last replaced set waits for its next recompose; without the fix there is
         # one set per switch (485 dead keys against 46 live ones here).
         assert live and len(dead) < 2 * len(live)
