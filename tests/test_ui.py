@@ -399,3 +399,30 @@ async def test_switching_screens_for_hours_does_not_keep_old_footer_keys(tmp_pat
         # one set per switch (485 dead keys against 46 live ones here).
         assert live and len(dead) < 2 * len(live)
     await e.close()
+
+
+async def test_quitting_while_the_session_opens_still_stops_the_demo_workload(monkeypatch):
+    import argparse
+    import asyncio
+    import threading
+
+    from mdm_console.cli.console import Parts
+    from mdm_console.workload import child
+
+    real_start, go, started = child.start, threading.Event(), []
+
+    def slow_start(loaded):
+        go.wait(30)  # the operator quits while the workload is being started
+        started.append(real_start(loaded))
+        return started[-1]
+
+    monkeypatch.setattr(child, "start", slow_start)
+    parts = Parts()
+    opening = asyncio.create_task(parts.open(argparse.Namespace(theme=None, metrics_port=None), None))
+    while parts.workload_start is None:
+        await asyncio.sleep(0.05)
+    opening.cancel()
+    go.set()
+    await parts.close()
+    [proc] = started
+    assert proc.poll() is not None  # stopped, not orphaned

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import concurrent.futures
+import contextlib
 import gc
 import sys
 from dataclasses import dataclass
@@ -43,6 +45,7 @@ class Parts:
     monitor: object = None
     workload: object = None
     exporter: object = None
+    workload_start: concurrent.futures.Future | None = None
 
     async def open(self, args: argparse.Namespace, loaded) -> tuple[object, object]:
         if loaded is None:
@@ -55,7 +58,12 @@ class Parts:
         if loaded.is_demo:
             from mdm_console.workload import child
 
-            self.workload = await asyncio.to_thread(child.start, loaded)
+            # Kept as a thread's future: quitting while this runs cancels our await, not the start, and
+            # close() must still find the process to stop it.
+            pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="workload-start")
+            self.workload_start = pool.submit(child.start, loaded)
+            pool.shutdown(wait=False)  # the thread ends with the start; nothing waits on the loop
+            self.workload = await asyncio.wrap_future(self.workload_start)
         self.monitor = LiveMonitor(self.engine)
         await self.monitor.start()
         if args.metrics_port:
@@ -71,6 +79,9 @@ class Parts:
             await self.monitor.stop()
         if self.exporter is not None:
             self.exporter.close()
+        if self.workload is None and self.workload_start is not None:
+            with contextlib.suppress(Exception):  # a start that failed left nothing to stop
+                self.workload = await asyncio.to_thread(self.workload_start.result)
         if self.workload is not None:
             from mdm_console.workload import child
 

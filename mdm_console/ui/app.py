@@ -147,7 +147,7 @@ class ConsoleApp(Actions, App):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if not self.ready and action in NEEDS_ENGINE:
             return None  # shown dimmed until the engine is open
-        return True
+        return super().check_action(action, parameters)
 
     @work(exclusive=True, group="open")
     async def _open_engine(self) -> None:
