@@ -426,3 +426,74 @@ async def test_quitting_while_the_session_opens_still_stops_the_demo_workload(mo
     await parts.close()
     [proc] = started
     assert proc.poll() is not None  # stopped, not orphaned
+
+
+async def test_the_host_pane_ages_its_sample_at_the_samplers_own_resolution(tmp_path):
+    """A fresh host sample reads "<3s ago" (sampled every 2 s: no redraw a second for nothing); a sampler
+    that stopped shows the real age, growing."""
+    import dataclasses
+
+    from mdm_console.engine.live import LiveMonitor
+
+    e = await open_engine(tmp_path)
+    m = LiveMonitor(e)
+    await m.start()
+    app = ConsoleApp(e, monitor=m, tick_seconds=None)
+    try:
+        async with app.run_test(size=(160, 48)) as pilot:
+            await until(pilot, lambda: m.system.latest is not None)
+            app.screen.refresh_view()
+            host = app.screen.query_one("#host")
+            assert "measured <3s ago" in host.shown_text
+            await m.stop()
+            m.system.history.append(dataclasses.replace(m.system.latest, ts=e.now().timestamp() - 10))
+            app.screen.refresh_view()
+            assert "measured 10s ago" in host.shown_text
+    finally:
+        await m.stop()
+        await e.close()
+
+
+def test_full_collections_wait_for_a_pause_in_the_keys():
+    """The console's full garbage collection runs after keys (what makes the garbage) once they pause,
+    at most every `every` seconds; with no keys at all, rarely; never while keys keep coming."""
+    from mdm_console.ui.collector import IdleCollector
+
+    now = [0.0]
+    passes = []
+    c = IdleCollector(every=10, quiet=1, idle_every=300, clock=lambda: now[0], collect=lambda: passes.append(now[0]))
+    for t in (5, 11, 299):  # nothing pressed: nothing to collect until idle_every
+        now[0] = t
+        c.maybe_collect()
+    assert passes == []
+    for t in range(12, 30):  # a key every second, each within `quiet` of the tick
+        now[0] = t
+        c.note_input()
+        now[0] = t + 0.5
+        c.maybe_collect()
+    assert passes == []
+    now[0] = 31.0  # the keys paused
+    c.maybe_collect()
+    assert passes == [31.0]
+    now[0] = 45.0  # no key since: nothing new to collect
+    c.maybe_collect()
+    assert passes == [31.0]
+    now[0] = 331.0
+    c.maybe_collect()
+    assert passes == [31.0, 331.0]
+
+
+async def test_the_console_collects_once_the_keys_pause(tmp_path):
+    from mdm_console.ui.collector import IdleCollector
+
+    e = await open_engine(tmp_path)
+    app = ConsoleApp(e, tick_seconds=0.1)
+    app.collector = IdleCollector(every=0, quiet=0.2)
+    try:
+        async with app.run_test(size=(160, 48)) as pilot:
+            await pilot.pause(0.5)  # ticking, no keys: nothing to collect
+            assert app.collector.passes == 0
+            await pilot.press("2", "1")
+            await until(pilot, lambda: app.collector.passes >= 1 and not app.collector.pending)
+    finally:
+        await e.close()

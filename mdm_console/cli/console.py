@@ -12,7 +12,6 @@ import argparse
 import asyncio
 import concurrent.futures
 import contextlib
-import gc
 import sys
 from dataclasses import dataclass
 
@@ -26,15 +25,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def tune_gc() -> None:
-    """Garbage collection for a process that stays open for hours under load.
+    """Garbage collection for a process that stays open for hours: see ui/collector.py."""
+    from mdm_console.ui.collector import tune
 
-    What start-up built lives as long as the console, so it leaves the collector's passes (freeze), and
-    the young generation is collected less often: Textual's render caches churn, and with the default
-    thresholds under load a full pass came every ~2.5 s and took ~110 ms (benchmarks/keys.py: 24 in one
-    run, key-to-repaint p99 150-200 ms); at (5000, 20, 10) the longest pause was 61 ms and p99 30 ms.
-    """
-    gc.freeze()
-    gc.set_threshold(5000, 20, 10)
+    tune()
 
 
 @dataclass

@@ -41,6 +41,7 @@ class LiveMonitor:
         self._tasks: list[asyncio.Task] = []
         self._read_lock = asyncio.Lock()
         self._last_store = 0.0
+        self._saved_positions: dict[str, tuple] = {}  # feed -> (dev, ino, offset) last written
         self._stats_cache: dict[str, tuple[tuple[str, int], WindowStats]] = {}
         self.exporter: Any = None  # the console's own metrics endpoint, when --metrics-port is set
         a = plan.alerts
@@ -101,6 +102,7 @@ class LiveMonitor:
                 b.last_ts = start.replace(tzinfo=UTC).timestamp() + BUCKET_SECONDS - 1e-3
                 self.windows.restored(b)
         self._positions = await self.engine.store.acall(mstore.positions)
+        self._saved_positions = dict(self._positions)
 
     async def _loop(self) -> None:
         last_error = None
@@ -245,6 +247,9 @@ class LiveMonitor:
             async with self._read_lock:  # the position must match what the windows hold
                 p = self.feed.resume_offset()
             positions.append(("jsonl", p.dev, p.ino, p.offset))
+        # A quiet feed has not moved: no write every 5 s for nothing (the idle console's CPU).
+        positions = [q for q in positions if self._saved_positions.get(q[0]) != q[1:]]
         if rows or positions:
             await self.engine.store.acall(mstore.save(rows, positions))
+            self._saved_positions.update((q[0], q[1:]) for q in positions)
         self.windows.compact(time.time())

@@ -14,13 +14,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import App
 from textual.binding import Binding
 from textual.message import Message
 
 from mdm_console.cli.exits import EXIT_FAILED, EXIT_USAGE
 from mdm_console.ui.actions import Actions
+from mdm_console.ui.collector import IdleCollector
 from mdm_console.ui.modals.confirm import ConfirmModal
 from mdm_console.ui.modals.help import HelpModal, key_rows
 from mdm_console.ui.palette import ConsoleCommands
@@ -119,6 +120,7 @@ class ConsoleApp(Actions, App):
         # Set before the first paint: changing the theme later restyles every widget once more.
         for t in load_themes():
             self.register_theme(t)
+        self.collector = IdleCollector()  # full garbage collections between keys (ui/collector.py)
         self._unknown_theme = theme if theme and theme not in self.available_themes else None
         self.theme = DEFAULT_THEME if self._unknown_theme or not theme else theme
 
@@ -216,12 +218,18 @@ class ConsoleApp(Actions, App):
         if hasattr(screen, "on_engine_event"):
             screen.on_engine_event(ev)
 
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, (events.Key, events.MouseDown)):
+            self.collector.note_input()
+        await super().on_event(event)
+
     def _tick(self) -> None:
         if not self.screen_stack:  # shutting down
             return
         screen = self.screen
         if hasattr(screen, "tick") and screen.is_mounted:
             screen.tick()
+        self.collector.maybe_collect()
 
     # ---- app-wide keys ------------------------------------------------------------------------------
     def action_help(self) -> None:

@@ -65,10 +65,18 @@ def refill(table: DataTable, rows: list[tuple[str, tuple]]) -> None:
     keys = [k for k, _ in rows]
     if keys and [r.value for r in table.rows] == keys:
         columns = [c.key for c in table.ordered_columns]
+        changed = False
         for key, cells in rows:
             for column, old, new in zip(columns, table.get_row(key), cells, strict=False):
                 if old != new:  # a longer text may need a wider column (which lays out again)
                     table.update_cell(key, column, new, update_width=len(str(new)) > len(str(old)))
+                    changed = True
+        if changed:
+            # DataTable keys its render caches by its update count, so an update leaves every cached cell
+            # and line dead until LRU eviction: up to 10 000 cells and 1 000 lines per table, refilled a
+            # second at a time (most of the console's RSS growth and of the collector's full passes,
+            # benchmarks/soak.py). notify_style_update is the documented hook that drops them.
+            table.notify_style_update()
         return
     keep = table.cursor_row
     table.clear()

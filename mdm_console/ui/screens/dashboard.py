@@ -85,7 +85,7 @@ class DashboardScreen(ConsoleScreen):
             return
         from datetime import UTC, datetime
 
-        age = age_text(datetime.fromtimestamp(s.ts, UTC), now)
+        age = age_text(datetime.fromtimestamp(s.ts, UTC), now, within=system.status.interval + 1)
         io = "" if s.disk_read_bps is None else \
             f"\ndisk read {s.disk_read_bps / 1e6:.1f} MB/s, write {s.disk_write_bps / 1e6:.1f} MB/s"
         set_text(self.query_one("#host", Static), f"CPU {s.cpu_percent:.0f} %   memory {s.memory_percent:.0f} %{io}\n"

@@ -74,12 +74,12 @@ class RolloutScreen(ConsoleScreen):
                                 "on" if st.auto_advance else "off")))
         refill(self.query_one("#components", DataTable), rows)
         self._draw_gates()
-        pts = self.query_one("#points", DataTable)
-        pts.clear()
+        points = []
         for p in reversed(list(e.state.points.values())):
             stages = ", ".join(f"{k}={v['stage']}" for k, v in p["stages"].items())
-            pts.add_row(p["id"], p["ts"][:19].replace("T", " "), escape(p["by"]), "auto" if p["auto"] else "manual",
-                        escape(p["label"]), stages)
+            points.append((p["id"], (p["id"], p["ts"][:19].replace("T", " "), escape(p["by"]),
+                                     "auto" if p["auto"] else "manual", escape(p["label"]), stages)))
+        refill(self.query_one("#points", DataTable), points)
 
     def _draw_gates(self) -> None:
         e = self.engine

@@ -9,10 +9,16 @@ from textual.widgets import DataTable
 from mdm_console.ui.screens.base import refill, selected_key
 
 
-def age_text(measured: datetime | None, now: datetime) -> str:
+def age_text(measured: datetime | None, now: datetime, within: float = 0) -> str:
+    """How old a figure is. `within`: the source's own sampling interval; a figure younger than that is
+    as fresh as the source makes them ("<2s ago"), so the text does not tick every second for nothing
+    (a redraw a second was most of the idle console's CPU: benchmarks/soak.py)."""
     if measured is None:
         return "never"
-    secs = max(0, int((now - measured).total_seconds()))
+    age = max(0.0, (now - measured).total_seconds())
+    if age < within:
+        return f"<{within:g}s ago"
+    secs = int(age)
     return f"{secs}s ago" if secs < 120 else f"{secs // 60}m ago" if secs < 7200 else f"{secs // 3600}h ago"
 
 
