@@ -16,8 +16,9 @@ from mdm_console.export.files import write_with
 EVENT_COLUMNS = ("seq", "ts", "kind", "component", "operator", "os_user", "host", "payload", "prev_hash", "hash",
                  "body")
 EVENTS_SQL = ("SELECT seq, ts, kind, component, operator, body->>'$.os_user' AS os_user, body->>'$.host' AS host, "
-              "CAST(body->'$.payload' AS VARCHAR) AS payload, prev_hash, hash, body FROM events WHERE seq > {since} "
-              "ORDER BY seq")
+              "CAST(body->'$.payload' AS VARCHAR) AS payload, prev_hash, hash, body FROM events WHERE seq > {since}")
+# No ORDER BY: events are appended in seq order by one writer and DuckDB keeps insertion order in a scan
+# (preserve_insertion_order, on by default); sorting 1 000 000 rows was 0.75 s of a 2.6 s export.
 METRICS_SQL = "SELECT * FROM metrics ORDER BY start, component, variant"
 
 
