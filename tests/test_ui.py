@@ -264,8 +264,11 @@ async def test_the_frame_paints_before_the_session_opens_and_fills_when_it_does(
         await pilot.press("2", "ctrl+p")  # other screens and the palette wait for the engine
         await pilot.pause()
         assert type(app.screen).__name__ == "DashboardScreen"
+        await until(pilot, lambda: footer_key(app, "show('rollout')") is not None)
+        assert footer_key(app, "show('rollout')").has_class("-disabled")  # shown dimmed
         go.set()
         await until(pilot, lambda: app.screen.query_one("HealthTable").row_count == 2)
+        await until(pilot, lambda: (k := footer_key(app, "show('rollout')")) and not k.has_class("-disabled"))
         assert "phase" in str(app.screen.query_one("StatusLine").render())
         assert app.title == "Pilot cutover"
         await pilot.press("2")
@@ -372,6 +375,28 @@ async def test_an_unknown_theme_falls_back_to_the_default(tmp_path):
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         assert app.theme == "mdm-dark"
+    await e.close()
+
+
+def footer_key(app, action: str):
+    return next((k for k in app.screen.query("FooterKey") if k.action == action), None)
+
+
+async def test_the_footer_keeps_its_keys_while_they_stay_the_same(tmp_path):
+    """Rebuilding the footer on every switch made most of the console's garbage; its keys stay until
+    they change (a key dimmed or enabled is a change)."""
+    e = await open_engine(tmp_path)
+    app = app_for(e)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2")
+        await until(pilot, lambda: type(app.screen).__name__ == "RolloutScreen")
+        await pilot.pause()
+        keys = list(app.screen.query("FooterKey"))
+        assert any(k.action == "advance" for k in keys)
+        await pilot.press("1", "2")
+        await until(pilot, lambda: type(app.screen).__name__ == "RolloutScreen")
+        await pilot.pause()
+        assert list(app.screen.query("FooterKey")) == keys  # the same widgets, not rebuilt
     await e.close()
 
 

@@ -1,14 +1,14 @@
-"""When the console runs Python's full garbage collection: in a pause between keys, not in the middle of one.
+"""When the console runs Python's full garbage collection: in a pause between keys, where it can.
 
-Textual makes reference cycles whenever a screen or modal is restyled (a throwaway style node per
-component class of every widget: ~180 per screen switch), and only a full collection frees the ones
-that lived long enough to be promoted. Left to Python's own trigger, a full pass came at a random
-moment: every ~8 s and ~130 ms under load with the default thresholds, and with raised thresholds
-rarer but up to 540 ms, with RSS climbing to the garbage's high-water mark (benchmarks/soak.py).
-So the automatic trigger for the oldest generation is set far out (`tune`), and the app's once-a-second
-tick calls `maybe_collect`: a full pass once keys have been pressed (they are what makes the garbage)
-and none for `quiet` seconds, at most every `every` seconds; with no keys at all, one every `idle_every`
-seconds for whatever the engine made.
+Textual makes reference cycles whenever a widget is restyled (throwaway style nodes, one per component
+class), and only a full collection frees the ones that lived long enough to be promoted. Left to
+Python's trigger alone, a full pass came at whatever moment the counters said: under load every ~8 s
+and ~130 ms with the default thresholds, and with raised thresholds rarer but up to 540 ms, RSS climbing
+with the garbage (benchmarks/soak.py, benchmarks/keys.py). So the app's once-a-second tick calls
+`maybe_collect`: a full pass once keys have been pressed (they are what makes the garbage) and none for
+`quiet` seconds, at most every `every` seconds; with no keys at all, one every `idle_every` seconds for
+whatever the engine made. Python's own trigger stays as it is for an operator who never pauses: with
+the footer no longer rebuilt on every switch (ui/widgets/footer.py) its passes are short.
 """
 
 from __future__ import annotations
@@ -17,9 +17,8 @@ import gc
 import time
 from collections.abc import Callable
 
-# Young generations as Python's defaults (short, frequent passes); the oldest only by maybe_collect, or
-# after 10 000 young passes (minutes under load) should the app stop ticking.
-THRESHOLDS = (700, 10, 10_000)
+# Python's defaults: short young passes. Raising them (5000, 20) made young passes of up to 120 ms.
+THRESHOLDS = (700, 10, 10)
 
 
 def tune() -> None:
