@@ -5,7 +5,8 @@ How: the console runs in-process under Textual's pilot (headless, 160x48) with i
 for each key (switching screens, which redraws a whole screen) the clock starts when the app
 receives the key event and stops when the screen's compositor has rendered the next update
 (Screen._compositor_refresh returns). The pilot's own settling time (pilot.press + pause, which
-waits for the whole process to go idle) is printed too, as an upper bound.
+waits for the whole process to go idle) is printed too, as an upper bound. Then the keys pause and the
+console runs its full garbage collection (ui/collector.py): its length is printed too.
 
 Usage: python benchmarks/keys.py [--presses N] [--json]
 """
@@ -67,7 +68,7 @@ params = {{ argv = ["sleep", "90"] }}
 """ for i in range(50))
 
 
-async def measure(tmp: Path, presses: int) -> tuple[list[float], int, int]:
+async def measure(tmp: Path, presses: int) -> tuple:
     plan = write_plan(tmp, '[metrics]\nsource = "jsonl"\npath = "ops.jsonl"\n[alerts.auto_rollback]\nmode = "off"\n'
                       + VALIDATORS)
     e = await Engine.open(load_plan(plan), record_start="bench")

@@ -75,6 +75,27 @@ def test_tampering_through_a_second_connection_is_named(db, edit, reason):
     assert result.bad_seq == expected_seq and reason in result.reason
 
 
+def test_a_second_event_with_the_same_seq_is_named(db):
+    """A table rebuilt without its primary key can hold a copied event twice: still not a valid chain."""
+    from mdm_console.store.session import SCHEMA
+
+    store = SessionStore.open(db, ACTOR)
+    store.submit([EventSpec("note", None, {"i": i}) for i in range(10)]).result()
+    store.close()
+    con = duckdb.connect(str(db))
+    con.execute("CREATE TABLE old AS SELECT seq, body, prev_hash, hash FROM events")
+    con.execute("DROP VIEW IF EXISTS event_log")
+    con.execute("DROP TABLE events")
+    con.execute(SCHEMA.replace("seq BIGINT PRIMARY KEY,\n    body", "seq BIGINT,\n    body", 1))
+    con.execute("INSERT INTO events (seq, body, prev_hash, hash) SELECT * FROM old")
+    con.execute("INSERT INTO events (seq, body, prev_hash, hash) SELECT * FROM old WHERE seq = 10")
+    con.close()
+    store = SessionStore.open(db, ACTOR, read_only=True)
+    result = store.call_sync(SessionStore.q_verify)
+    store.close()
+    assert not result.ok and result.bad_seq == 10 and "more than one event" in result.reason
+
+
 def test_sealed_store_refuses_appends(db):
     from mdm_console.store.errors import ChainBroken
 
