@@ -408,3 +408,21 @@ def test_fuzzed_bad_lines_are_counted_and_leave_the_windows_as_the_good_ones_mad
     for comp in COMPS:
         a, b = clean.stats(comp, at), dirty.stats(comp, at)
         assert (a.ops, a.error, a.p99_ms, a.success_rate) == (b.ops, b.error, b.p99_ms, b.success_rate)
+
+
+def test_a_late_line_for_a_bucket_the_window_left_counts_there_alone():
+    """Buckets older than the window drop their samples (counts stay for the gates); a line that arrives
+    late for one of them gets that bucket a sketch of its own, and no other bucket's figures change."""
+    w = Windows(["storage", "features"], 60)
+    t0 = 1_700_000_000.0
+    w.add_op(t0, "storage", True, 10.0, "new")
+    w.add_op(t0, "features", True, 20.0, "new")
+    w.unstored(t0 + 10)
+    w.compact(t0 + 1000)
+    old = {b.component: b for b in w.buckets.values()}
+    assert old["storage"].sketch.count == 0 and old["storage"].ops == 1
+    w.add_op(t0 + 1, "storage", False, 500.0, "new")  # late, into the same 5 s bucket
+    assert old["storage"].sketch.count == 1 and old["storage"].error == 1
+    assert old["features"].sketch.count == 0
+    w.add_op(t0 + 1001, "features", True, 30.0, "new")
+    assert w.stats("features", datetime.fromtimestamp(t0 + 1002, UTC)).p99_ms < 40  # the late 500 ms is not here
