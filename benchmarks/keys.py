@@ -105,8 +105,10 @@ async def measure(tmp: Path, presses: int) -> tuple:
             ops = monitor.stats("storage").ops
             # The keys pause: the console runs its full garbage collection now (ui/collector.py), not
             # during them. Its length is what a key pressed at that moment would wait.
-            passes = app.collector.passes
+            passes, deadline = app.collector.passes, time.monotonic() + 30
             while app.collector.passes == passes:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the console ran no full collection within 30 s of the last key")
                 await pilot.pause(0.1)
             gc_pass = app.collector.longest_ms
             e.validation.cancel_all()
