@@ -410,19 +410,42 @@ def test_fuzzed_bad_lines_are_counted_and_leave_the_windows_as_the_good_ones_mad
         assert (a.ops, a.error, a.p99_ms, a.success_rate) == (b.ops, b.error, b.p99_ms, b.success_rate)
 
 
-def test_a_late_line_for_a_bucket_the_window_left_counts_there_alone():
-    """Buckets older than the window drop their samples (counts stay for the gates); a line that arrives
-    late for one of them gets that bucket a sketch of its own, and no other bucket's figures change."""
+def test_buckets_the_window_left_are_folded_and_still_count_for_the_gates():
+    """A console open for days keeps counts, not objects: stored buckets older than the window are folded
+    into columns; the gates still count them from the stage's start, and a line that arrives late for a
+    folded bucket brings its counts back, so the store gets the bucket's total, not the late line alone."""
     w = Windows(["storage", "features"], 60)
     t0 = 1_700_000_000.0
     w.add_op(t0, "storage", True, 10.0, "new")
+    w.add_op(t0, "storage", True, 10.0, "old")
+    w.add_op(t0 + 6, "storage", False, 10.0, "new")
     w.add_op(t0, "features", True, 20.0, "new")
-    w.unstored(t0 + 10)
+    w.unstored(t0 + 20)
     w.compact(t0 + 1000)
-    old = {b.component: b for b in w.buckets.values()}
-    assert old["storage"].sketch.count == 0 and old["storage"].ops == 1
-    w.add_op(t0 + 1, "storage", False, 500.0, "new")  # late, into the same 5 s bucket
-    assert old["storage"].sketch.count == 1 and old["storage"].error == 1
-    assert old["features"].sketch.count == 0
+    assert w.buckets == {}
+    since = datetime.fromtimestamp(t0 - 1, UTC)
+    c = w.stage_counters("storage", since)
+    assert (c.operations, c.successes, c.errors) == (2, 1, 1)  # new path only, folded or not
+    assert w.stage_counters("storage", datetime.fromtimestamp(t0 + 5, UTC)).operations == 1
+    w.add_op(t0 + 1, "storage", False, 500.0, "new")  # late, into the first 5 s bucket
+    assert w.stage_counters("storage", since).errors == 2
+    (late,) = w.unstored(t0 + 1000)
+    assert (late.ops, late.success, late.error) == (2, 1, 1)  # the store's row for that bucket: the total
+    w.compact(t0 + 1000)
+    assert w.buckets == {}
+    c = w.stage_counters("storage", since)
+    assert (c.operations, c.successes, c.errors) == (3, 1, 2)
     w.add_op(t0 + 1001, "features", True, 30.0, "new")
-    assert w.stats("features", datetime.fromtimestamp(t0 + 1002, UTC)).p99_ms < 40  # the late 500 ms is not here
+    assert w.stats("features", datetime.fromtimestamp(t0 + 1002, UTC)).p99_ms < 40  # nothing old is here
+    assert w.stage_counters("features", since).operations == 2
+
+
+def test_an_unstored_bucket_is_not_folded():
+    w = Windows(["storage"], 60)
+    t0 = 1_700_000_000.0
+    w.add_op(t0, "storage", True, 10.0, "new")
+    w.compact(t0 + 1000)  # the store has not taken it yet
+    assert len(w.buckets) == 1
+    w.unstored(t0 + 1000)
+    w.compact(t0 + 1000)
+    assert w.buckets == {} and w.stage_counters("storage", datetime.fromtimestamp(t0 - 1, UTC)).operations == 1

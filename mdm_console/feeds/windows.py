@@ -1,13 +1,20 @@
 """Per-component health windows, built from 5-second buckets split by variant.
 
 Every bucket keeps counts and a latency sketch; a window is the merge of the buckets in
-its span. The same buckets, kept for the whole session, give the counters since a stage
+its span. The buckets' counts, kept for the whole session, give the counters since a stage
 began (the gates' input) and are what the session store keeps (one row per component,
 variant and 5 s), so the log stays small and plots can be redrawn after a restart.
+
+Once a bucket is older than the window and stored, its counts are folded into columns
+(`Folded`: ~48 bytes a bucket instead of ~450 as an object with its sketch), so a console
+left open for days grows by kilobytes an hour, and per-second reads walk the window only.
 """
 
 from __future__ import annotations
 
+import math
+from array import array
+from bisect import bisect_left
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -17,10 +24,9 @@ from mdm_console.feeds.sketch import Sketch
 
 BUCKET_SECONDS = 5
 NEW, OLD, ALL = "new", "old", "all"
-DROPPED = Sketch()  # shared by every bucket whose samples were dropped (compact); never added to
 
 
-@dataclass(slots=True)  # kept for the whole session: ~4 300 an hour for a 3-component feed
+@dataclass(slots=True)  # ~4 300 an hour for a 3-component feed; folded once the window has left them
 class Bucket:
     start: int  # epoch seconds, a multiple of BUCKET_SECONDS
     component: str
@@ -32,6 +38,44 @@ class Bucket:
     reported_p99: float | None = None  # from aggregate lines: they carry a p99, not samples
     last_ts: float = 0.0  # newest sample time in the bucket
     stored: bool = False
+
+
+class Folded:
+    """The counts of one component's and variant's folded buckets, as columns sorted by start."""
+
+    __slots__ = ("start", "ops", "success", "error", "p99")
+
+    def __init__(self) -> None:
+        self.start, self.ops, self.success, self.error = array("q"), array("q"), array("q"), array("q")
+        self.p99 = array("d")  # reported p99, NaN when none
+
+    def append(self, b: Bucket) -> None:
+        if self.start and b.start <= self.start[-1]:  # a bucket revived by a late line, folded again
+            i = bisect_left(self.start, b.start)
+            for col, v in zip(self._columns(), self._values(b), strict=True):
+                col.insert(i, v)
+            return
+        for col, v in zip(self._columns(), self._values(b), strict=True):
+            col.append(v)
+
+    def pop(self, start: int) -> tuple[int, int, int, float | None] | None:
+        """Take out the counts of the bucket at `start` (a late line revives it), if folded here."""
+        i = bisect_left(self.start, start)
+        if i == len(self.start) or self.start[i] != start:
+            return None
+        out = tuple(col.pop(i) for col in self._columns())[1:]
+        return out[0], out[1], out[2], None if math.isnan(out[3]) else out[3]
+
+    def since(self, first: int) -> tuple[int, int, int]:
+        i = bisect_left(self.start, first)
+        return sum(self.ops[i:]), sum(self.success[i:]), sum(self.error[i:])
+
+    def _columns(self):
+        return self.start, self.ops, self.success, self.error, self.p99
+
+    @staticmethod
+    def _values(b: Bucket):
+        return b.start, b.ops, b.success, b.error, math.nan if b.reported_p99 is None else b.reported_p99
 
 
 @dataclass(frozen=True)
@@ -64,7 +108,9 @@ class Windows:
         self._by_start: dict[str, dict[int, list[Bucket]]] = {c: {} for c in self.components}
         self._newest: dict[str, float] = {}
         self._dirty: dict[tuple[int, str, str], Bucket] = {}  # changed since last stored
-        self._compacted: dict[str, int] = {}  # bucket start up to which sketches were dropped
+        self._compacted: dict[str, int] = {}  # bucket start up to which buckets were folded
+        self.folded: dict[tuple[str, str], Folded] = {}  # (component, variant) -> counts of folded buckets
+        self._revived: list[Bucket] = []  # folded buckets a late line brought back, folded again once stored
 
     def bucket(self, ts: float, component: str, variant: str) -> Bucket:
         start = int(ts // BUCKET_SECONDS * BUCKET_SECONDS)
@@ -73,6 +119,11 @@ class Windows:
         if b is None:
             b = self.buckets[key] = Bucket(start, component, variant)
             self._by_start.setdefault(component, {}).setdefault(start, []).append(b)
+            folded = self.folded.get((component, variant))
+            counts = folded.pop(start) if folded is not None and start < self._compacted.get(component, 0) else None
+            if counts is not None:  # a late line for a folded bucket: its counts come back, the store gets the sum
+                b.ops, b.success, b.error, b.reported_p99 = counts
+                self._revived.append(b)
         return b
 
     def _touched(self, b: Bucket, ts: float) -> None:
@@ -97,8 +148,6 @@ class Windows:
         else:
             b.error += 1
         if latency_ms is not None:
-            if b.sketch is DROPPED:  # a late line for a bucket the window left: its own sketch again
-                b.sketch = Sketch()
             b.sketch.add(latency_ms)
         self._touched(b, ts)
 
@@ -165,15 +214,23 @@ class Windows:
     def stage_counters(self, component: str, since: datetime) -> StageCounters:
         """Operations on the new path since `since` (all operations when the feed has no variants)."""
         chosen = self._select(component, since.timestamp(), float("inf"), {NEW, ALL})
+        ops, success, error = sum(b.ops for b in chosen), sum(b.success for b in chosen), sum(b.error for b in chosen)
+        first = int(since.timestamp() // BUCKET_SECONDS * BUCKET_SECONDS)
+        for variant in (NEW, ALL):
+            if (folded := self.folded.get((component, variant))) is not None:
+                o, s, e = folded.since(first)
+                ops, success, error = ops + o, success + s, error + e
         newest = self.newest(component)
-        return StageCounters(sum(b.ops for b in chosen), sum(b.success for b in chosen),
-                             sum(b.error for b in chosen),
-                             datetime.fromtimestamp(newest, UTC) if newest else None, self.stale.get(component))
+        return StageCounters(ops, success, error, datetime.fromtimestamp(newest, UTC) if newest else None,
+                             self.stale.get(component))
+
+    def in_window(self, component: str, now: float) -> list[Bucket]:
+        """The buckets a window ending at `now` covers (plots)."""
+        return self._select(component, now - self.window_seconds, now)
 
     def compact(self, now: float) -> None:
-        """Drop latency samples of buckets the window no longer covers; their counts stay for the gates.
-
-        Walks only the buckets that fell out of the window since the last call.
+        """Fold the stored buckets the window no longer covers: their counts stay for the gates, their
+        samples go. Walks only the buckets that fell out of the window since the last call.
         """
         horizon = int(now - self.window_seconds - 2 * BUCKET_SECONDS)
         horizon -= horizon % BUCKET_SECONDS
@@ -182,13 +239,23 @@ class Windows:
                 continue
             start = self._compacted.get(comp, min(starts))
             while start < horizon:
-                pending = [b for b in starts.get(start, ()) if b.sketch.count and not b.stored]
-                if pending:
-                    break  # not stored yet: keep its samples, come back to it next time
-                for b in starts.get(start, ()):
-                    b.sketch = DROPPED
+                if any(not b.stored for b in starts.get(start, ())):
+                    break  # not stored yet: keep it, come back to it next time
+                for b in starts.pop(start, ()):
+                    self._fold(b)
                 start += BUCKET_SECONDS
             self._compacted[comp] = start
+        if self._revived:
+            for b in [b for b in self._revived if b.stored]:
+                self._revived.remove(b)
+                self._by_start[b.component][b.start].remove(b)
+                if not self._by_start[b.component][b.start]:
+                    del self._by_start[b.component][b.start]
+                self._fold(b)
+
+    def _fold(self, b: Bucket) -> None:
+        del self.buckets[(b.start, b.component, b.variant)]
+        self.folded.setdefault((b.component, b.variant), Folded()).append(b)
 
     def unstored(self, before: float) -> list[Bucket]:
         """Closed buckets (ended before `before`) that the store does not have yet."""

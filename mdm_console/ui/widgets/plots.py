@@ -26,9 +26,9 @@ def series(monitor, component: str, now: datetime) -> tuple[list[float], list[fl
     t_now = now.timestamp()
     since = t_now - w.window_seconds
     by_start: dict[int, list] = {}
-    for (start, comp, _), b in list(w.buckets.items()):
-        if comp == component and start >= since:
-            acc = by_start.setdefault(start, [0, 0, None])
+    for b in w.in_window(component, t_now):
+        if b.start >= since:
+            acc = by_start.setdefault(b.start, [0, 0, None])
             acc[0] += b.ops
             acc[1] += b.error
             p = b.sketch.quantile(0.99) if b.sketch.count else b.reported_p99
