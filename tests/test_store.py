@@ -166,3 +166,21 @@ def test_the_queryable_columns_come_from_the_hashed_body(db):
     row = con.execute("SELECT kind, component, operator, os_user, host, payload->>'to' FROM event_log").fetchone()
     con.close()
     assert row == ("stage.changed", "storage", "alice", "alice-os", "host-1", "canary")
+
+
+def test_a_bucket_stored_again_keeps_one_row_with_its_latest_counts(tmp_path):
+    """The metrics table has no key index (it grew the process); save() still keeps one row per bucket."""
+    from datetime import datetime
+
+    from mdm_console.store import metrics
+    from mdm_console.store.session import SCHEMA
+
+    con = duckdb.connect(str(tmp_path / "m.duckdb"))
+    con.execute(SCHEMA)
+    t = datetime(2026, 1, 1)
+    row = (t, "storage", "new", 3, 3, 0, 1.0, 2.0, 3.0, "sketch (±1 %)")
+    metrics.save([row, (t, "storage", "old", 1, 1, 0, None, None, None, None)], [("jsonl", 1, 2, 10)])(con)
+    metrics.save([(t, "storage", "new", 5, 4, 1, 1.0, 2.0, 9.0, "sketch (±1 %)")], [("jsonl", 1, 2, 20)])(con)
+    assert con.execute("SELECT variant, ops, error, p99_ms FROM metrics ORDER BY variant").fetchall() == [
+        ("new", 5, 1, 9.0), ("old", 1, 0, None)]
+    assert metrics.positions(con) == {"jsonl": (1, 2, 20)}
