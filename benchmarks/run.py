@@ -23,6 +23,7 @@ SCRIPTS = {  # name -> (quick flags, full flags)
     "keys": (["--presses", "40"], []),
     "startup": (["--runs", "3"], ["--runs", "5"]),
     "lock": (["--runs", "3"], []),
+    "duckdb_heap": (["--rounds", "2", "--statements", "1000"], []),
     "soak": (["--idle-seconds", "20", "--warmup-seconds", "60", "--soak-seconds", "180"], []),
 }
 
