@@ -449,3 +449,7 @@ def test_an_unstored_bucket_is_not_folded():
     w.unstored(t0 + 1000)
     w.compact(t0 + 1000)
     assert w.buckets == {} and w.stage_counters("storage", datetime.fromtimestamp(t0 - 1, UTC)).operations == 1
+    w.add_op(t0 + 100, "storage", True, 10.0, "new")  # late, for a span already folded where nothing was
+    w.unstored(t0 + 1000)
+    w.compact(t0 + 1000)
+    assert w.buckets == {} and w.stage_counters("storage", datetime.fromtimestamp(t0 - 1, UTC)).operations == 2

@@ -119,11 +119,12 @@ class Windows:
         if b is None:
             b = self.buckets[key] = Bucket(start, component, variant)
             self._by_start.setdefault(component, {}).setdefault(start, []).append(b)
-            folded = self.folded.get((component, variant))
-            counts = folded.pop(start) if folded is not None and start < self._compacted.get(component, 0) else None
-            if counts is not None:  # a late line for a folded bucket: its counts come back, the store gets the sum
-                b.ops, b.success, b.error, b.reported_p99 = counts
+            if start < self._compacted.get(component, 0):  # a late line, behind the folding: fold it once stored
                 self._revived.append(b)
+                folded = self.folded.get((component, variant))
+                counts = folded.pop(start) if folded is not None else None
+                if counts is not None:  # its bucket was folded: the counts come back, the store gets the sum
+                    b.ops, b.success, b.error, b.reported_p99 = counts
         return b
 
     def _touched(self, b: Bucket, ts: float) -> None:
