@@ -29,8 +29,8 @@ def save(rows: list[tuple], positions: list[tuple]) -> Query:
             for feed, dev, ino, offset in positions:
                 # UPDATE leaves the key's index alone (INSERT OR REPLACE every 5 s grew the process ~1 MiB/h)
                 now = datetime.now(UTC).replace(tzinfo=None)
-                if not con.execute('UPDATE feed_positions SET dev = ?, ino = ?, "offset" = ?, updated = ? WHERE feed = ?'
-                                   " RETURNING feed", [dev, ino, offset, now, feed]).fetchall():
+                if not con.execute('UPDATE feed_positions SET dev = ?, ino = ?, "offset" = ?, updated = ?'
+                                   " WHERE feed = ? RETURNING feed", [dev, ino, offset, now, feed]).fetchall():
                     con.execute("INSERT INTO feed_positions VALUES (?, ?, ?, ?, ?)", [feed, dev, ino, offset, now])
             con.execute("COMMIT")
         except BaseException:

@@ -51,8 +51,8 @@ CREATE TABLE IF NOT EXISTS checkpoints (
 );
 -- Metric aggregates per component, variant and 5 s: observations, not state changes, so
 -- they are kept beside the chain rather than in it. One row per (start, component, variant),
--- kept so by store/metrics.py:save; no PRIMARY KEY: its index grew the process by ~3.7 MiB an
--- hour of the demo workload outside DuckDB's buffer pool (a file from schema 2 keeps its key).
+-- kept so by store/metrics.py:save; no PRIMARY KEY: its index grew the process's C heap by MiBs an
+-- hour of store passes (docs/benchmarks.md, RSS growth); a file from schema 2 keeps its key.
 CREATE TABLE IF NOT EXISTS metrics (
     start TIMESTAMP NOT NULL,       -- UTC start of the 5 s bucket
     component VARCHAR NOT NULL,
