@@ -9,7 +9,7 @@ import duckdb
 import pytest
 
 from mdm_console.engine.core import Engine
-from mdm_console.export.data import verify_export
+from mdm_console.export.verify import verify_export
 from mdm_console.export.files import ExportError
 from mdm_console.export.run import export_session
 from mdm_console.plan.load import load_plan

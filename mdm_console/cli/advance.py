@@ -15,6 +15,9 @@ def add_parser(sub, parents) -> None:
     p.add_argument("--override", metavar="REASON", help="advance despite failing gates, for this reason")
     p.add_argument("--reason", default="", help="why (recorded with the stage change)")
     p.add_argument("--dry-run", action="store_true", help="show the gates and the flag file change; change nothing")
+    p.add_argument("--adopt-flag-file", metavar="REASON",
+                   help="the flag file exists but this session did not write it: take it over (its sha256 is "
+                   "recorded and its content kept in a rollback point) before advancing")
     p.set_defaults(run=run)
 
 
@@ -32,6 +35,12 @@ def run(args: argparse.Namespace) -> int:
             from mdm_console.feeds.stored import StoredHealth
 
             engine.health = await StoredHealth.load(engine)  # what the running console measured and stored
+            if args.adopt_flag_file and not args.dry_run:
+                try:
+                    await engine.rollout.adopt_flag_file(args.adopt_flag_file)
+                except (RolloutError, EffectError) as exc:
+                    raise CliExit(EXIT_FAILED, f"adopt the flag file: {exc}") from None
+                print(f"adopted {engine.loaded.flag_file} (sha256 {engine.state.flags_sha256[:12]}…)")
             try:
                 r = await engine.rollout.advance(args.component, override=args.override, reason=args.reason,
                                                  dry_run=args.dry_run)

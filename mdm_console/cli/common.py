@@ -58,6 +58,22 @@ def run_async(fn: Callable[[], Awaitable[T]]) -> T:
     return asyncio.run(fn())
 
 
+class VisibleStream:
+    """A text stream that writes control characters (ESC, BEL, ...) as visible escapes such as `\\x1b`."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        from mdm_console.textsafe import visible
+
+        self._stream.write(visible(text))
+        return len(text)
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
+
+
 def err(message: str) -> None:
     print(message, file=sys.stderr)
 
@@ -68,14 +84,17 @@ async def open_engine(args: argparse.Namespace, loaded: LoadedPlan, *, read_only
 
     `say` gets the start-up notes (None: the caller shows them itself, as the console's banner does)."""
     from mdm_console.engine.core import Engine
-    from mdm_console.store.errors import NotOurs, StoreError, StoreLocked
+    from mdm_console.plan.load import PlanError, check_paths
+    from mdm_console.store.errors import NotOurs, StoreError, StoreLocked, UnsafePath
 
     try:
+        if db_path(args) is not None:
+            check_paths(loaded, db_path(args).absolute())
         engine = await Engine.open(loaded, db=db_path(args), operator=getattr(args, "operator", None),
                                    read_only=read_only, record_start=record_start)
     except StoreLocked as exc:
         raise CliExit(EXIT_LOCKED, str(exc)) from None
-    except NotOurs as exc:
+    except (NotOurs, PlanError, UnsafePath) as exc:
         raise CliExit(EXIT_USAGE, str(exc)) from None
     except StoreError as exc:
         raise CliExit(EXIT_FAILED, str(exc)) from None

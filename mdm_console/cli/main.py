@@ -11,7 +11,7 @@ from mdm_console.cli import (
     advance, checklist, console, demo_workload, export, init, points, reconcile, rollback, status, validate,
     verify_log,
 )
-from mdm_console.cli.common import EXIT_USAGE, CliExit, err, global_options
+from mdm_console.cli.common import EXIT_USAGE, CliExit, VisibleStream, err, global_options
 
 SUBCOMMANDS = (init, status, validate, advance, rollback, points, reconcile, checklist, export, verify_log,
                demo_workload)
@@ -34,11 +34,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    # Nothing we write is world-writable, whatever the caller's umask.
-    os.umask(os.umask(0o022) | 0o002)
+    # Nothing we write is group- or world-writable, whatever the caller's umask.
+    os.umask(os.umask(0o022) | 0o022)
     parser = build_parser()
     args = parser.parse_args(argv)
     run = getattr(args, "run", console.run)
+    if run is not console.run:
+        # Names, reasons and validator output reach the terminal as text, never as control sequences.
+        sys.stdout, sys.stderr = VisibleStream(sys.stdout), VisibleStream(sys.stderr)
     try:
         return run(args)
     except CliExit as exc:

@@ -9,36 +9,49 @@ from mdm_console.cli.common import EXIT_FAILED, EXIT_OK, err, load, open_engine,
 
 def add_parser(sub, parents) -> None:
     p = sub.add_parser("verify-log", parents=parents, help="re-check the session log's hash chain",
-                       description="Re-compute every event's hash; print the head hash, or the first bad seq.")
+                       description="Re-compute every event's hash; print the head hash, or the first bad seq. "
+                       "The chain proves nothing was changed or removed in between; that nothing was cut off at "
+                       "the end needs a head hash written down elsewhere (--expect-head).")
     p.add_argument("--from-export", metavar="FILE", help="verify an export (jsonl, parquet or csv) on its own")
+    p.add_argument("--allow-partial", action="store_true",
+                   help="an export that starts after seq 1 (export --since) passes; without this it exits 1")
+    p.add_argument("--expect-head", metavar="HASH",
+                   help="the head hash written down earlier: exit 1 unless the chain holds an event with it")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     if args.from_export:
-        from mdm_console.export.data import verify_export
+        from mdm_console.export.verify import verify_export
 
-        try:
-            result = verify_export(args.from_export)
-        except (OSError, ValueError) as exc:
-            err(f"cannot read {args.from_export}: {exc}")
-            return EXIT_FAILED
-        return _report(result)
+        return _report(verify_export(args.from_export, args.expect_head), args)
     loaded = load(args)
 
     async def go():
         engine = await open_engine(args, loaded, read_only=True)
         try:
-            return await engine.verify()
+            return await engine.verify(expect_head=args.expect_head)
         finally:
             await engine.close()
 
-    return _report(run_async(go))
+    return _report(run_async(go), args)
 
 
-def _report(result) -> int:
-    if result.ok:
-        print(result.line())
-        return EXIT_OK
-    err(result.line())
-    return EXIT_FAILED
+def _report(result, args: argparse.Namespace) -> int:
+    if not result.ok:
+        err(result.line())
+        return EXIT_FAILED
+    print(result.line())
+    for problem in result.checkpoint_problems:
+        err(f"checkpoint BAD: {problem}")
+    if result.checkpoint_problems:
+        return EXIT_FAILED
+    if result.partial_from is not None and not args.allow_partial:
+        err(f"partial export: it starts at seq {result.partial_from}, not at the start of the log "
+            "(--allow-partial accepts that)")
+        return EXIT_FAILED
+    if args.expect_head:
+        if not result.contains_head:
+            err(f"the expected head hash {args.expect_head} is not in this chain: events were removed or replaced")
+            return EXIT_FAILED
+    return EXIT_OK

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+import hashlib
 import os
 import socket
 from collections.abc import AsyncIterator, Callable
@@ -31,6 +32,7 @@ from mdm_console.store.session import EventSpec, SessionStore, VerifyResult
 from mdm_console.validators.runner import ValidationRunner
 
 CHECKPOINT_EVERY = 20_000
+CHECKPOINT_ON_CLOSE = 1_000  # a short command adds no checkpoint: replaying up to this many events is quick
 
 
 def resolve_actor(operator: str | None) -> Actor:
@@ -107,6 +109,8 @@ class Engine:
             store.seal(ChainBroken(v.bad_seq, v.reason))
             report.notes.append(f"hash chain broken at seq {v.bad_seq}: {v.reason}; nothing will be appended")
             return engine
+        for problem in report.verify.checkpoint_problems if report.verify else ():
+            report.notes.append(f"{problem}: not used (the state was replayed from the log instead)")
         if store.read_only:
             if state.plan_sha256 and state.plan_sha256 != loaded.sha256:
                 report.plan_changed = (state.plan_sha256, loaded.sha256)
@@ -115,6 +119,10 @@ class Engine:
             report.plan_changed = (state.plan_sha256, loaded.sha256)
             await engine.record("plan.changed", None, {
                 "old_sha256": state.plan_sha256, "new_sha256": loaded.sha256, "plan_path": str(loaded.path)})
+        if report.verify and report.verify.checkpoint_problems:
+            discarded = await store.acall(SessionStore.q_discard_unvouched)
+            await engine.record_many([EventSpec("checkpoint.discarded", None, {"at_seq": seq, "why": why})
+                                      for seq, why in discarded])
         if record_start or state.plan_sha256 is None:
             await engine.record("session.started", None, {
                 "mode": record_start or "cli", "plan_path": str(loaded.path), "plan_name": loaded.plan.cutover.name,
@@ -122,7 +130,8 @@ class Engine:
         return engine
 
     async def close(self) -> None:
-        if not self.store.read_only and not self.store.sealed and self.state.head_seq > self._last_checkpoint:
+        if (not self.store.read_only and not self.store.sealed
+                and self.state.head_seq - self._last_checkpoint >= CHECKPOINT_ON_CLOSE):
             await self._checkpoint()
         await asyncio.to_thread(self.store.close)
 
@@ -169,17 +178,28 @@ class Engine:
             self._subscribers.discard(q)
 
     async def _checkpoint(self) -> None:
-        self._last_checkpoint = self.state.head_seq
-        await self.store.acall(SessionStore.q_save_checkpoint(
-            self.state.head_seq, self.state.head_hash, self.state.to_json()))
+        """Save the state at seq S, vouched for by a `checkpoint` event at S + 1 that holds its sha256.
+
+        Start-up uses a checkpoint only when that event (covered by the chain) matches it, so editing
+        the checkpoints table can change nothing but the start-up time."""
+        async with self._lock:
+            seq, head_hash, text = self.state.head_seq, self.state.head_hash, self.state.to_json()
+            sha = hashlib.sha256(text.encode()).hexdigest()
+            events = await self.store.append_many([EventSpec("checkpoint", None, {"at_seq": seq, "state_sha256": sha})])
+            for ev in events:
+                self.state.apply(ev)
+            self._last_checkpoint = self.state.head_seq
+        for ev in events:
+            self._publish(ev)
+        await self.store.acall(SessionStore.q_save_checkpoint(seq, head_hash, text))
 
     # ---- derived views ----------------------------------------------------------------------
     @property
     def phase(self) -> str:
         return derive_phase(self.plan, self.state)
 
-    async def verify(self) -> VerifyResult:
-        return await self.store.acall(SessionStore.q_verify)
+    async def verify(self, expect_head: str | None = None) -> VerifyResult:
+        return await self.store.acall(SessionStore.q_verify_with(expect_head))
 
     async def chain_status(self) -> VerifyResult:
         """The chain's state now: the start-up verification while nothing can have been appended since."""

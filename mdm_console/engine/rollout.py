@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from mdm_console.engine.core import Engine
 
 DRIFT_ALERT = "flags.drift"
+ADOPT_HINT = "advance --adopt-flag-file REASON, or 'Adopt the flag file' in the console's ctrl+p"
 
 
 class RolloutError(Exception):
@@ -48,6 +49,11 @@ class DriftStatus:
     on_disk: str | None  # sha256, None when the file is missing
     expected: str | None
     detail: str
+
+    @property
+    def foreign(self) -> bool:
+        """A flag file is there that this session never wrote: only an explicit adoption may replace it."""
+        return self.drifted and self.expected is None and self.on_disk is not None
 
 
 def stat_key(path) -> tuple[int, int, int, int] | None:
@@ -149,10 +155,12 @@ class RolloutControl:
         """
         async with self.engine.effects_lock:
             self._refuse_while_intents_open()
-            if not overwrite_drift:
-                drift = await self.check_drift()
-                if drift.drifted and self.engine.state.flags_sha256 is not None:
-                    raise RolloutError(f"{drift.detail}; restore the flag file (or roll back) before changing stages")
+            drift = await self.check_drift()
+            if drift.foreign:
+                raise RolloutError(f"{drift.detail}; it is never overwritten unless you adopt it "
+                                   f"({ADOPT_HINT}), which keeps its content in a rollback point")
+            if drift.drifted and not overwrite_drift:
+                raise RolloutError(f"{drift.detail}; restore the flag file (or roll back) before changing stages")
             point = await effects.take_point(self.engine, label, auto=True, reason=extra.get("reason", ""))
             return await effects.perform(self.engine, action=action, changes=changes, restore=restore or [],
                                          before_point=point, extra=extra, write_flags=write_flags)
@@ -244,6 +252,22 @@ class RolloutControl:
                 "on_disk": status.on_disk, "expected": status.expected})
         elif not status.drifted and active:
             await self.engine.record("alert.cleared", None, {"alert": DRIFT_ALERT, "message": status.detail})
+
+    async def adopt_flag_file(self, reason: str) -> DriftStatus:
+        """Take over a flag file this session did not write: its sha256 is recorded and its content kept
+        in a rollback point, so the next change may replace it (and a rollback can bring it back)."""
+        if not reason.strip():
+            raise RolloutError("adopting a flag file this session did not write needs a reason")
+        async with self.engine.effects_lock:
+            status = await self.check_drift(record=False)
+            if not status.foreign:
+                raise RolloutError("nothing to adopt: " + (status.detail if status.drifted else
+                                                          "the flag file is this session's own"))
+            point = await effects.take_point(self.engine, "before adopting the flag file", auto=True, reason=reason)
+            await self.engine.record("flags.adopted", None, {
+                "path": str(self.engine.loaded.flag_file), "sha256": status.on_disk, "point": point["id"],
+                "reason": reason})
+            return await self.check_drift()
 
     async def restore_flags(self, reason: str) -> DriftStatus:
         """The operator's answer to drift: write the flag file again from the recorded stages."""

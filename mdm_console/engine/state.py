@@ -174,6 +174,11 @@ def _flags_written(state: SessionState, ev: Event) -> None:
             state.components[cid].flag_seq = seq
 
 
+@handles("flags.adopted")
+def _flags_adopted(state: SessionState, ev: Event) -> None:
+    state.flags_sha256 = ev.payload["sha256"]
+
+
 @handles("alert.raised")
 def _alert_raised(state: SessionState, ev: Event) -> None:
     state.alerts[ev.payload["alert"]] = {**ev.payload, "seq": ev.seq, "ts": iso(ev.ts)}

@@ -6,7 +6,6 @@ Parquet and CSV are written by DuckDB's COPY; JSONL is streamed, one event per l
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import duckdb
@@ -65,36 +64,3 @@ def stream_jsonl(con: duckdb.DuckDBPyConnection, path: Path, since: int, batch: 
 
 def _quote(p: Path) -> str:
     return str(p).replace("'", "''")
-
-
-def verify_export(path: Path):
-    """Re-check the chain from an export alone (JSONL, Parquet or CSV)."""
-    from mdm_console.store.chain import canonical, link
-    from mdm_console.store.session import VerifyResult
-
-    path = Path(path)
-    if path.suffix == ".jsonl":
-        rows = []
-        with open(path, encoding="utf-8") as fh:
-            for n, line in enumerate(fh, 1):
-                try:
-                    d = json.loads(line)
-                    prev, h = d.pop("prev_hash"), d.pop("hash")
-                except (ValueError, KeyError):
-                    return VerifyResult(False, n - 1, 0, "", n, f"line {n} is not an exported event")
-                rows.append((d["seq"], canonical(d), prev, h))
-    else:
-        fmt = "read_parquet" if path.suffix == ".parquet" else "read_csv_auto"
-        rows = duckdb.connect().execute(
-            f"SELECT seq, body, prev_hash, hash FROM {fmt}('{_quote(path)}') ORDER BY seq").fetchall()
-    prev_hash, prev_seq = None, None
-    for seq, body, prev, h in rows:
-        if prev_seq is not None and seq != prev_seq + 1:
-            return VerifyResult(False, len(rows), seq, h, seq, "sequence gap: events before it are missing")
-        if prev_hash is not None and prev != prev_hash:
-            return VerifyResult(False, len(rows), seq, h, seq, "prev_hash does not link to the event before it")
-        if link(prev, body) != h:
-            return VerifyResult(False, len(rows), seq, h, seq, "hash does not match the event (edited)")
-        prev_hash, prev_seq = h, seq
-    head_seq, head = (rows[-1][0], rows[-1][3]) if rows else (0, "")
-    return VerifyResult(True, len(rows), head_seq, head)

@@ -8,6 +8,7 @@ them (checklist state), the stored metric aggregates (plots), and the chain veri
 from __future__ import annotations
 
 import html
+import re
 import json
 from datetime import datetime
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 from mdm_console.engine.phases import derive_phase
 from mdm_console.engine.state import SessionState
 from mdm_console.store.chain import event_from_body
+from mdm_console.textsafe import visible
 from mdm_console.validators.redact import redact_text
 
 KINDS = ("session.started", "plan.changed", "stage.changed", "gate.override", "advance.refused", "validator.result",
@@ -170,9 +172,18 @@ def chain_line(f: dict[str, Any]) -> str:
     return f"HASH CHAIN BROKEN at seq {v.bad_seq}: {v.reason}. Events from seq {v.bad_seq} on cannot be trusted."
 
 
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~])")
+
+
+def md_text(x: object) -> str:
+    """A string from the session as inert Markdown: secrets masked, control characters visible, Markdown's
+    specials backslash-escaped and HTML's escaped, so neither a link, an emphasis nor a tag comes alive."""
+    text = visible(redact_text(str(x)), one_line=True)
+    return html.escape(_MD_SPECIAL.sub(r"\\\1", text), quote=False)
+
+
 def render_md(f: dict[str, Any]) -> str:
-    def cell(x: str) -> str:
-        return redact_text(str(x)).replace("|", "\\|").replace("\n", " ")
+    cell = md_text
 
     lines = [f"# Session report: {cell(f['plan'].cutover.name)}", "",
              f"Generated {f['generated'][:19]} UTC from the session store. Every figure below was measured or "
@@ -232,7 +243,7 @@ def svg_plot(title: str, points: list[tuple[datetime, float]], unit: str, w: int
 
 
 def render_html(f: dict[str, Any]) -> str:
-    e = lambda x: html.escape(redact_text(str(x)))  # noqa: E731 - one escaping rule for every string
+    e = lambda x: html.escape(visible(redact_text(str(x))))  # noqa: E731 - one escaping rule for every string
     v = f["verify"]
     parts = ["<!DOCTYPE html><html><head><meta charset='utf-8'>",
              f"<title>Session report: {e(f['plan'].cutover.name)}</title><style>{CSS}</style></head><body>",

@@ -14,9 +14,9 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from mdm_console import fsguard
 from mdm_console.plan.find import PLAN_FILENAME, find_plan  # noqa: F401 (re-exported)
 from mdm_console.plan.models import Plan, PlanRefError
-
 
 
 class PlanError(Exception):
@@ -81,20 +81,31 @@ def load_plan(path: Path | str, *, is_demo: bool = False) -> LoadedPlan:
         key_path, message = _first_error(exc)
         raise PlanError(path, key_path, message) from None
     loaded = LoadedPlan(plan=plan, path=path, sha256=hashlib.sha256(raw).hexdigest(), is_demo=is_demo)
-    _refuse_open_flag_dir(loaded)
+    check_paths(loaded)
     return loaded
 
 
-def _refuse_open_flag_dir(loaded: LoadedPlan) -> None:
-    """Anyone who can write the flag file's directory can swap the file the fleet reads."""
-    for d in (loaded.flag_file.parent, *loaded.flag_file.parent.parents):
-        if d.exists():
-            mode = d.stat().st_mode
-            if mode & stat.S_IWOTH:
-                raise PlanError(loaded.path, "cutover.flag_file",
-                                f"directory {d} is world-writable (mode {stat.S_IMODE(mode):04o}): anyone could "
-                                "replace the flag file; use a directory only its owners can write")
-            return  # the nearest existing directory decides: the console creates the rest 0755
+def check_paths(loaded: LoadedPlan, db: Path | None = None) -> None:
+    """The files a session writes: in directories only root or we can change, and no two the same file.
+
+    Anyone who can write the flag file's directory can swap the file the fleet reads; one path
+    named twice (the flag file is the session db, or the plan itself) would destroy one of them.
+    """
+    db_key = "--db" if db is not None else "cutover.session_db"
+    db_path = db if db is not None else loaded.session_db
+    for key, path in (("cutover.flag_file", loaded.flag_file), (db_key, db_path)):
+        why = fsguard.unsafe_directory(path)
+        if why:
+            raise PlanError(loaded.path, key, why)
+    named = [("the plan file", loaded.path), (db_key, db_path), ("cutover.flag_file", loaded.flag_file)]
+    named += [(f"cutover.snapshot_files[{i}]", p) for i, p in enumerate(loaded.snapshot_files)]
+    if loaded.plan.metrics.source == "jsonl" and loaded.plan.metrics.path is not None:
+        named.append(("metrics.path", loaded.resolve(loaded.plan.metrics.path)))
+    clash = fsguard.first_clash(named)
+    if clash:
+        key, other, path = clash
+        raise PlanError(loaded.path, key if key != "the plan file" else other,
+                        f"{path} is also {other}: each must be a file of its own")
 
 
 def _first_error(exc: ValidationError) -> tuple[str, str]:

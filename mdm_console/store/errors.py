@@ -28,6 +28,13 @@ class NotOurs(StoreError):
         super().__init__(f"{path} is not an mdm-console session db: {why}; refusing to touch it")
 
 
+class UnsafePath(StoreError):
+    """The db's file or one of its directories could be changed by someone else (CLI exit code 2)."""
+
+    def __init__(self, why: str):
+        super().__init__(f"refusing to use the session db: {why}")
+
+
 class ChainBroken(StoreError):
     def __init__(self, seq: int, reason: str):
         self.seq = seq

@@ -22,8 +22,9 @@ from typing import Any, TypeVar
 
 import duckdb
 
+from mdm_console import fsguard
 from mdm_console.store.chain import GENESIS, Actor, Event, event_body, event_from_body, format_ts, link, utcnow
-from mdm_console.store.errors import ChainBroken, NotOurs, StoreError, locked_from
+from mdm_console.store.errors import ChainBroken, NotOurs, StoreError, UnsafePath, locked_from
 
 APP_ID = "mdm-console"
 SCHEMA_VERSION = "2"
@@ -95,7 +96,40 @@ SELECT seq, reason FROM (
 ORDER BY seq LIMIT 1
 """
 
+CHECKPOINTS_KEPT = 3
+# A checkpoint is vouched for when its (seq, hash) is an event's and the event after it is a `checkpoint`
+# event whose payload names that seq and the sha256 of the stored state (the chain covers that payload).
+_CHECKPOINT_JOIN = """
+    FROM checkpoints c
+    LEFT JOIN events e ON e.seq = c.seq
+    LEFT JOIN events v ON v.seq = c.seq + 1
+"""
+_VOUCHED = """
+    e.hash = c.hash AND v.kind = 'checkpoint'
+    AND TRY_CAST(v.body->>'$.payload.at_seq' AS BIGINT) = c.seq
+    AND v.body->>'$.payload.state_sha256' = sha256(c.state)
+"""
+VOUCHED_CHECKPOINT_SQL = f"SELECT c.seq, c.hash, c.state {_CHECKPOINT_JOIN} WHERE {_VOUCHED} ORDER BY c.seq DESC LIMIT 1"
+CHECKPOINT_PROBLEMS_SQL = f"""
+SELECT c.seq, CASE
+    WHEN e.seq IS NULL THEN 'no event has its seq'
+    WHEN e.hash <> c.hash THEN 'its hash is not the hash of event ' || c.seq
+    WHEN v.seq IS NULL OR v.kind <> 'checkpoint' THEN 'no checkpoint event in the chain vouches for it'
+    ELSE 'its state does not have the sha256 the chain recorded for it (edited)'
+  END
+{_CHECKPOINT_JOIN} WHERE NOT coalesce({_VOUCHED}, false) ORDER BY c.seq
+"""
+
 T = TypeVar("T")
+
+# DuckDB must never reach for the network: a file it does not know (an SQLite db, say) would make it
+# download and load an extension. A session db needs none.
+NO_EXTENSIONS = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+
+
+def connect(path: str, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection that installs and loads no extension."""
+    return duckdb.connect(path, read_only=read_only, config=NO_EXTENSIONS)
 
 
 @dataclass(frozen=True)
@@ -106,10 +140,19 @@ class VerifyResult:
     head_hash: str
     bad_seq: int | None = None
     reason: str | None = None
+    partial_from: int | None = None  # an export that starts after seq 1: its beginning cannot be checked
+    contains_head: bool | None = None  # whether an event has the head hash asked for (None: not asked)
+    checkpoint_problems: tuple[str, ...] = ()  # checkpoints the chain does not vouch for (never used)
 
     def line(self) -> str:
         if self.ok:
-            return f"chain ok: {self.events} events, head seq {self.head_seq} hash {self.head_hash}"
+            text = f"chain ok: {self.events} events, head seq {self.head_seq} hash {self.head_hash}"
+            if self.partial_from is not None:
+                text += (f" (PARTIAL: starts at seq {self.partial_from}; the events before it are not in this "
+                         "file, so its link to the start of the log is not checked)")
+            return text
+        if self.bad_seq is None:
+            return f"chain BROKEN: {self.reason}"
         return f"chain BROKEN at seq {self.bad_seq}: {self.reason}"
 
 
@@ -159,16 +202,22 @@ class SessionStore:
         path = Path(path).absolute()
         if read_only and not path.exists():
             # Nothing recorded yet: read-only commands see an empty log, and nothing is created.
-            con = duckdb.connect(":memory:")
+            con = connect(":memory:")
             _check_or_init(con, path, read_only=False)
             return cls(path, con, actor, True, f"no session db at {path} yet: nothing has been recorded")
-        if not read_only:
-            path.parent.mkdir(parents=True, exist_ok=True)
         new = not path.exists()
+        if not new:
+            _sniff(path)
+        if not read_only:
+            why = fsguard.unsafe_directory(path)
+            if why:
+                raise UnsafePath(why)
+            if new and create:
+                path.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
         if new and not create:
             raise StoreError(f"session db {path} does not exist")
         try:
-            con = duckdb.connect(str(path), read_only=read_only)
+            con = _connect_private(path) if new and not read_only else connect(str(path), read_only=read_only)
         except duckdb.IOException as exc:
             locked = locked_from(path, str(exc))
             if locked:
@@ -178,11 +227,12 @@ class SessionStore:
             raise NotOurs(path, str(exc).splitlines()[0]) from None
         try:
             _check_or_init(con, path, read_only)
+            why = None if read_only else fsguard.loose_file(path)
+            if why:  # after the check that it is ours: a file that is not is named as such first
+                raise UnsafePath(why)
         except BaseException:
             con.close()
             raise
-        if new:
-            os.chmod(path, 0o600)
         return cls(path, con, actor, read_only, None)
 
     @classmethod
@@ -196,7 +246,7 @@ class SessionStore:
         if wal.exists():
             shutil.copy2(wal, copy.with_name(copy.name + ".wal"))
         # Replaying the copied WAL needs a writable open; the copy is ours alone.
-        con = duckdb.connect(str(copy))
+        con = connect(str(copy))
         _check_or_init(con, path, read_only=True)
         note = f"the session db is held by {holder}; read from a copy taken at {utcnow():%H:%M:%S} UTC"
         store = cls(path, con, actor, True, note)
@@ -339,22 +389,42 @@ class SessionStore:
 
     @staticmethod
     def q_verify(con: duckdb.DuckDBPyConnection) -> VerifyResult:
-        bad = con.execute(VERIFY_SQL, {"genesis": GENESIS}).fetchone()
-        count, head_seq = con.execute("SELECT count(*), coalesce(max(seq), 0) FROM events").fetchone()
-        row = con.execute("SELECT hash FROM events WHERE seq = ?", [head_seq]).fetchone()
-        head_hash = row[0] if row else GENESIS
-        if bad:
-            return VerifyResult(False, count, head_seq, head_hash, bad[0], bad[1])
-        return VerifyResult(True, count, head_seq, head_hash)
+        return SessionStore.q_verify_with(None)(con)
+
+    @staticmethod
+    def q_verify_with(expect_head: str | None) -> Callable[[duckdb.DuckDBPyConnection], VerifyResult]:
+        """The chain, the checkpoints it must vouch for, and (if asked) whether it holds a head hash."""
+
+        def run(con: duckdb.DuckDBPyConnection) -> VerifyResult:
+            bad = con.execute(VERIFY_SQL, {"genesis": GENESIS}).fetchone()
+            count, head_seq = con.execute("SELECT count(*), coalesce(max(seq), 0) FROM events").fetchone()
+            row = con.execute("SELECT hash FROM events WHERE seq = ?", [head_seq]).fetchone()
+            head_hash = row[0] if row else GENESIS
+            if bad:
+                return VerifyResult(False, count, head_seq, head_hash, bad[0], bad[1])
+            problems = tuple(f"checkpoint at seq {seq}: {why}"
+                             for seq, why in con.execute(CHECKPOINT_PROBLEMS_SQL).fetchall())
+            contains = None
+            if expect_head is not None:
+                contains = con.execute("SELECT count(*) FROM events WHERE hash = ?", [expect_head]).fetchone()[0] > 0
+            return VerifyResult(True, count, head_seq, head_hash, contains_head=contains, checkpoint_problems=problems)
+
+        return run
 
     @staticmethod
     def q_latest_checkpoint(con: duckdb.DuckDBPyConnection) -> tuple[int, str, str] | None:
-        """The newest checkpoint whose (seq, hash) still matches the chain."""
-        row = con.execute(
-            "SELECT c.seq, c.hash, c.state FROM checkpoints c JOIN events e ON e.seq = c.seq AND e.hash = c.hash"
-            " ORDER BY c.seq DESC LIMIT 1"
-        ).fetchone()
+        """The newest checkpoint the chain vouches for: its (seq, hash) is an event's, and the
+        `checkpoint` event right after it holds the sha256 of its state."""
+        row = con.execute(VOUCHED_CHECKPOINT_SQL).fetchone()
         return tuple(row) if row else None
+
+    @staticmethod
+    def q_discard_unvouched(con: duckdb.DuckDBPyConnection) -> list[tuple[int, str]]:
+        """Remove the checkpoints the chain does not vouch for; returns (seq, why) of each."""
+        bad = con.execute(CHECKPOINT_PROBLEMS_SQL).fetchall()
+        if bad:
+            con.execute("DELETE FROM checkpoints WHERE seq IN (SELECT unnest(?))", [[seq for seq, _ in bad]])
+        return bad
 
     @staticmethod
     def q_save_checkpoint(seq: int, hash_: str, state: str) -> Callable[[duckdb.DuckDBPyConnection], None]:
@@ -363,8 +433,43 @@ class SessionStore:
                 "INSERT OR REPLACE INTO checkpoints VALUES (?, ?, ?, ?)",
                 [seq, hash_, state, datetime.now(UTC).replace(tzinfo=None)],
             )
+            # Only the newest few are ever read: older ones would make the table grow with every session.
+            con.execute("DELETE FROM checkpoints WHERE seq < (SELECT min(seq) FROM "
+                        f"(SELECT seq FROM checkpoints ORDER BY seq DESC LIMIT {CHECKPOINTS_KEPT}))")
 
         return run
+
+
+_UMASK_LOCK = threading.Lock()
+_DUCKDB_MAGIC = b"DUCK"  # bytes 8..12 of every DuckDB database file
+
+
+def _sniff(path: Path) -> None:
+    """Refuse a file that is not a DuckDB database before DuckDB opens it (and guesses what it is)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(16)
+    except IsADirectoryError:
+        raise NotOurs(path, "it is a directory") from None
+    except OSError as exc:
+        raise NotOurs(path, exc.strerror or str(exc)) from None
+    if head[8:12] != _DUCKDB_MAGIC:
+        what = "an SQLite database" if head.startswith(b"SQLite format 3") else "not a DuckDB database file"
+        raise NotOurs(path, f"it is {what}")
+
+
+
+def _connect_private(path: Path) -> duckdb.DuckDBPyConnection:
+    """Create a new db file 0600 (and its WAL): DuckDB creates them itself (it refuses an empty file
+    made beforehand), so the process's umask is tightened while it does."""
+    with _UMASK_LOCK:
+        old = os.umask(0o077)
+        try:
+            con = connect(str(path))
+        finally:
+            os.umask(old)
+    os.chmod(path, 0o600)
+    return con
 
 
 def _settle(fut: Future, fn: Callable, con: duckdb.DuckDBPyConnection) -> None:

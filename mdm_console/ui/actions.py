@@ -79,6 +79,15 @@ class Actions:
             await self._try(self.engine.rollout.restore_flags(reason), "flag file restored")
 
     @work(group="operation")
+    async def adopt_flags(self) -> None:
+        reason = await self.push_screen_wait(ReasonModal(
+            "Adopt the flag file?", "This session did not write the flag file that is there. Adopting it records "
+            "its sha256 and keeps its content in a rollback point; the next change then replaces it.",
+            confirm="Adopt"))
+        if reason:
+            await self._try(self.engine.rollout.adopt_flag_file(reason), "flag file adopted")
+
+    @work(group="operation")
     async def reconcile(self, intent: str, choice: str) -> None:
         from mdm_console.engine import effects
 

@@ -20,6 +20,7 @@ from textual.binding import Binding
 from textual.message import Message
 
 from mdm_console.cli.exits import EXIT_FAILED, EXIT_USAGE
+from mdm_console.textsafe import visible
 from mdm_console.ui.actions import Actions
 from mdm_console.ui.collector import IdleCollector
 from mdm_console.ui.modals.confirm import ConfirmModal
@@ -56,6 +57,29 @@ def load_keymap(path: Path | None = None) -> dict[str, str]:
     if not path.exists():
         return {}
     return {str(k): str(v) for k, v in tomllib.loads(path.read_text()).get("keys", {}).items()}
+
+
+def tracebacks_without_locals() -> None:
+    """A crash prints its traceback without the frames' local variables: they hold plan params, DSNs and
+    environments, secrets among them. Textual builds its crash report with rich's Traceback(show_locals=True)
+    and offers no switch, so rich's class is replaced by one that always leaves locals out."""
+    import rich.traceback
+
+    base = rich.traceback.Traceback
+    if getattr(base, "never_shows_locals", False):
+        return
+
+    class TracebackWithoutLocals(base):
+        never_shows_locals = True
+
+        def __init__(self, *args, **kwargs):
+            kwargs["show_locals"] = False
+            super().__init__(*args, **kwargs)
+
+    rich.traceback.Traceback = TracebackWithoutLocals
+
+
+tracebacks_without_locals()
 
 
 class ConsoleApp(Actions, App):
@@ -171,15 +195,21 @@ class ConsoleApp(Actions, App):
 
             await self.push_screen(PlanErrorScreen(message.error))
         elif message.error:
-            self.exit(return_code=message.code, message=Text(message.error))
+            self.exit(return_code=message.code, message=Text(visible(message.error)))
         else:
             self.engine, self.monitor = message.engine, message.monitor
             self._engine_ready()
 
+    def notify(self, message: str, *, title: str = "", severity="information", timeout: float | None = None,
+               markup: bool = True) -> None:
+        """Every toast is text: messages carry names, reasons and errors from outside (never markup)."""
+        super().notify(visible(message), title=visible(title, one_line=True), severity=severity, timeout=timeout,
+                       markup=False)
+
     def _engine_ready(self, redraw: bool = True) -> None:
         loaded = self.engine.loaded
-        self.title = ("DEMO · " if loaded.is_demo else "") + loaded.plan.cutover.name
-        self.sub_title = f"operator {self.engine.store.actor.operator}"
+        self.title = ("DEMO · " if loaded.is_demo else "") + visible(loaded.plan.cutover.name, one_line=True)
+        self.sub_title = f"operator {visible(self.engine.store.actor.operator, one_line=True)}"
         if self.tick_seconds:
             self.set_interval(self.tick_seconds, self._tick)
         self._follow_engine()
@@ -197,7 +227,8 @@ class ConsoleApp(Actions, App):
         if e.state.open_intents:
             lines.append("ctrl+p → 'Finish intent' or 'Revert intent' to reconcile.")
         if "flags.drift" in e.state.alerts:
-            lines.append(e.state.alerts["flags.drift"]["message"] + " — ctrl+p → 'Restore the flag file'.")
+            what = "Adopt the flag file" if e.state.flags_sha256 is None else "Restore the flag file"
+            lines.append(e.state.alerts["flags.drift"]["message"] + f" — ctrl+p → '{what}'.")
         return lines
 
     # ---- events -------------------------------------------------------------------------------

@@ -6,6 +6,9 @@ from functools import partial
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
+from mdm_console.textsafe import visible
+from mdm_console.ui.safe import escape
+
 
 class ConsoleCommands(Provider):
     def commands(self) -> list[tuple[str, object, str]]:
@@ -39,7 +42,9 @@ class ConsoleCommands(Provider):
         for s in e.checklist.signoffs():
             if not (s.signed and s.current) and not s.unmet:
                 out.append((f"Sign off as {s.role}", app.sign_off, "every prerequisite holds"))
-        if "flags.drift" in e.state.alerts:
+        if "flags.drift" in e.state.alerts and e.state.flags_sha256 is None:
+            out.append(("Adopt the flag file (this session did not write it)", app.adopt_flags, "drift"))
+        elif "flags.drift" in e.state.alerts:
             out.append(("Restore the flag file (it was edited outside the console)", app.restore_flags, "drift"))
         for intent in e.state.open_intents:
             out.append((f"Finish intent {intent}", partial(app.reconcile, intent, "finish"), "crash recovery"))
@@ -47,12 +52,13 @@ class ConsoleCommands(Provider):
         return out
 
     async def discover(self) -> Hits:
+        # The palette reads prompts and help as markup: plan titles are escaped so they show as typed.
         for text, cmd, help_text in self.commands():
-            yield DiscoveryHit(text, cmd, help=help_text)
+            yield DiscoveryHit(escape(text), cmd, text=visible(text), help=escape(help_text))
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
         for text, cmd, help_text in self.commands():
-            score = matcher.match(text)
+            score = matcher.match(visible(text))
             if score > 0:
-                yield Hit(score, matcher.highlight(text), cmd, text=text, help=help_text)
+                yield Hit(score, matcher.highlight(escape(text)), cmd, text=visible(text), help=escape(help_text))

@@ -10,6 +10,8 @@ from typing import Any
 
 import duckdb
 
+from mdm_console.store.session import connect
+
 
 class QueryError(Exception):
     pass
@@ -33,7 +35,7 @@ class _Query:
                 if self.interrupted:
                     raise QueryError("interrupted")
                 if self.scheme == "duckdb":
-                    self.con = duckdb.connect(str(self.path), read_only=True)
+                    self.con = connect(str(self.path), read_only=True)
                 else:
                     self.con = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
             cur = self.con.execute(sql)

@@ -8,6 +8,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
+from mdm_console.ui.safe import escape
 
 
 class ConfirmModal(ModalScreen[bool]):
@@ -32,8 +33,8 @@ class ConfirmModal(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(f"[b]{self.title_text}[/b]")
-            yield Static(self.detail, id="detail")
+            yield Label(f"[b]{escape(self.title_text)}[/b]")
+            yield Static(escape(self.detail), id="detail")
             yield Input(placeholder=f"type {self.word} to confirm", id="word")
             yield Static("", id="error")
             with Horizontal():

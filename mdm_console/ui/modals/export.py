@@ -12,6 +12,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
 from mdm_console.export.run import FORMATS
+from mdm_console.ui.safe import escape
 
 
 class ExportModal(ModalScreen[None]):
@@ -64,11 +65,11 @@ class ExportModal(ModalScreen[None]):
         try:
             r = await export_session(self.engine, fmt, path)
         except ExportError as exc:
-            out.update(f"[red]{exc}[/]")
+            out.update(f"[red]{escape(str(exc))}[/]")
             return
         extra = "".join(f"\n  and {p}" for p in r.extra)
         warn = "" if r.chain_ok else "\n[b red]the hash chain is broken: the export says where[/]"
-        out.update(f"[green]wrote[/] {r.path}{extra}\n({r.events} events){warn}")
+        out.update(f"[green]wrote[/] {escape(str(r.path))}{escape(extra)}\n({r.events} events){warn}")
 
     @on(Button.Pressed, "#close")
     def action_close(self) -> None:

@@ -8,6 +8,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
+from mdm_console.ui.safe import escape
 
 
 class ReasonModal(ModalScreen[str | None]):
@@ -34,8 +35,8 @@ class ReasonModal(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(f"[b]{self.title_text}[/b]")
-            yield Static(self.detail, id="detail")
+            yield Label(f"[b]{escape(self.title_text)}[/b]")
+            yield Static(escape(self.detail), id="detail")
             yield Input(value=self.value, placeholder=self.placeholder, id="text")
             yield Static("", id="error")
             with Horizontal():

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from rich.markup import escape
+from mdm_console.ui.safe import escape
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -104,7 +104,7 @@ class RollbackWizard(ModalScreen[None]):
         try:
             plan = await self.engine.rollback.plan(req)
         except RollbackError as exc:
-            err.update(str(exc))
+            err.update(escape(str(exc)))
             text.update("")
             return
         err.update("")

@@ -8,6 +8,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
+from mdm_console.ui.safe import escape, plain
 
 
 class SignoffModal(ModalScreen[tuple[str, str, str] | None]):
@@ -32,7 +33,7 @@ class SignoffModal(ModalScreen[tuple[str, str, str] | None]):
         self.default_name = default_name
 
     def compose(self) -> ComposeResult:
-        roles = [(s.role, s.role) for s in self.checklist.signoffs()]
+        roles = [(plain(s.role), s.role) for s in self.checklist.signoffs()]
         with Vertical():
             yield Label("[b]Sign off[/b]")
             yield Select(roles, prompt="role", id="role", allow_blank=True)
@@ -51,12 +52,12 @@ class SignoffModal(ModalScreen[tuple[str, str, str] | None]):
             return
         view = next(s for s in self.checklist.signoffs() if s.role == event.value)
         if view.signed and view.current:
-            text = f"[yellow]already signed by {view.name} for the current state[/]"
+            text = f"[yellow]already signed by {escape(view.name)} for the current state[/]"
         elif view.unmet:
-            text = "[red]not yet:[/]\n" + "\n".join(f"  • {u}" for u in view.unmet)
+            text = "[red]not yet:[/]\n" + "\n".join(f"  • {escape(u)}" for u in view.unmet)
         else:
             text = "[green]every prerequisite holds[/]" + (
-                f" (renews {view.name}'s signature of an earlier state)" if view.signed else "")
+                f" (renews {escape(view.name)}'s signature of an earlier state)" if view.signed else "")
         self.query_one("#unmet", Static).update(text)
 
     @on(Button.Pressed, "#ok")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rich.markup import escape
+from mdm_console.ui.safe import escape
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -81,7 +81,7 @@ class ChecklistScreen(ConsoleScreen):
                 lines.append(f"  {escape(s.role)}: [green]signed by {escape(s.name)}[/] at {s.ts[11:19]} UTC (current state)")
             else:
                 lines.append(f"  {escape(s.role)}: signed by {escape(s.name)} at {s.ts[11:19]} UTC — [yellow]signed an earlier "
-                             f"state[/]; changed since: {', '.join(s.changed_since)}")
+                             f"state[/]; changed since: {escape(', '.join(s.changed_since))}")
         set_text(self.query_one("#signoffs", Static), "\n".join(lines))
 
     def action_complete(self) -> None:

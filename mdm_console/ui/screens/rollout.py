@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rich.markup import escape
+from mdm_console.ui.safe import escape
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical

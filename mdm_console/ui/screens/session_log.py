@@ -101,7 +101,7 @@ class SessionLogScreen(ConsoleScreen):
         rows, total = await self.engine.store.acall(page_query(kind, comp, self.pages[-1]))
         t = self.query_one("#log", DataTable)
         t.clear()
-        from rich.markup import escape
+        from mdm_console.ui.safe import escape
 
         for seq, ts, who, k, c, payload, h in rows:
             t.add_row(str(seq), ts, escape(who), k, c or "", escape((payload or "")[:100]), h[:12], key=str(seq))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rich.markup import escape
+from mdm_console.ui.safe import escape
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -92,7 +92,7 @@ class ValidationScreen(ConsoleScreen):
         v = next(x for x in self.engine.plan.validators if x.id == vid)
         r = self.engine.state.validators.get(vid)
         tail = await self.app.last_result_output(vid) if r else ""
-        lines = [f"[b]{v.id}[/b] {v.title}", f"kind {v.kind} · phases {', '.join(v.phases)} · timeout "
+        lines = [f"[b]{v.id}[/b] {escape(v.title)}", f"kind {v.kind} · phases {escape(', '.join(v.phases))} · timeout "
                  f"{v.timeout_seconds:g} s" + (f" · baseline {v.max_ms:g} ms" if v.max_ms else "")]
         if r:
             lines.append(f"last result: {r.status} at {r.ts[11:19]} (seq {r.seq})"

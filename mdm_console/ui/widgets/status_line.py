@@ -7,6 +7,7 @@ from datetime import datetime
 from textual.widgets import Static
 
 from mdm_console.ui.screens.base import set_text
+from mdm_console.ui.safe import escape
 
 
 def clock(now: datetime, start: datetime | None, end: datetime | None) -> str:
@@ -40,4 +41,4 @@ class StatusLine(Static):
         chain = "[b $error]chain BROKEN: read-only[/]" if engine.store.sealed else f"events {engine.state.head_seq}"
         demo = "[reverse b] DEMO [/] " if engine.loaded.is_demo else ""
         set_text(self, f"{demo}phase [b]{engine.phase}[/b] · {clock(now, plan.window_start, plan.window_end)} · "
-                       f"operator [b]{engine.store.actor.operator}[/b] · {alert_text} · {chain}")
+                       f"operator [b]{escape(engine.store.actor.operator)}[/b] · {alert_text} · {chain}")
