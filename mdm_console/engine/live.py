@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import time
 from datetime import UTC, datetime
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from mdm_console.engine.gates import StageCounters
@@ -39,6 +40,7 @@ class LiveMonitor:
         self.fired: set[str] = set()
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
+        self.restarts: dict[str, int] = {}  # supervised task -> times it was started again
         self._read_lock = asyncio.Lock()
         self._last_store = 0.0
         self._saved_positions: dict[str, tuple] = {}  # feed -> (dev, ino, offset) last written
@@ -59,21 +61,21 @@ class LiveMonitor:
             pos = self._positions.get("jsonl")
             self.feed = JsonlFeed(e.loaded.resolve(m.path), comps, self.windows.add, m.interval_seconds,
                                   Position(*pos) if pos else None)
-            self._spawn(self.feed.run(self._stop, self._read_lock))
+            self._supervise("feed", lambda: self.feed.run(self._stop, self._read_lock), self.feed.status)
         elif m.source == "prometheus":
             from mdm_console.feeds.prometheus import PrometheusFeed
 
             self.feed = PrometheusFeed(m.url, m.prefix, comps, self.windows.add, m.interval_seconds)
-            self._spawn(self.feed.run(self._stop))
+            self._supervise("feed", lambda: self.feed.run(self._stop), self.feed.status)
         elif m.source == "promql":
             from mdm_console.feeds.promql import PromQLFeed
 
             self.feed = PromQLFeed(m.url, m.queries, self.windows.add, m.interval_seconds)
-            self._spawn(self.feed.run(self._stop))
+            self._supervise("feed", lambda: self.feed.run(self._stop), self.feed.status)
         if self.system:
-            self._spawn(self.system.run(self._stop))
-        self._spawn(e.rollout.watch_drift(self._stop))
-        self._spawn(self._loop())
+            self._supervise("host", lambda: self.system.run(self._stop), self.system.status)
+        self._supervise("drift watch", lambda: e.rollout.watch_drift(self._stop))
+        self._supervise("monitor", self._loop)
         e.health = self
 
     async def stop(self) -> None:
@@ -91,6 +93,45 @@ class LiveMonitor:
 
     def _spawn(self, coro) -> None:
         self._tasks.append(asyncio.create_task(coro))
+
+    def _supervise(self, name: str, start: Callable[[], Awaitable[None]], status: Any = None) -> None:
+        """Run a part of the safety net for as long as the session runs: if it ends for any reason but the
+        stop, its error is shown (on its status) and recorded, and it is started again after a backoff
+        (1 s, doubling to 30 s; back to 1 s after a minute without failing). Never a silent STALE."""
+
+        async def keep() -> None:
+            backoff = 1.0
+            while not self._stop.is_set():
+                began = time.monotonic()
+                try:
+                    await start()
+                    if self._stop.is_set():
+                        return
+                    error = "it ended by itself"
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - whatever it was, the watch goes on
+                    error = f"{type(exc).__name__}: {exc}"[:500]
+                if time.monotonic() - began > 60:
+                    backoff = 1.0
+                self.restarts[name] = self.restarts.get(name, 0) + 1
+                message = f"{name} failed ({error}); restarting in {backoff:g} s"
+                if status is not None:
+                    status.error = message
+                await self._record_quietly("task.restarted", {"task": name, "error": error, "backoff_s": backoff,
+                                                              "restarts": self.restarts[name]})
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), backoff)
+                backoff = min(backoff * 2, 30.0)
+
+        self._spawn(keep())
+
+    async def _record_quietly(self, kind: str, payload: dict[str, Any]) -> None:
+        """Record an event about the watch itself; a failing store must not stop the watch."""
+        if self.engine.read_only:
+            return
+        with contextlib.suppress(Exception):
+            await self.engine.record(kind, None, payload)
 
     async def _restore(self) -> None:
         """Windows and the feed position from the store: a restart neither loses nor re-reads data."""
@@ -112,8 +153,8 @@ class LiveMonitor:
                 last_error = None
             except Exception as exc:  # noqa: BLE001 - one bad pass must not stop the watch
                 error = f"{type(exc).__name__}: {exc}"
-                if error != last_error and not self.engine.read_only:  # once per distinct error, not per second
-                    await self.engine.record("monitor.error", None, {"error": error})
+                if error != last_error:  # once per distinct error, not per second
+                    await self._record_quietly("monitor.error", {"error": error})
                 last_error = error
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), 1.0)

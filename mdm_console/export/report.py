@@ -172,7 +172,7 @@ def chain_line(f: dict[str, Any]) -> str:
     return f"HASH CHAIN BROKEN at seq {v.bad_seq}: {v.reason}. Events from seq {v.bad_seq} on cannot be trusted."
 
 
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~])")
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")  # what makes links, emphasis, code and tables
 
 
 def md_text(x: object) -> str:

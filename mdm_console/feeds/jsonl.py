@@ -104,6 +104,9 @@ class JsonlFeed:
                 except BadLine as exc:
                     self.status.count_bad(line, str(exc))
                     continue
+                except Exception as exc:  # noqa: BLE001 - one line never stops the feed
+                    self.status.count_bad(line, f"unreadable: {type(exc).__name__}")
+                    continue
                 good += 1
         if good:
             self.status.good += good

@@ -14,6 +14,9 @@ from datetime import datetime
 MAX_FUTURE_S = 300  # clocks drift; a line from further ahead is a bug, not a measurement
 MAX_PAST_S = 7 * 24 * 3600
 MAX_LATENCY_MS = 24 * 3600 * 1000
+# One line or one scrape counts at most this many operations: 2 000 000 a second for 5 s. A larger
+# count is a bug (or an attack) upstream, and taken at face value it would swamp every rate.
+MAX_COUNT = 10_000_000
 
 
 class BadLine(ValueError):
@@ -60,7 +63,18 @@ def _count(d: dict, key: str) -> int:
     v = d.get(key, 0)
     if isinstance(v, bool) or not isinstance(v, int) or v < 0:
         raise BadLine(f"{key} must be a non-negative integer")
+    if v > MAX_COUNT:
+        raise BadLine(f"{key} {v} is over the per-line maximum of {MAX_COUNT}")
     return v
+
+
+def check_count(v: float, what: str) -> int:
+    """A count from a scrape or a query: finite, non-negative, at most MAX_COUNT (else BadLine)."""
+    if not math.isfinite(v) or v < 0:
+        raise BadLine(f"{what} {v} is not a finite non-negative number")
+    if v > MAX_COUNT:
+        raise BadLine(f"{what} {v:.3g} is over the per-scrape maximum of {MAX_COUNT}")
+    return int(round(v))
 
 
 def _latency(v, key: str) -> float | None:
@@ -84,6 +98,8 @@ def parse_line(line: str | bytes, components: frozenset[str] | set[str], now: fl
         if isinstance(exc, BadLine):
             raise
         raise BadLine("not JSON") from None
+    except RecursionError:
+        raise BadLine("nested too deeply") from None
     if not isinstance(d, dict):
         raise BadLine("not a JSON object")
     comp = d.get("component")

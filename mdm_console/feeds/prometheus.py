@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from mdm_console.feeds.base import FeedStatus, Sink
 from mdm_console.feeds.http import FetchError, get
-from mdm_console.feeds.parse import Sample
+from mdm_console.feeds.parse import BadLine, Sample, check_count
 
 Key = tuple[str, str]  # (component, variant)
 
@@ -94,8 +94,8 @@ class PrometheusFeed:
         for comp, variant in {(c, v) for c, v, _ in deltas}:
             if comp not in self.components:
                 continue
-            success = int(round(deltas.get((comp, variant, "success"), 0)))
-            error = int(round(deltas.get((comp, variant, "error"), 0)))
+            success = check_count(deltas.get((comp, variant, "success"), 0), f"{comp} success")
+            error = check_count(deltas.get((comp, variant, "error"), 0), f"{comp} error")
             buckets = sorted(hdeltas.get((comp, variant), []))
             p99 = histogram_quantile(0.99, buckets)
             if success or error:
@@ -108,9 +108,13 @@ class PrometheusFeed:
         try:
             text = await asyncio.to_thread(get, self.url, self.status.interval)
             samples = self.ingest(text, now)
-        except FetchError as exc:
+        except (FetchError, BadLine) as exc:
             self.status.error = str(exc)
             self.status.count_bad(self.url, str(exc))
+            return
+        except Exception as exc:  # noqa: BLE001 - one bad scrape is counted, the feed goes on
+            self.status.error = f"unreadable scrape: {type(exc).__name__}: {exc}"
+            self.status.count_bad(self.url, self.status.error)
             return
         self.status.error = None
         self.status.good += 1

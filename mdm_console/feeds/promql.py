@@ -11,7 +11,7 @@ import urllib.parse
 
 from mdm_console.feeds.base import FeedStatus, Sink
 from mdm_console.feeds.http import FetchError, get
-from mdm_console.feeds.parse import Sample
+from mdm_console.feeds.parse import BadLine, Sample, check_count
 from mdm_console.plan.models import PromQLQueries
 
 
@@ -53,8 +53,8 @@ class PromQLFeed:
             if rate is None:
                 continue  # no series for this component right now: no data, not zero
             ops = rate * self.status.interval  # the server's rate over our polling interval
-            errors = int(round(ops * min(max(err or 0.0, 0.0), 1.0)))
-            total = int(round(ops))
+            total = check_count(ops, f"{comp} operations")
+            errors = int(round(total * min(max(err or 0.0, 0.0), 1.0)))
             out.append(Sample(now, comp, "all", max(total - errors, 0), errors, None, p99, False))
         return out
 
@@ -63,9 +63,12 @@ class PromQLFeed:
             now = time.time()
             try:
                 samples = await asyncio.to_thread(self.poll, now)
-            except FetchError as exc:
+            except (FetchError, BadLine) as exc:
                 self.status.error = str(exc)
                 self.status.count_bad(self.url, str(exc))
+            except Exception as exc:  # noqa: BLE001 - one bad answer is counted, the feed goes on
+                self.status.error = f"unreadable answer: {type(exc).__name__}: {exc}"
+                self.status.count_bad(self.url, self.status.error)
             else:
                 self.status.error = None
                 self.status.good += 1

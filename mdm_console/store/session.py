@@ -58,9 +58,9 @@ CREATE TABLE IF NOT EXISTS metrics (
     start TIMESTAMP NOT NULL,       -- UTC start of the 5 s bucket
     component VARCHAR NOT NULL,
     variant VARCHAR NOT NULL,       -- new | old | all
-    ops INTEGER NOT NULL,
-    success INTEGER NOT NULL,
-    error INTEGER NOT NULL,
+    ops BIGINT NOT NULL,            -- BIGINT: a 5 s bucket of a busy fleet passes 2^31 in a long window
+    success BIGINT NOT NULL,
+    error BIGINT NOT NULL,
     p50_ms DOUBLE,
     p95_ms DOUBLE,
     p99_ms DOUBLE,
@@ -497,6 +497,12 @@ def _check_or_init(con: duckdb.DuckDBPyConnection, path: Path, read_only: bool) 
         raise NotOurs(path, f"its meta says app={meta.get('app')!r}")
     if meta.get("schema") != SCHEMA_VERSION:
         raise NotOurs(path, f"its schema version is {meta.get('schema')}; this mdm-console reads version {SCHEMA_VERSION}")
+    if "metrics" in tables and not read_only:
+        narrow = [c for c, t in con.execute(
+            "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'metrics'"
+            " AND column_name IN ('ops', 'success', 'error')").fetchall() if t != "BIGINT"]
+        for column in narrow:  # a file from before the counts were 64-bit
+            con.execute(f"ALTER TABLE metrics ALTER COLUMN {column} TYPE BIGINT")
     if "metrics" not in tables:
         # A file from before the metrics tables: add them (empty, as temp tables when read-only).
         ddl = SCHEMA[SCHEMA.index("CREATE TABLE IF NOT EXISTS metrics"):SCHEMA.index("CREATE OR REPLACE VIEW")]
