@@ -342,8 +342,13 @@ async def test_cancel_all_kills_running_validators_and_records_cancelled(tmp_pat
         while started < 5:
             ev = await asyncio.wait_for(q.get(), 10)
             started += ev.kind == "validator.started"
-    children = psutil.Process().children(recursive=True)
-    assert len([c for c in children if "sleep" in c.name()]) == 5
+    def sleeping() -> int:
+        return len([c for c in psutil.Process().children(recursive=True) if "sleep" in c.name()])
+
+    deadline = asyncio.get_running_loop().time() + 10
+    while sleeping() < 5 and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.02)  # polling a condition with a deadline: the commands start behind the reaper
+    assert sleeping() == 5
     assert engine.validation.cancel_all() == 5
     summary = await asyncio.wait_for(run, 5)
     await engine.close()

@@ -7,13 +7,32 @@ a child that ignores SIGTERM or forks grandchildren is still gone.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import shutil
 import signal
+import sys
 from collections import deque
 from dataclasses import dataclass
 
 TAIL_BYTES = 16 * 1024
-GRACE_SECONDS = 0.5
+GRACE_SECONDS = 2.0  # the reaper answers SIGTERM in well under this; the wait ends as soon as it does
+# On Linux every command runs under validators/reaper.py, a child subreaper that kills whatever the command
+# left behind, even processes that left its group with setsid. Elsewhere the process group is all we have.
+REAPER = sys.platform == "linux"
+
+
+def _must_run(program: str, cwd: str | None, env: dict[str, str]) -> None:
+    """Raise as exec would (FileNotFoundError, PermissionError) before the reaper is started for it."""
+    if "/" in program:
+        path = program if os.path.isabs(program) or cwd is None else os.path.join(cwd, program)
+        if not os.path.exists(path):
+            raise FileNotFoundError(2, "No such file or directory", program)
+        if os.path.isdir(path) or not os.access(path, os.X_OK):
+            raise PermissionError(13, "Permission denied", program)
+        return
+    if shutil.which(program, path=env.get("PATH", os.defpath)) is None:
+        raise FileNotFoundError(2, "No such file or directory", program)
 
 
 @dataclass
@@ -57,10 +76,11 @@ async def run(argv: list[str] | None = None, *, shell: str | None = None, cwd: s
     kwargs = dict(stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
                   stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, cwd=cwd, env=full_env,
                   start_new_session=True)
-    if shell is not None:
-        proc = await asyncio.create_subprocess_shell(shell, **kwargs)
-    else:
-        proc = await asyncio.create_subprocess_exec(*argv, **kwargs)
+    command = ["/bin/sh", "-c", shell] if shell is not None else list(argv or [])
+    if REAPER:
+        _must_run(command[0], cwd, full_env)
+        command = [sys.executable, "-m", "mdm_console.validators.reaper", *command]
+    proc = await asyncio.create_subprocess_exec(*command, **kwargs)
     tail = _Tail(TAIL_BYTES)
 
     async def pump() -> None:
@@ -87,7 +107,9 @@ async def run(argv: list[str] | None = None, *, shell: str | None = None, cwd: s
 
 
 async def kill_group(proc: asyncio.subprocess.Process) -> None:
-    """SIGTERM the process group, SIGKILL it after the grace period, reap the leader."""
+    """SIGTERM the process group, SIGKILL it after the grace period, reap the leader.
+
+    Under the reaper, its SIGTERM handler kills every descendant (in this group or not) before it exits."""
     pgid = proc.pid  # start_new_session=True: the leader's pid is the group id
     _signal_group(pgid, signal.SIGTERM)
     try:
@@ -97,7 +119,9 @@ async def kill_group(proc: asyncio.subprocess.Process) -> None:
     # Children that ignored SIGTERM (or the leader's orphans) are still in the group.
     _signal_group(pgid, signal.SIGKILL)
     if proc.returncode is None:
-        await proc.wait()
+        # asyncio's wait() also waits for the pipes to close; a process outside the group could hold them.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(proc.wait(), 5)
 
 
 def _signal_group(pgid: int, sig: int) -> None:
