@@ -119,11 +119,16 @@ async def test_role_prerequisites_distinct_people_and_final_approval(engine):
         await c.sign("Final Approval", "Olga")
     assert "Olga already signed as 'Ops'" in str(refused.value) and "section 'Post'" in str(refused.value)
     await c.complete("c")
+    # b (in QA's and Ops's section) changed after they signed: Final Approval waits for them to sign again.
+    with pytest.raises(ChecklistRefused, match="role 'QA' signed an earlier state .changed since: b."):
+        await c.sign("Final Approval", "Fiona")
+    await c.sign("QA", "Quinn", "b done too")
+    await c.sign("Ops", "Olga")
     final = await c.sign("Final Approval", "Fiona")
-    assert final.signed
+    assert final.signed and final.current
     assert engine.phase != "finalization"  # components are still at testing
     events = [ev for ev in await engine.events() if ev.kind == "signoff.recorded"]
-    assert [ev.payload["role"] for ev in events] == ["QA", "Ops", "Final Approval"]
+    assert [ev.payload["role"] for ev in events] == ["QA", "Ops", "QA", "Ops", "Final Approval"]
     assert events[1].payload["warnings"] == ["OS user " + engine.store.actor.os_user + " also signed 'QA' (as Quinn)"]
     assert all(ev.payload["state_hash"] == c.state_hash(ev.payload["state"]) for ev in events)
 
@@ -134,7 +139,7 @@ async def test_a_signature_on_an_earlier_state_is_shown_as_such(engine):
     await c.sign("QA", "Quinn")
     await c.fail("b", "config diff found")
     [qa] = [s for s in c.signoffs() if s.role == "QA"]
-    assert qa.signed and not qa.current and qa.changed_since == ["b", "c"]
+    assert qa.signed and not qa.current and qa.changed_since == ["b"]  # c is outside QA's sections
     renewed = await c.sign("QA", "Quinn", "re-checked after the config finding")
     assert renewed.current
 
@@ -170,6 +175,30 @@ def test_cli_checklist_commands_and_exit_codes(plan_file):
     items = {i["id"]: i for i in doc["items"]}
     assert items["c"]["status"] == "failed" and items["c"]["notes"][0]["text"] == "rerun at 02:10"
     qa = next(s for s in doc["signoffs"] if s["role"] == "QA")
-    assert qa["signed"] and not qa["current"] and qa["changed_since"] == ["c"]
+    assert qa["signed"] and qa["current"]  # c is in Post, outside the sections QA signed for
+    assert run_cli("reopen", "a", "--reason", "backup re-check", *p).returncode == 0
     r = run_cli("checklist", *p)
-    assert "SIGNED AN EARLIER STATE; changed since: c" in r.stdout
+    assert "SIGNED AN EARLIER STATE; changed since: a" in r.stdout
+
+
+@pytest.mark.parametrize("first, second", [("Alice Dev", "alice  DEV"), ("Alice", "Alice."), ("Ａｌｉｃｅ", "alice"),
+                                           ("O'Brien", "obrien"), ("Zoë", "ZOË")])
+async def test_one_person_under_two_spellings_cannot_sign_two_roles(engine, first, second):
+    c = engine.checklist
+    await c.complete("a")
+    await c.sign("QA", first)
+    with pytest.raises(ChecklistRefused, match="each role needs a different person"):
+        await c.sign("Ops", second)
+    assert (await c.sign("Ops", "Bob")).signed
+
+
+async def test_completing_an_item_outside_a_roles_scope_keeps_its_signature_current(engine):
+    c = engine.checklist
+    await c.complete("a")
+    await c.sign("QA", "Quinn")
+    await c.note("c", "post item note")  # c is in Post: not QA's
+    [qa] = [s for s in c.signoffs() if s.role == "QA"]
+    assert qa.current
+    await c.note("a", "pre item note")
+    [qa] = [s for s in c.signoffs() if s.role == "QA"]
+    assert not qa.current and qa.changed_since == ["a"]

@@ -8,6 +8,7 @@ Refused attempts are recorded too, so the log shows who tried what.
 from __future__ import annotations
 
 import hashlib
+import unicodedata
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -66,6 +67,16 @@ class SignoffView:
     unmet: list[str]  # prerequisites not met now
 
 
+def person_key(name: str) -> str:
+    """Who a typed name stands for: Unicode NFKC, case folded, punctuation dropped, white space collapsed.
+    "Alice Dev", "alice  DEV" and "Alice Dev." are one person, as are "O'Brien" and "obrien"; two roles need
+    two different keys."""
+    folded = unicodedata.normalize("NFKC", name).casefold()
+    kept = "".join(" " if unicodedata.category(c).startswith("Z") or c in "\t\n\r" else
+                   "" if unicodedata.category(c).startswith(("P", "C", "S")) else c for c in folded)
+    return " ".join(kept.split())
+
+
 class Checklist:
     def __init__(self, engine: Engine):
         self.engine = engine
@@ -106,33 +117,75 @@ class Checklist:
         return r is not None and r.status == "passed"
 
     def state_doc(self) -> dict[str, Any]:
-        """The canonical checklist state a signature covers."""
+        """The canonical checklist state: every item (a role's signature covers its scope of it)."""
         return {i.id: {"status": i.status, "by": i.by, "reason": i.reason, "relied_on": i.relied_on,
                        "notes": len(i.notes)} for i in self.items()}
 
     def state_hash(self, doc: dict[str, Any] | None = None) -> str:
         return hashlib.sha256(canonical(doc if doc is not None else self.state_doc()).encode()).hexdigest()
 
+    def scope(self, role_name: str) -> tuple[set[str], list[str]]:
+        """What a role's signature covers: the items of its sections and every item they depend on (all
+        items for a role with no sections, such as Final Approval), and the roles it requires."""
+        plan = self.engine.plan
+        role = next(r for r in plan.signoffs if r.role == role_name)
+        by_id = {i.id: i for i in plan.checklist}
+        if role.requires_sections:
+            todo = [i.id for i in plan.checklist if i.section in role.requires_sections]
+        else:
+            todo = list(by_id)
+        items: set[str] = set()
+        while todo:
+            iid = todo.pop()
+            if iid not in items:
+                items.add(iid)
+                todo += by_id[iid].depends_on
+        return items, self.required_roles(role_name)
+
+    def required_roles(self, role_name: str) -> list[str]:
+        plan = self.engine.plan
+        if role_name == final_role(plan):
+            return [r.role for r in plan.signoffs if r.role != role_name]
+        return list(next(r for r in plan.signoffs if r.role == role_name).requires_roles)
+
+    def scoped_doc(self, role_name: str, full: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The part of the state a signature of this role covers; required roles appear as
+        "@role:<name>" with the state hash their signature holds."""
+        full = full if full is not None else self.state_doc()
+        items, roles = self.scope(role_name)
+        doc = {k: v for k, v in full.items() if k in items}
+        for other in roles:
+            s = self.engine.state.signoffs.get(other)
+            doc[f"@role:{other}"] = s.state_hash if s else None
+        return doc
+
     def signoffs(self) -> list[SignoffView]:
         now_doc = self.state_doc()
-        now_hash = self.state_hash(now_doc)
-        out = []
+        views: dict[str, SignoffView] = {}
         for role in self.engine.plan.signoffs:
             s = self.engine.state.signoffs.get(role.role)
-            unmet = self.unmet(role.role)
             if s is None:
-                out.append(SignoffView(role.role, False, None, None, None, False, [], unmet))
+                views[role.role] = SignoffView(role.role, False, None, None, None, False, [], [])
                 continue
+            now = self.scoped_doc(role.role, now_doc)
             signed_doc = self._signed_doc(s.seq)
-            changed = sorted(k for k in set(now_doc) | set(signed_doc) if now_doc.get(k) != signed_doc.get(k))
-            out.append(SignoffView(role.role, True, s.name, s.ts, s.state_hash, s.state_hash == now_hash,
-                                   changed, unmet))
+            # A signature from before scopes held the whole state: judge it on its role's scope only.
+            changed = sorted(k for k in now if now.get(k) != signed_doc.get(k))
+            views[role.role] = SignoffView(role.role, True, s.name, s.ts, s.state_hash, not changed, changed, [])
+        out = []
+        for role in self.engine.plan.signoffs:
+            v = views[role.role]
+            out.append(SignoffView(v.role, v.signed, v.name, v.ts, v.state_hash, v.current, v.changed_since,
+                                   self._unmet(role.role, views)))
         return out
 
     def _signed_doc(self, seq: int) -> dict[str, Any]:
         return self.engine.state.signed_states.get(str(seq), {})
 
     def unmet(self, role_name: str) -> list[str]:
+        return next(s.unmet for s in self.signoffs() if s.role == role_name)
+
+    def _unmet(self, role_name: str, views: dict[str, SignoffView]) -> list[str]:
         plan = self.engine.plan
         role = next(r for r in plan.signoffs if r.role == role_name)
         items = self.items()
@@ -141,12 +194,12 @@ class Checklist:
             open_items = [i.id for i in items if i.section == section and i.critical and i.status != DONE]
             if open_items:
                 out.append(f"section '{section}' has critical items not completed: {', '.join(open_items)}")
-        required = list(role.requires_roles)
-        if role_name == final_role(plan):
-            required = [r.role for r in plan.signoffs if r.role != role_name]
-        for other in required:
-            if other not in self.engine.state.signoffs:
+        for other in self.required_roles(role_name):
+            v = views.get(other)
+            if v is None or not v.signed:
                 out.append(f"role '{other}' has not signed")
+            elif not v.current:
+                out.append(f"role '{other}' signed an earlier state (changed since: {', '.join(v.changed_since)})")
         return out
 
     # ---- changing ---------------------------------------------------------------------------
@@ -211,15 +264,16 @@ class Checklist:
         if current.signed and current.current:
             reasons.append(f"'{role_name}' is already signed by {current.name} for the current state")
         for other, s in state.signoffs.items():
-            if other != role_name and s.name.casefold() == name.casefold():
-                reasons.append(f"{s.name} already signed as '{other}': each role needs a different person")
-        reasons += self.unmet(role_name)
+            if other != role_name and person_key(s.name) == person_key(name):
+                reasons.append(f"{s.name} already signed as '{other}' ('{name}' is the same name): "
+                               "each role needs a different person")
+        reasons += current.unmet
         if reasons:
             await self._refuse_signoff(role_name, name, reasons)
         warnings = [f"OS user {self.engine.store.actor.os_user} also signed '{other}' (as {s.name})"
                     for other, s in state.signoffs.items()
                     if other != role_name and s.os_user == self.engine.store.actor.os_user]
-        doc = self.state_doc()
+        doc = self.scoped_doc(role_name)
         await self.engine.record("signoff.recorded", None, {
             "role": role_name, "name": name, "comment": comment, "state_hash": self.state_hash(doc),
             "state": doc, "warnings": warnings, "renews": current.state_hash if current.signed else None})
