@@ -11,7 +11,9 @@ from typing import TYPE_CHECKING, Any
 from mdm_console.engine import effects
 from mdm_console.engine.effects import Change
 from mdm_console.engine.gates import GateResult, evaluate
-from mdm_console.flags.flagfile import FlagFileError, effective_percent, read_flags, sha256_file
+from mdm_console.flags.flagfile import (
+    FlagFileError, effective_percent, read_flags, remove_stale_temp_files, sha256_file,
+)
 
 if TYPE_CHECKING:
     from mdm_console.engine.core import Engine
@@ -162,8 +164,11 @@ class RolloutControl:
             if drift.drifted and not overwrite_drift:
                 raise RolloutError(f"{drift.detail}; restore the flag file (or roll back) before changing stages")
             point = await effects.take_point(self.engine, label, auto=True, reason=extra.get("reason", ""))
-            return await effects.perform(self.engine, action=action, changes=changes, restore=restore or [],
+            done = await effects.perform(self.engine, action=action, changes=changes, restore=restore or [],
                                          before_point=point, extra=extra, write_flags=write_flags)
+            if drift.drifted and write_flags:
+                await self.check_drift()  # a restore or rollback that put the file back clears the alert
+            return done
 
     def _refuse_while_intents_open(self) -> None:
         if self.engine.state.open_intents:
@@ -204,6 +209,7 @@ class RolloutControl:
     async def ensure_flag_file(self) -> DriftStatus:
         """At start: write the flag file if it does not exist yet; never replace someone else's."""
         async with self.engine.effects_lock:
+            await asyncio.to_thread(remove_stale_temp_files, self.engine.loaded.flag_file)
             status = await self.check_drift(record=False)
             if status.on_disk is None and self.engine.state.flags_sha256 is None:
                 point = await effects.take_point(self.engine, "before the first flag file", auto=True)
@@ -218,6 +224,10 @@ class RolloutControl:
         expected = self.engine.state.flags_sha256
         if on_disk == expected:
             status = DriftStatus(False, on_disk, expected, "the flag file is as the console last wrote it")
+        elif on_disk is not None and on_disk in self._intended():
+            # A crash between the write and its `intent.done`: our own write, waiting to be reconciled.
+            status = DriftStatus(False, on_disk, expected, "the flag file is as an unfinished change wrote it; "
+                                 "reconcile that change")
         elif on_disk is None:
             status = DriftStatus(True, None, expected, f"{path} was deleted")
         elif expected is None:
@@ -228,6 +238,11 @@ class RolloutControl:
         if record:
             await self._record_drift(status)
         return status
+
+    def _intended(self) -> set[str]:
+        """sha256 of the flag file each open intent meant to write."""
+        return {effects.sha256_bytes(effects.flag_bytes(p["flags"], p["seq"]))
+                for p in self.engine.state.open_intents.values() if p.get("flags") is not None}
 
     def _describe_edit(self) -> str:
         try:

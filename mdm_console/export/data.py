@@ -10,7 +10,7 @@ from pathlib import Path
 
 import duckdb
 
-from mdm_console.export.files import write_with
+from mdm_console.export.files import atomic_targets, write_with
 
 EVENT_COLUMNS = ("seq", "ts", "kind", "component", "operator", "os_user", "host", "payload", "prev_hash", "hash",
                  "body")
@@ -30,17 +30,11 @@ def copy_events(con: duckdb.DuckDBPyConnection, fmt: str, path: Path, since: int
     opts = "FORMAT parquet, COMPRESSION zstd" if fmt == "parquet" else "FORMAT csv, HEADER true"
     sql = EVENTS_SQL.format(since=int(since))
 
-    def write(tmp: Path) -> None:
+    # Both files or neither: the events' file is renamed into place only once the aggregates' is written too.
+    with atomic_targets([path, metrics_path(path)]) as (tmp, mtmp):
         con.execute(f"COPY ({sql}) TO '{_quote(tmp)}' ({opts})")
-
-    write_with(path, write)
-    n = con.execute(f"SELECT count(*) FROM events WHERE seq > {int(since)}").fetchone()[0]
-
-    def write_metrics(tmp: Path) -> None:
-        con.execute(f"COPY ({METRICS_SQL}) TO '{_quote(tmp)}' ({opts})")
-
-    write_with(metrics_path(path), write_metrics)
-    return n
+        con.execute(f"COPY ({METRICS_SQL}) TO '{_quote(mtmp)}' ({opts})")
+    return con.execute(f"SELECT count(*) FROM events WHERE seq > {int(since)}").fetchone()[0]
 
 
 def stream_jsonl(con: duckdb.DuckDBPyConnection, path: Path, since: int, batch: int = 50_000) -> int:

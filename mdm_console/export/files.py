@@ -15,6 +15,8 @@ class ExportError(Exception):
 
 def check_target(path: Path, force: bool) -> Path:
     path = Path(path).expanduser().absolute()
+    if path.is_dir():
+        raise ExportError(f"{path} is a directory; name a file")
     if not path.parent.is_dir():
         raise ExportError(f"directory {path.parent} does not exist")
     if not os.access(path.parent, os.W_OK):
@@ -25,18 +27,40 @@ def check_target(path: Path, force: bool) -> Path:
 
 
 @contextmanager
+def atomic_targets(paths: list[Path]):
+    """Yields one temp path beside each of `paths`; all are renamed over their targets only if the block
+    succeeds, so a failing companion file leaves none of them. Any OS or writer error is an ExportError."""
+    tmps: list[str] = []
+    try:
+        for path in paths:
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+            os.close(fd)
+            os.unlink(tmp)  # writers (DuckDB COPY) create the file themselves
+            tmps.append(tmp)
+        yield [Path(t) for t in tmps]
+        for tmp, path in zip(tmps, paths, strict=True):
+            os.chmod(tmp, 0o644)
+        # The first path last: the file a reader looks for appears only once its companions are in place.
+        for tmp, path in reversed(list(zip(tmps, paths, strict=True))):
+            os.replace(tmp, path)
+    except ExportError:
+        raise
+    except OSError as exc:
+        raise ExportError(f"cannot write {exc.filename or paths[0]}: {exc.strerror or exc}") from None
+    except Exception as exc:  # noqa: BLE001 - DuckDB's errors, said in one line
+        raise ExportError(f"cannot write {paths[0]}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") \
+            from None
+    finally:
+        for tmp in tmps:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+
+@contextmanager
 def atomic_target(path: Path):
     """Yields a temp path beside `path`; renamed over it only if the block succeeds."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    os.close(fd)
-    os.unlink(tmp)  # writers (DuckDB COPY) create the file themselves
-    try:
-        yield Path(tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_targets([path]) as (tmp,):
+        yield tmp
 
 
 def write_with(path: Path, writer: Callable[[Path], None]) -> None:

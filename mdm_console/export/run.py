@@ -7,6 +7,7 @@ from pathlib import Path
 
 from mdm_console.export import data
 from mdm_console.export.files import ExportError, check_target, write_with
+from mdm_console.fsguard import same_file
 
 FORMATS = ("md", "html", "jsonl", "csv", "parquet")
 
@@ -23,11 +24,15 @@ async def export_session(engine, fmt: str, output: Path | str, *, since: int = 0
     if fmt not in FORMATS:
         raise ExportError(f"unknown format '{fmt}' ({', '.join(FORMATS)})")
     path = check_target(Path(output), force)
+    ours = [("the session db", engine.store.path), ("the plan", engine.loaded.path),
+            ("the flag file", engine.loaded.flag_file)]
+    for target in (path, data.metrics_path(path)) if fmt in ("csv", "parquet") else (path,):
+        for name, p in ours:
+            if same_file(target, p):
+                raise ExportError(f"{target} is {name}: an export never replaces it")
     extra: list[Path] = []
     if fmt in ("csv", "parquet"):
-        mpath = data.metrics_path(path)
-        if mpath.exists() and not force:
-            raise ExportError(f"{mpath} exists (use --force to replace it)")
+        mpath = check_target(data.metrics_path(path), force)
         n = await engine.store.acall(lambda con: data.copy_events(con, fmt, path, since))
         extra.append(mpath)
     elif fmt == "jsonl":

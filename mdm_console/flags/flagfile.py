@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -94,6 +95,30 @@ def write_atomic(path: Path, data: bytes, mode: int = FILE_MODE) -> str:
             pass
         raise FlagFileError(f"cannot write {path}: {exc.strerror or exc}") from None
     return sha256_bytes(data)
+
+
+def remove_stale_temp_files(path: Path) -> list[Path]:
+    """Remove the temp files a killed write of `path` left (`.<name>.<random>.tmp`, ours by their name and
+    owner). Called once the session is ours (the db lock is held), so no write of ours is under way."""
+    path = Path(path)
+    removed = []
+    try:
+        entries = list(path.parent.glob(f".{glob_escape(path.name)}.*.tmp"))
+    except OSError:
+        return removed
+    for p in entries:
+        try:
+            st = p.lstat()
+            if stat.S_ISREG(st.st_mode) and st.st_uid == os.geteuid():
+                p.unlink()
+                removed.append(p)
+        except OSError:
+            continue
+    return removed
+
+
+def glob_escape(name: str) -> str:
+    return "".join(f"[{c}]" if c in "*?[" else c for c in name)
 
 
 def read_flags(path: Path) -> dict[str, dict[str, Any]]:
