@@ -102,7 +102,9 @@ async def test_the_watcher_follows_appends(tmp_path):
     feed, w = make_feed(path)
     stop = asyncio.Event()
     task = asyncio.create_task(feed.run(stop))
-    await asyncio.sleep(0.2)
+    deadline = time.monotonic() + 10
+    while feed.reads == 0 and time.monotonic() < deadline:  # the first pass found no file yet
+        await asyncio.sleep(0.01)
     with open(path, "a") as fh:
         fh.write("".join(op() + "\n" for _ in range(25)))
     deadline = time.monotonic() + 5

@@ -87,7 +87,10 @@ async def test_aggregates_are_stored_and_reloaded_after_a_restart(tmp_path):
     e = await Engine.open(load_plan(plan), record_start="test")
     m = LiveMonitor(e, system=False)
     await m.start()
-    await asyncio.sleep(0.3)
+    deadline = time.monotonic() + 10
+    while m.feed.reads == 0 and time.monotonic() < deadline:  # the restarted feed has read the file once
+        await asyncio.sleep(0.01)
+    assert m.feed.reads > 0
     st = m.stats("storage")
     await m.stop()
     await e.close()
@@ -122,7 +125,7 @@ async def test_a_faulty_canary_raises_the_alert_and_auto_rollback_restores_zero(
     assert "alert:error_rate:storage" in kinds
     assert proposed.payload["mode"] == "auto" and proposed.payload["criterion"] == "error_rate"
     assert e.state.components["storage"].percent == 0
-    assert kinds["rollback.finished"] <= 3 + 2 + 8  # for_seconds + 2 s, plus the time errors take to show up
+    assert kinds["alert:error_rate:storage"] < kinds["rollback.finished"]  # how soon: benchmarks/, not here
     flags = __import__("json").loads(e.loaded.flag_file.read_text())["flags"]["mdm.new_backend"]
     assert flags["metadata"]["percent"] == 0
     changed = [ev for ev in await e.events() if ev.kind == "stage.changed"][-1]

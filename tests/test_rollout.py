@@ -154,8 +154,9 @@ async def test_auto_advance_waits_for_min_stage_time_and_stops_at_full_rollout(e
 
 async def test_drift_is_noticed_within_two_seconds_and_never_overwritten(engine):
     stop = asyncio.Event()
-    watcher = asyncio.create_task(engine.rollout.watch_drift(stop))
-    await asyncio.sleep(0.3)  # let the watcher start (it reports only changes after it began)
+    ready = asyncio.Event()
+    watcher = asyncio.create_task(engine.rollout.watch_drift(stop, ready=ready))
+    await asyncio.wait_for(ready.wait(), 10)  # it reports only changes after it began
     async with engine.subscribe() as q:
         doc = json.loads(engine.loaded.flag_file.read_text())
         doc["flags"]["mdm.new_backend"]["defaultVariant"] = "on"

@@ -4,7 +4,11 @@ fixed input data (so the pictures only change when the rendering does)."""
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import itertools
+import os
+import shutil
+import tempfile
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -50,11 +54,15 @@ def fixed(monkeypatch, tmp_path):
     monkeypatch.setattr(core.os, "getpid", lambda: 4242)
     ids = itertools.count(1)
     monkeypatch.setattr(uuid, "uuid4", lambda: uuid.UUID(int=next(ids)))
-    base = Path("/tmp/mdm-snapshot-plan")  # a fixed path: it appears in the logged plan_path
-    import shutil
-
+    # A fixed path, because it appears in the logged plan_path and so in the pictures; held under an
+    # exclusive lock (concurrent runs wait their turn) and refused if it is not a directory of ours.
+    base = Path("/tmp/mdm-snapshot-plan")
+    lock = open(Path(tempfile.gettempdir()) / f"mdm-snapshot-plan.{os.getuid()}.lock", "a")  # noqa: SIM115
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    if base.is_symlink() or (base.exists() and base.stat().st_uid != os.getuid()):
+        pytest.fail(f"{base} is not a directory of this user's; remove it")
     shutil.rmtree(base, ignore_errors=True)
-    base.mkdir()
+    base.mkdir(mode=0o700)
 
     async def build():
         e = await open_engine(base)
@@ -64,8 +72,12 @@ def fixed(monkeypatch, tmp_path):
         return e
 
     engine = asyncio.run(build())
-    yield engine, FixedMonitor(engine.now())
-    asyncio.run(engine.close())
+    try:
+        yield engine, FixedMonitor(engine.now())
+    finally:
+        asyncio.run(engine.close())
+        shutil.rmtree(base, ignore_errors=True)
+        lock.close()
 
 
 def snap(snap_compare, fixed, press, run_before=None):
@@ -75,9 +87,14 @@ def snap(snap_compare, fixed, press, run_before=None):
 
 
 async def _settle(pilot):
-    # Workers that read the store (log page, validator detail) finish within a few loop turns.
-    for _ in range(4):
-        await pilot.pause(0.2)
+    """Wait (with a deadline) until the workers that read the store (log page, validator detail) have
+    finished and what they posted is drawn; the engine-events follower runs for the app's life."""
+    for _ in range(3):
+        await pilot.pause()
+        pending = [w for w in pilot.app.workers if w.group != "engine-events" and not w.is_finished]
+        for w in pending:
+            await asyncio.wait_for(w.wait(), 10)
+    await pilot.pause()
     await pilot.wait_for_scheduled_animations()
 
 
@@ -105,6 +122,5 @@ def test_rollback_wizard(snap_compare, fixed):
     async def open_prefilled(pilot):
         pilot.app.open_rollback("component", "storage", "error rate 0.31 > 0.05 for 60 s")
         await _settle(pilot)
-        await pilot.pause(0.5)
 
     assert snap(snap_compare, fixed, [], open_prefilled)

@@ -33,7 +33,7 @@ async def test_keys_switch_screens_and_help_lists_the_screen_keys(tmp_path):
         await pilot.press("2", "question_mark")
         await until(pilot, lambda: isinstance(app.screen, HelpModal))
         text = str(app.screen.query_one("Static").render())
-        assert "Advance" in text and "Step back" in text and "Rollback wizard" not in text or "Rollback" in text
+        assert "Advance" in text and "Step back" in text and "Pause" in text
         await pilot.press("escape")
     await e.close()
 
@@ -135,8 +135,6 @@ async def test_complete_an_item_sign_off_and_a_refused_sign_off(tmp_path):
         assert "critical items not completed: pre.backup" in str(app.screen.query_one("#unmet").render())
         app.screen.query_one("#name", Input).value = "Olga"
         await pilot.click("#ok")
-        await until(pilot, lambda: any(ev.kind == "signoff.refused" for ev in []) or
-                    not isinstance(app.screen, SignoffModal))
         await until(pilot, lambda: any("refused" in (n.title or "") for n in app._notifications))
         assert "Ops" not in e.state.signoffs
         await pilot.press("space")  # the first item: pre.backup

@@ -292,7 +292,8 @@ class RolloutControl:
                           label="before restoring the flag file", overwrite_drift=True)
         return await self.check_drift()
 
-    async def watch_drift(self, stop: asyncio.Event | None = None, every: float = 0.5) -> None:
+    async def watch_drift(self, stop: asyncio.Event | None = None, every: float = 0.5,
+                          ready: asyncio.Event | None = None) -> None:
         """Notice edits of the flag file within a second, for as long as the console runs.
 
         A stat every half second, then a hash only when it moved: cheaper than a directory watcher,
@@ -300,6 +301,8 @@ class RolloutControl:
         path = self.engine.loaded.flag_file
         stop = stop or asyncio.Event()
         seen = await asyncio.to_thread(stat_key, path)
+        if ready is not None:
+            ready.set()  # changes from here on are noticed
         while not stop.is_set():
             try:
                 await asyncio.wait_for(stop.wait(), every)

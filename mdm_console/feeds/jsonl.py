@@ -36,6 +36,7 @@ class JsonlFeed:
         self.position = position or Position()
         self._fh = None
         self._partial = b""
+        self.reads = 0  # passes over the file so far (tests wait on it instead of sleeping)
 
     # ---- reading (blocking: called in a thread) -----------------------------------------------
     def _open_current(self) -> bool:
@@ -62,6 +63,7 @@ class JsonlFeed:
         Returns the good samples; the caller hands them to the windows on the event loop.
         """
         out: list[Sample] = []
+        self.reads += 1
         if self._fh is None and not self._open_current():
             return out
         while True:
