@@ -88,6 +88,35 @@ CASES = [
     ("sql-missing-dsn", lambda s: s.replace('kind = "file"\nparams = { path = "config/app.toml", parse = "toml" }',
                                             'kind = "sql"\nparams = { query = "select 1" }'),
      "validators[0].params.dsn", "Field required"),
+    # Values that can be checked at load are checked there (trust: plans that cannot work are refused).
+    ("regex-does-not-compile", lambda s: s.replace(
+        'kind = "file"\nparams = { path = "config/app.toml", parse = "toml" }',
+        'kind = "command"\nparams = { argv = ["true"], expect_stdout_regex = "(unclosed" }'),
+     "validators[0].params", "does not compile"),
+    ("alert-levels-reversed", lambda s: s + '\n[alerts]\nerror_rate = { warning = 0.1, critical = 0.05 }\n',
+     "alerts.error_rate.critical", "must not be below warning"),
+    ("success-levels-reversed", lambda s: s + '\n[alerts]\nsuccess_rate = { warning = 0.9, critical = 0.95 }\n',
+     "alerts.success_rate.critical", "must not be above warning"),
+    ("error-level-over-one", lambda s: s + '\n[alerts]\nerror_rate = { warning = 2, critical = 5 }\n',
+     "alerts.error_rate.warning", "at most 1"),
+    ("negative-latency-level", lambda s: s + '\n[alerts]\nlatency_p99_ms = { warning = -1, critical = 5 }\n',
+     "alerts.latency_p99_ms.warning", "greater than or equal to 0"),
+    ("window-without-offset", lambda s: s.replace('snapshot_files', 'window_start = 2026-11-25T22:00:00\nsnapshot_files'),
+     "cutover.window_start", "without an offset"),
+    ("unknown-phase", lambda s: s.replace('kind = "file"', 'kind = "file"\nphases = ["prefligth"]'),
+     "validators[0].phases[0]", "'preflight'"),
+    ("window-shorter-than-interval", lambda s: s + '\n[metrics]\nsource = "jsonl"\npath = "m.jsonl"\n'
+     'interval_seconds = 60\nwindow_seconds = 30\n', "metrics.window_seconds", "at least interval_seconds"),
+    ("metrics-url-scheme", lambda s: s + '\n[metrics]\nsource = "prometheus"\nurl = "file:///etc/passwd"\n',
+     "metrics.url", "http:// or https://"),
+    ("sql-scalar-range-empty", lambda s: s.replace(
+        'kind = "file"\nparams = { path = "config/app.toml", parse = "toml" }',
+        'kind = "sql"\nparams = { dsn = "duckdb:x.db", query = "select 1", expect_scalar_min = 5, '
+        'expect_scalar_max = 1 }'), "validators[0].params", "no value could pass"),
+    ("http-status-out-of-range", lambda s: s.replace(
+        'kind = "file"\nparams = { path = "config/app.toml", parse = "toml" }',
+        'kind = "http"\nparams = { url = "http://127.0.0.1/", expect_status = 2000 }'),
+     "validators[0].params.expect_status", "less than or equal to 599"),
 ]
 
 

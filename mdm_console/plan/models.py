@@ -7,6 +7,8 @@ Cross-references (dependencies, roles, validators) are checked in `Plan`.
 
 from __future__ import annotations
 
+import re
+
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -49,6 +51,10 @@ class Cutover(Strict):
 
     @model_validator(mode="after")
     def _window_order(self) -> Cutover:
+        for key in ("window_start", "window_end"):
+            value = getattr(self, key)
+            if value is not None and value.tzinfo is None:
+                raise PlanRefError(key, "a date-time without an offset is ambiguous: add Z (UTC) or +HH:MM")
         if self.window_start and self.window_end and self.window_end <= self.window_start:
             raise ValueError("window_end must be after window_start")
         return self
@@ -96,6 +102,12 @@ class Metrics(Strict):
 
     @model_validator(mode="after")
     def _source_needs(self) -> Metrics:
+        if self.url is not None and not re.match(r"^https?://[^/\s]+", self.url):
+            raise PlanRefError("url", "must be an http:// or https:// URL")
+        if not re.fullmatch(r"[a-zA-Z_:][a-zA-Z0-9_:]*", self.prefix):
+            raise PlanRefError("prefix", "is not a Prometheus metric name prefix ([a-zA-Z_:][a-zA-Z0-9_:]*)")
+        if self.window_seconds < self.interval_seconds:
+            raise PlanRefError("window_seconds", "must be at least interval_seconds (a window holds data)")
         if self.source == "jsonl" and self.path is None:
             raise ValueError("source 'jsonl' needs 'path'")
         if self.source in ("prometheus", "promql") and not self.url:
@@ -106,8 +118,8 @@ class Metrics(Strict):
 
 
 class Levels(Strict):
-    warning: float
-    critical: float
+    warning: Annotated[float, Field(ge=0, allow_inf_nan=False)]
+    critical: Annotated[float, Field(ge=0, allow_inf_nan=False)]
 
 
 class AutoRollback(Strict):
@@ -126,6 +138,21 @@ class Alerts(Strict):
     cpu_percent: Levels = Levels(warning=80, critical=90)
     auto_rollback: AutoRollback = AutoRollback()
 
+    @model_validator(mode="after")
+    def _levels_in_order(self) -> Alerts:
+        for key, upper in (("error_rate", 1.0), ("success_rate", 1.0), ("memory_percent", 100.0),
+                           ("cpu_percent", 100.0), ("latency_p99_ms", None)):
+            lv: Levels = getattr(self, key)
+            for which in ("warning", "critical"):
+                if upper is not None and getattr(lv, which) > upper:
+                    raise PlanRefError(f"{key}.{which}", f"must be at most {upper:g}")
+            if key == "success_rate":
+                if lv.critical > lv.warning:
+                    raise PlanRefError(f"{key}.critical", "must not be above warning (success alerts fire below)")
+            elif lv.critical < lv.warning:
+                raise PlanRefError(f"{key}.critical", "must not be below warning")
+        return self
+
 
 Phase = Literal["preflight", "post", "rollback"]
 
@@ -134,7 +161,7 @@ class Validator(Strict):
     id: Identifier
     kind: Literal["system", "command", "http", "sql", "compare", "file", "junit", "flags", "python"]
     title: str = ""
-    phases: list[Annotated[str, Field(min_length=1)]] = ["preflight"]
+    phases: Annotated[list[Phase], Field(min_length=1)] = ["preflight"]
     critical: bool = False
     timeout_seconds: Annotated[float, Field(gt=0, le=86400)] = 30
     max_ms: Annotated[float, Field(gt=0)] | None = None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -32,6 +34,11 @@ class CommandParams(Params):
     def _one_of(self) -> CommandParams:
         if (self.argv is None) == (self.shell is None):
             raise ValueError("give exactly one of 'argv' (no shell) or 'shell'")
+        if self.expect_stdout_regex is not None:
+            try:
+                re.compile(self.expect_stdout_regex)
+            except re.error as exc:
+                raise ValueError(f"expect_stdout_regex does not compile: {exc}") from None
         return self
 
 
@@ -39,7 +46,7 @@ class HttpParams(Params):
     url: Annotated[str, Field(pattern=r"^https?://")]
     method: Literal["GET", "HEAD", "POST", "PUT"] = "GET"
     headers: dict[str, str] = {}
-    expect_status: int = 200
+    expect_status: Annotated[int, Field(ge=100, le=599)] = 200
     expect_json: dict[str, Any] = {}
 
 
@@ -53,6 +60,13 @@ class SqlParams(Params):
     expect_scalar: Any = None
     expect_scalar_min: float | None = None
     expect_scalar_max: float | None = None
+
+    @model_validator(mode="after")
+    def _range(self) -> SqlParams:
+        lo, hi = self.expect_scalar_min, self.expect_scalar_max
+        if lo is not None and hi is not None and lo > hi:
+            raise ValueError("expect_scalar_min is above expect_scalar_max: no value could pass")
+        return self
 
 
 class CompareParams(Params):
