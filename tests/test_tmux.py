@@ -56,3 +56,30 @@ def test_start_switch_screens_and_quit(tmp_path):
         assert not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in workloads)  # no orphan
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+
+
+def test_hostile_names_show_as_text_in_a_real_terminal(tmp_path):
+    """ESC ] 0 ; ... BEL in the operator name and the plan must not retitle the terminal or clear it."""
+    from tests.test_trust_text import HOSTILE_PLAN
+
+    (tmp_path / "metrics").mkdir()
+    (tmp_path / "mdm-plan.toml").write_text(HOSTILE_PLAN)
+    session = f"mdm-{uuid.uuid4().hex[:8]}"
+    operator = "[/foo] [@click=app.quit]me[/] \x1b]0;pwned\x07"
+    (tmp_path / "op.txt").write_text(operator)
+    cmd = (f"cd {tmp_path} && {sys.executable} -m mdm_console --operator \"$(cat op.txt)\"; "
+           "echo EXITED $?; sleep 30")
+    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "160", "-y", "48",
+                    "-e", f"MDM_STATE_DIR={tmp_path / 'st'}", cmd], check=True)
+    try:
+        out = wait_for(session, "[@click=app.quit]me[/]")
+        assert "\\x1b]0;pwned\\x07" in out
+        title = subprocess.run(["tmux", "display-message", "-p", "-t", session, "#{pane_title}"],
+                               capture_output=True, text=True).stdout
+        assert "pwned" not in title
+        subprocess.run(["tmux", "send-keys", "-t", session, "3"], check=True)
+        wait_for(session, "[link=https://evil.example]t[/link]")
+        subprocess.run(["tmux", "send-keys", "-t", session, "q"], check=True)
+        wait_for(session, "EXITED 0")
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
