@@ -7,6 +7,7 @@ blocking call (DuckDB, file I/O, hashing) runs on the store thread or in `to_thr
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import getpass
 import hashlib
 import os
@@ -224,9 +225,12 @@ def _open_store(path: Path, actor: Actor, read_only: bool) -> SessionStore:
 def _rebuild(loaded: LoadedPlan, store: SessionStore) -> tuple[SessionState, StartupReport]:
     """Runs on a worker thread: verify the chain, then replay from the newest checkpoint."""
     report = StartupReport()
-    report.verify = store.call_sync(SessionStore.q_verify)
-    state = None
-    cp = store.call_sync(SessionStore.q_latest_checkpoint)
+    verify = store.call_sync(SessionStore.q_verify_with(None, checkpoints=False))
+    state, cp = None, None
+    if verify.ok:  # a checkpoint is believed only when the chain vouches for it
+        cp, problems = store.call_sync(SessionStore.q_vouched_checkpoint)
+        verify = dataclasses.replace(verify, checkpoint_problems=tuple(problems))
+    report.verify = verify
     if cp is not None:
         state = SessionState.from_json(cp[2])
         if state is not None:

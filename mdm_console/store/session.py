@@ -8,6 +8,8 @@ written are batched into the next one; an append's future resolves only after CO
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import os
 import queue
 import shutil
@@ -97,28 +99,42 @@ ORDER BY seq LIMIT 1
 """
 
 CHECKPOINTS_KEPT = 3
-# A checkpoint is vouched for when its (seq, hash) is an event's and the event after it is a `checkpoint`
-# event whose payload names that seq and the sha256 of the stored state (the chain covers that payload).
-_CHECKPOINT_JOIN = """
-    FROM checkpoints c
-    LEFT JOIN events e ON e.seq = c.seq
-    LEFT JOIN events v ON v.seq = c.seq + 1
-"""
-_VOUCHED = """
-    e.hash = c.hash AND v.kind = 'checkpoint'
-    AND TRY_CAST(v.body->>'$.payload.at_seq' AS BIGINT) = c.seq
-    AND v.body->>'$.payload.state_sha256' = sha256(c.state)
-"""
-VOUCHED_CHECKPOINT_SQL = f"SELECT c.seq, c.hash, c.state {_CHECKPOINT_JOIN} WHERE {_VOUCHED} ORDER BY c.seq DESC LIMIT 1"
-CHECKPOINT_PROBLEMS_SQL = f"""
-SELECT c.seq, CASE
-    WHEN e.seq IS NULL THEN 'no event has its seq'
-    WHEN e.hash <> c.hash THEN 'its hash is not the hash of event ' || c.seq
-    WHEN v.seq IS NULL OR v.kind <> 'checkpoint' THEN 'no checkpoint event in the chain vouches for it'
-    ELSE 'its state does not have the sha256 the chain recorded for it (edited)'
-  END
-{_CHECKPOINT_JOIN} WHERE NOT coalesce({_VOUCHED}, false) ORDER BY c.seq
-"""
+
+
+def checkpoint_verdicts(con: duckdb.DuckDBPyConnection) -> list[tuple[int, str | None]]:
+    """(seq, None) for each checkpoint the chain vouches for, (seq, why) for the others; newest first.
+
+    Vouched: its (seq, hash) is an event's, and the event after it is a `checkpoint` event whose payload
+    names that seq and the sha256 of the stored state (the chain covers that payload). Point look-ups by
+    seq (the primary key): a join would scan every event's body."""
+    out = []
+    for seq, hash_, state_sha in con.execute(
+            "SELECT seq, hash, sha256(state) FROM checkpoints ORDER BY seq DESC").fetchall():
+        why, payload = _chain_side(con, seq, hash_)
+        if why is None and payload.get("state_sha256") != state_sha:
+            why = "its state does not have the sha256 the chain recorded for it (edited)"
+        out.append((seq, why))
+    return out
+
+
+def _chain_side(con: duckdb.DuckDBPyConnection, seq: int, hash_: str) -> tuple[str | None, dict]:
+    """Why the chain does not vouch for a checkpoint at (seq, hash) (None: it does), and the payload of
+    the `checkpoint` event that vouches for it."""
+    at = con.execute("SELECT hash FROM events WHERE seq = ?", [seq]).fetchone()
+    if at is None:
+        return "no event has its seq", {}
+    if at[0] != hash_:
+        return f"its hash is not the hash of event {seq}", {}
+    nxt = con.execute("SELECT body FROM events WHERE seq = ?", [seq + 1]).fetchone()
+    try:
+        body = json.loads(nxt[0]) if nxt else {}
+        payload = body["payload"] if body.get("kind") == "checkpoint" else {}
+    except (ValueError, KeyError, AttributeError, TypeError):
+        payload = {}
+    if not isinstance(payload, dict) or payload.get("at_seq") != seq:
+        return "no checkpoint event in the chain vouches for it", {}
+    return None, payload
+
 
 T = TypeVar("T")
 
@@ -392,8 +408,10 @@ class SessionStore:
         return SessionStore.q_verify_with(None)(con)
 
     @staticmethod
-    def q_verify_with(expect_head: str | None) -> Callable[[duckdb.DuckDBPyConnection], VerifyResult]:
-        """The chain, the checkpoints it must vouch for, and (if asked) whether it holds a head hash."""
+    def q_verify_with(expect_head: str | None, checkpoints: bool = True
+                      ) -> Callable[[duckdb.DuckDBPyConnection], VerifyResult]:
+        """The chain, the checkpoints it must vouch for (unless `checkpoints` is False: start-up judges
+        only the ones it reads, see `q_vouched_checkpoint`), and (if asked) whether it holds a head hash."""
 
         def run(con: duckdb.DuckDBPyConnection) -> VerifyResult:
             bad = con.execute(VERIFY_SQL, {"genesis": GENESIS}).fetchone()
@@ -402,8 +420,8 @@ class SessionStore:
             head_hash = row[0] if row else GENESIS
             if bad:
                 return VerifyResult(False, count, head_seq, head_hash, bad[0], bad[1])
-            problems = tuple(f"checkpoint at seq {seq}: {why}"
-                             for seq, why in con.execute(CHECKPOINT_PROBLEMS_SQL).fetchall())
+            verdicts = checkpoint_verdicts(con) if checkpoints else []
+            problems = tuple(f"checkpoint at seq {seq}: {why}" for seq, why in verdicts if why)
             contains = None
             if expect_head is not None:
                 contains = con.execute("SELECT count(*) FROM events WHERE hash = ?", [expect_head]).fetchone()[0] > 0
@@ -412,16 +430,26 @@ class SessionStore:
         return run
 
     @staticmethod
-    def q_latest_checkpoint(con: duckdb.DuckDBPyConnection) -> tuple[int, str, str] | None:
-        """The newest checkpoint the chain vouches for: its (seq, hash) is an event's, and the
-        `checkpoint` event right after it holds the sha256 of its state."""
-        row = con.execute(VOUCHED_CHECKPOINT_SQL).fetchone()
-        return tuple(row) if row else None
+    def q_vouched_checkpoint(con: duckdb.DuckDBPyConnection) -> tuple[tuple[int, str, str] | None, list[str]]:
+        """The newest checkpoint the chain vouches for, with its state, and what was wrong with the newer ones.
+
+        The chain's side is checked first by point look-ups; the state is read and hashed (once, in Python)
+        only for a checkpoint whose events hold: the hash of a large state is most of the cost."""
+        problems = []
+        for seq, hash_ in con.execute("SELECT seq, hash FROM checkpoints ORDER BY seq DESC").fetchall():
+            why, payload = _chain_side(con, seq, hash_)
+            if why is None:
+                state = con.execute("SELECT state FROM checkpoints WHERE seq = ?", [seq]).fetchone()[0]
+                if hashlib.sha256(state.encode()).hexdigest() == payload.get("state_sha256"):
+                    return (seq, hash_, state), problems
+                why = "its state does not have the sha256 the chain recorded for it (edited)"
+            problems.append(f"checkpoint at seq {seq}: {why}")
+        return None, problems
 
     @staticmethod
     def q_discard_unvouched(con: duckdb.DuckDBPyConnection) -> list[tuple[int, str]]:
         """Remove the checkpoints the chain does not vouch for; returns (seq, why) of each."""
-        bad = con.execute(CHECKPOINT_PROBLEMS_SQL).fetchall()
+        bad = [(seq, why) for seq, why in checkpoint_verdicts(con) if why]
         if bad:
             con.execute("DELETE FROM checkpoints WHERE seq IN (SELECT unnest(?))", [[seq for seq, _ in bad]])
         return bad
