@@ -24,6 +24,7 @@ SCRIPTS = {  # name -> (quick flags, full flags)
     "startup": (["--runs", "3"], ["--runs", "5"]),
     "lock": (["--runs", "3"], []),
     "duckdb_heap": (["--rounds", "2", "--statements", "1000"], []),
+    "redact": ([], []),
     "soak": (["--idle-seconds", "20", "--warmup-seconds", "60", "--soak-seconds", "180"], []),
 }
 

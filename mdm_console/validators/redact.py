@@ -7,14 +7,17 @@ from typing import Any
 
 MASK = "***"
 SECRET_NAME = re.compile(r"pass(word|wd)?|token|secret|api[_-]?key|(^|[_-])key$|^key|credential|auth", re.I)
-# name=value / name: value pairs in free text (command output, URLs, error messages)
-_INLINE = re.compile(
-    r"(?P<name>[A-Za-z0-9_.-]*(?:password|passwd|token|secret|api[_-]?key|credential)[A-Za-z0-9_.-]*)"
-    r"(?P<sep>\s*[=:]\s*)(?P<q>[\"']?)(?P<value>[^\s\"'&,;]+)",
-    re.I,
-)
-_URL_AUTH = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]+):(?P<pw>[^@/\s]+)@", re.I)
-
+# Free text (command output, URLs, error messages) is masked in time linear in its length. The pattern
+# this replaced began with an unbounded run of name characters before the keyword, so it started a scan
+# at every position of a long run (a 20 000 character value took 14 s). These begin at the keyword (or
+# at "://"), and every run after it is bounded and possessive (no backtracking).
+_PAIR = re.compile(r"(?:password|passwd|token|secret|api[_-]?key|credential)[A-Za-z0-9_.-]{0,64}+"
+                   r"(?P<sep>\s{0,8}+[=:]\s{0,8}+)(?P<q>[\"']?)(?P<value>[^\s\"'&,;]{1,4096}+)")
+# Matched on an ASCII-lowered copy (same length, so positions carry over): faster than re.I, and a text
+# without any keyword or "://" (most output) is passed over by `in` alone.
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+_KEYWORDS = ("pass", "token", "secret", "key", "credential")
+_URL_AUTH = re.compile(r"(?<=[A-Za-z0-9+.-])://(?P<user>[^:/@\s]{1,256}+):(?P<pw>[^@/\s]{1,1024}+)@")
 
 def is_secret_name(name: str) -> bool:
     return bool(SECRET_NAME.search(name))
@@ -48,9 +51,18 @@ def redact_obj(obj: Any) -> Any:
 
 
 def redact_text(text: str, known: set[str] | frozenset[str] = frozenset()) -> str:
-    """Mask known secret values, `password=...`-style pairs and user:password@ in URLs."""
+    """Mask known secret values, `password=...`-style pairs and user:password@ in URLs (linear time)."""
     for value in sorted(known, key=len, reverse=True):
         if len(value) >= 3:
             text = text.replace(value, MASK)
-    text = _INLINE.sub(lambda m: f"{m['name']}{m['sep']}{m['q']}{MASK}", text)
-    return _URL_AUTH.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", text)
+    lowered = text.translate(_ASCII_LOWER)
+    if any(k in lowered for k in _KEYWORDS):
+        out, last = [], 0
+        for m in _PAIR.finditer(lowered):
+            out.append(text[last:m.start("value")])
+            out.append(MASK)
+            last = m.end("value")
+        text = "".join(out) + text[last:]
+    if "://" in text:
+        text = _URL_AUTH.sub(lambda m: f"://{m['user']}:{MASK}@", text)
+    return text

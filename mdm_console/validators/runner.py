@@ -168,12 +168,45 @@ class ValidationRunner:
             status = "failed"
             detail = (f"{detail}; but took {elapsed_ms:.1f} ms, over the {v.max_ms:g} ms baseline by "
                       f"{over:.1f} ms ({over / v.max_ms * 100:.0f} %)")
-        secrets = secret_values(v.params)
+        # Capped first, then masked off the event loop: a validator's answer can be any size.
+        masked_detail, measured, tail = await asyncio.to_thread(
+            _masked, detail, o.measured, o.output[-OUTPUT_IN_EVENT:], secret_values(v.params))
         result = {
             "run": run_id, "id": v.id, "kind": v.kind, "phase": phase, "batch": batch, "critical": v.critical,
             "status": status, "duration_ms": None if elapsed_ms is None else round(elapsed_ms, 2),
-            "max_ms": v.max_ms, "detail": redact_text(detail, secrets),
-            "measured": redact_obj(o.measured), "output_tail": redact_text(o.output[-OUTPUT_IN_EVENT:], secrets),
+            "max_ms": v.max_ms, "detail": masked_detail, "measured": measured, "output_tail": tail,
         }
         await self.engine.record("validator.result", None, result)
         return result
+
+
+MAX_DETAIL = 4000  # characters of a result's detail kept in the log
+MAX_VALUE = 1000  # characters of any one measured string
+MAX_ITEMS = 100  # entries of any one measured list or table
+
+
+def cap(obj: Any, depth: int = 0) -> Any:
+    """A copy bounded in size: long strings cut (saying how long they were), long lists and tables cut,
+    nesting beyond 8 levels summarised."""
+    if isinstance(obj, str):
+        return obj if len(obj) <= MAX_VALUE else obj[:MAX_VALUE] + f"… ({len(obj)} characters)"
+    if depth >= 8 and isinstance(obj, dict | list | tuple):
+        return f"({type(obj).__name__} nested too deep to keep)"
+    if isinstance(obj, dict):
+        items = list(obj.items())
+        out = {cap(str(k)): cap(v, depth + 1) for k, v in items[:MAX_ITEMS]}
+        if len(items) > MAX_ITEMS:
+            out["…"] = f"{len(items) - MAX_ITEMS} more"
+        return out
+    if isinstance(obj, list | tuple):
+        out = [cap(v, depth + 1) for v in obj[:MAX_ITEMS]]
+        if len(obj) > MAX_ITEMS:
+            out.append(f"… {len(obj) - MAX_ITEMS} more")
+        return out
+    return obj
+
+
+def _masked(detail: str, measured: dict[str, Any], tail: str, secrets: set[str]) -> tuple[str, Any, str]:
+    if len(detail) > MAX_DETAIL:
+        detail = detail[:MAX_DETAIL] + f"… ({len(detail)} characters)"
+    return redact_text(detail, secrets), redact_obj(cap(measured)), redact_text(tail, secrets)

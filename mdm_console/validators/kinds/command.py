@@ -21,7 +21,7 @@ async def check(p: CommandParams, ctx: Context) -> Outcome:
     except NotADirectoryError:
         return error(f"cwd is not a directory: {cwd}")
     if r.timed_out:
-        return Outcome("timeout", f"no exit within {ctx.timeout:g} s; process group killed", {}, r.output)
+        return Outcome("timeout", f"no exit within {ctx.timeout:g} s; it and every process it started were killed", {}, r.output)
     measured = {"exit_code": r.exit_code, "output_bytes_dropped": r.truncated_bytes}
     if r.exit_code != p.expect_exit:
         return Outcome("failed", f"exit code {r.exit_code} (expected {p.expect_exit})", measured, r.output)
