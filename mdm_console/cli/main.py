@@ -54,6 +54,30 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         sys.stderr.close()
         return 0
+    except Exception as exc:  # noqa: BLE001 - one line for the operator; the traceback goes to a file
+        where = _save_traceback()
+        err(f"mdm-console: unexpected error: {type(exc).__name__}: {exc}"
+            + (f" (traceback in {where})" if where else ""))
+        return 1
+
+
+def _save_traceback() -> str | None:
+    """The traceback (without local variables, which may hold secrets) in a 0600 file of the state dir."""
+    import time
+    import traceback
+
+    from mdm_console.plan.demo_setup import state_dir
+
+    try:
+        d = state_dir()
+        d.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path = d / f"crash-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}.txt"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(traceback.format_exc())
+        return str(path)
+    except OSError:
+        return None
 
 
 __all__ = ["main", "build_parser", "EXIT_USAGE"]

@@ -12,7 +12,7 @@ from mdm_console.engine import effects
 from mdm_console.engine.effects import Change
 from mdm_console.engine.gates import GateResult, evaluate
 from mdm_console.flags.flagfile import (
-    FlagFileError, effective_percent, read_flags, remove_stale_temp_files, sha256_file,
+    UNREADABLE, FlagFileError, effective_percent, read_flags, remove_stale_temp_files, sha256_file,
 )
 
 if TYPE_CHECKING:
@@ -201,7 +201,7 @@ class RolloutControl:
         new = effects.flag_bytes(effects.flag_entries(self.engine, changes), self.engine.state.head_seq + 1)
         try:
             old = await asyncio.to_thread(path.read_bytes)
-        except FileNotFoundError:
+        except OSError:  # missing, or not a readable file (the drift check says which)
             old = b""
         return "".join(difflib.unified_diff(old.decode(errors="replace").splitlines(True),
                                             new.decode().splitlines(True), str(path), str(path) + " (new)"))
@@ -230,6 +230,9 @@ class RolloutControl:
                                  "reconcile that change")
         elif on_disk is None:
             status = DriftStatus(True, None, expected, f"{path} was deleted")
+        elif on_disk.startswith(UNREADABLE):
+            status = DriftStatus(True, on_disk, expected, f"{path} cannot be read as the flag file "
+                                 f"({on_disk[len(UNREADABLE):]}): applications reading it get no flags")
         elif expected is None:
             status = DriftStatus(True, on_disk, None, f"{path} exists but was not written by this session")
         else:
@@ -275,6 +278,8 @@ class RolloutControl:
             raise RolloutError("adopting a flag file this session did not write needs a reason")
         async with self.engine.effects_lock:
             status = await self.check_drift(record=False)
+            if status.on_disk and status.on_disk.startswith(UNREADABLE):
+                raise RolloutError(status.detail)
             if not status.foreign:
                 raise RolloutError("nothing to adopt: " + (status.detail if status.drifted else
                                                           "the flag file is this session's own"))

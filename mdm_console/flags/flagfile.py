@@ -56,13 +56,22 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+UNREADABLE = "unreadable: "
+
+
 def sha256_file(path: Path) -> str | None:
-    """sha256 of a file's bytes, None when it does not exist."""
+    """sha256 of a file's bytes, None when it does not exist.
+
+    Something there that cannot be read as a file (a directory, no permission, an I/O error) gives
+    "unreadable: <reason>", which equals no sha256: every comparison then sees a change, and callers can
+    say what is wrong instead of failing."""
     try:
         with open(path, "rb") as fh:
             return hashlib.file_digest(fh, "sha256").hexdigest()
     except FileNotFoundError:
         return None
+    except OSError as exc:
+        return UNREADABLE + (exc.strerror or type(exc).__name__)
 
 
 def write_atomic(path: Path, data: bytes, mode: int = FILE_MODE) -> str:

@@ -18,10 +18,14 @@ DEMO_PACKAGE = "mdm_console.plan.demo"
 DEMO_FILES = ("mdm-plan.toml", "config/app.toml")
 
 
-def demo_dir() -> Path:
+def state_dir() -> Path:
+    """The user state directory: $MDM_STATE_DIR, else the platform's (~/.local/state/mdm-console on Linux)."""
     override = os.environ.get("MDM_STATE_DIR")
-    base = Path(override) if override else platformdirs.user_state_path("mdm-console")
-    return base / "demo"
+    return Path(override) if override else platformdirs.user_state_path("mdm-console")
+
+
+def demo_dir() -> Path:
+    return state_dir() / "demo"
 
 
 def prepare_demo(target: Path | None = None) -> Path:
