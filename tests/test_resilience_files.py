@@ -77,3 +77,35 @@ def test_an_unexpected_error_is_one_line_naming_a_private_traceback_file(advance
     [crash] = list(state.glob("crash-*.txt"))
     assert str(crash) in lines[0] and "simulated failure" in crash.read_text()
     assert stat.S_IMODE(os.stat(crash).st_mode) == 0o600
+
+
+async def test_a_deleted_session_db_refuses_changes_and_says_so(advanced):
+    loaded = load_plan(advanced)
+    e = await Engine.open(loaded, record_start="test")
+    await e.rollout.ensure_flag_file()
+    flags_before = e.loaded.flag_file.read_bytes()
+    db = loaded.session_db
+    db.unlink()
+    db.with_name(db.name + ".wal").unlink(missing_ok=True)
+    with pytest.raises(Exception, match="was deleted"):
+        await e.rollout.advance("features", override="after the db went away")
+    assert e.loaded.flag_file.read_bytes() == flags_before  # no flag change without its record
+    assert e.store.lost and "was deleted" in e.store.lost
+    with pytest.raises(Exception, match="was deleted"):
+        await e.record("checklist.note", None, {"item": "a", "text": "lost?"})
+    await e.close()
+
+
+async def test_a_replaced_session_db_is_noticed_by_the_monitor_within_a_tick(advanced, tmp_path):
+    from mdm_console.engine.live import LiveMonitor
+
+    loaded = load_plan(advanced)
+    e = await Engine.open(loaded, record_start="test")
+    m = LiveMonitor(e, system=False)
+    db = loaded.session_db
+    shutil.copy(db, tmp_path / "copy.duckdb")
+    db.unlink()
+    shutil.copy(tmp_path / "copy.duckdb", db)  # same name, another file
+    await m.tick()
+    assert e.store.lost and "replaced by another file" in e.store.lost
+    await e.close()

@@ -131,7 +131,7 @@ class Engine:
         return engine
 
     async def close(self) -> None:
-        if (not self.store.read_only and not self.store.sealed
+        if (not self.store.read_only and not self.store.sealed and not self.store.lost
                 and self.state.head_seq - self._last_checkpoint >= CHECKPOINT_ON_CLOSE):
             await self._checkpoint()
         await asyncio.to_thread(self.store.close)

@@ -179,6 +179,8 @@ class LiveMonitor:
     async def tick(self) -> None:
         e = self.engine
         now = e.now()
+        if not e.store.read_only and not e.store.lost:
+            await asyncio.to_thread(e.store.file_problem)  # noticed within a second, shown on every screen
         stale = self.feed.status.stale_reason(now.timestamp()) if self.feed else None
         self.windows.stale = {c: stale for c in self.windows.components} if stale else {}
         changes: list[Transition] = []

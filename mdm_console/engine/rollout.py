@@ -156,6 +156,9 @@ class RolloutControl:
         operator's explicit "put it back" (a restore or a rollback).
         """
         async with self.engine.effects_lock:
+            lost = await asyncio.to_thread(self.engine.store.file_problem)
+            if lost:
+                raise RolloutError(f"refusing to change anything: {lost}")
             self._refuse_while_intents_open()
             drift = await self.check_drift()
             if drift.foreign:

@@ -205,6 +205,12 @@ class SessionStore:
         self.note = note  # e.g. "read from a snapshot copy: the db is held by PID ..."
         self._con = con
         self._sealed: ChainBroken | None = None
+        self.lost: str | None = None  # set once the db file is found deleted or replaced (sticky)
+        try:
+            st = os.stat(path) if not read_only else None
+            self._identity = (st.st_dev, st.st_ino) if st else None
+        except OSError:
+            self._identity = None
         row = con.execute("SELECT seq, hash, ts FROM events WHERE seq = (SELECT max(seq) FROM events)").fetchone()
         self.head_seq, self.head_hash = (row[0], row[1]) if row else (0, GENESIS)
         self._last_ts = row[2].replace(tzinfo=UTC) if row else None
@@ -296,9 +302,27 @@ class SessionStore:
             self._write(batch)
         self._con.close()
 
+    def file_problem(self) -> str | None:
+        """Why the db file is no longer the one this store opened (deleted, replaced), or None. Sticky:
+        DuckDB goes on writing to the file it holds open, so nothing written after that is kept."""
+        if self._identity is None or self.lost:
+            return self.lost
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            self.lost = (f"the session db {self.path} was deleted (or its directory moved) while open: "
+                         "nothing recorded from now on would be kept")
+        except OSError as exc:
+            self.lost = f"the session db {self.path} cannot be checked: {exc.strerror or exc}"
+        else:
+            if (st.st_dev, st.st_ino) != self._identity:
+                self.lost = (f"the session db {self.path} was replaced by another file while open: "
+                             "nothing recorded from now on would be kept")
+        return self.lost
+
     def _write(self, batch: list[_Append]) -> None:
-        if self._sealed or self.read_only:
-            err = self._sealed or StoreError("the session db is open read-only")
+        if self._sealed or self.read_only or self.file_problem():
+            err = self._sealed or (StoreError(self.lost) if self.lost else StoreError("the session db is open read-only"))
             for job in batch:
                 if job.future.set_running_or_notify_cancel():
                     job.future.set_exception(err)

@@ -221,6 +221,8 @@ class ConsoleApp(Actions, App):
         """What the operator must see first: start-up notes, open intents, drift, a broken chain."""
         e = self.engine
         lines = list(e.report.notes)
+        if e.store.lost:
+            lines.insert(0, f"SESSION LOG LOST: {e.store.lost}. Nothing can be changed; restart on a session db.")
         if e.report.plan_changed:
             old, new = e.report.plan_changed
             lines.append(f"The plan changed since the last session: sha256 {old[:12]}… -> {new[:12]}…")

@@ -39,6 +39,8 @@ class StatusLine(Static):
         alert_text = (f"[b $error]{len(alerts)} alert(s), {crit} critical[/]" if crit else
                       f"[b $warning]{len(alerts)} alert(s)[/]" if alerts else "no alerts")
         chain = "[b $error]chain BROKEN: read-only[/]" if engine.store.sealed else f"events {engine.state.head_seq}"
+        if engine.store.lost:
+            chain = "[b reverse $error] SESSION LOG LOST: nothing can be recorded [/]"
         demo = "[reverse b] DEMO [/] " if engine.loaded.is_demo else ""
         set_text(self, f"{demo}phase [b]{engine.phase}[/b] · {clock(now, plan.window_start, plan.window_end)} · "
                        f"operator [b]{escape(engine.store.actor.operator)}[/b] · {alert_text} · {chain}")
