@@ -9,6 +9,7 @@ import sqlite3
 import sys
 import textwrap
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -335,6 +336,7 @@ async def test_cancel_all_kills_running_validators_and_records_cancelled(tmp_pat
         timeout_seconds = 60
         params = {{ argv = ["sleep", "30"] }}
     """ for n in range(5))
+    t0 = time.time() - 1  # create_time has a resolution of a clock tick
     engine = await Engine.open(load_plan(write_plan(tmp_path, validators)), record_start="test")
     async with engine.subscribe() as q:
         run = asyncio.create_task(engine.validation.run())
@@ -342,19 +344,27 @@ async def test_cancel_all_kills_running_validators_and_records_cancelled(tmp_pat
         while started < 5:
             ev = await asyncio.wait_for(q.get(), 10)
             started += ev.kind == "validator.started"
-    def sleeping() -> int:
-        return len([c for c in psutil.Process().children(recursive=True) if "sleep" in c.name()])
+    def ours() -> list[psutil.Process]:
+        # This test's sleeps: the test process is a child subreaper, so orphans of earlier tests may be
+        # its children too; those started before this test are not counted.
+        out = []
+        for c in psutil.Process().children(recursive=True):
+            try:
+                if c.name() == "sleep" and c.create_time() >= t0 and c.status() != psutil.STATUS_ZOMBIE:
+                    out.append(c)
+            except psutil.NoSuchProcess:
+                pass
+        return out
 
     deadline = asyncio.get_running_loop().time() + 10
-    while sleeping() < 5 and asyncio.get_running_loop().time() < deadline:
-        await asyncio.sleep(0.02)  # polling a condition with a deadline: the commands start behind the reaper
-    assert sleeping() == 5
+    while len(ours()) < 5 and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.02)  # polling a condition with a deadline
+    assert len(ours()) == 5
     assert engine.validation.cancel_all() == 5
     summary = await asyncio.wait_for(run, 5)
     await engine.close()
     assert {r["status"] for r in summary.results} == {"cancelled"}
-    assert not [c for c in psutil.Process().children(recursive=True) if c.is_running() and "sleep" in c.name()
-                and c.status() != psutil.STATUS_ZOMBIE]
+    assert not ours()
 
 
 async def test_batches_run_in_order_of_risk_and_a_critical_failure_stops_later_ones(tmp_path):

@@ -17,6 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from mdm_console.feeds.base import FeedStatus, Sink
 from mdm_console.feeds.http import FetchError, get
 from mdm_console.feeds.parse import BadLine, Sample, check_count
+from mdm_console.validators.redact import mask_url
 
 Key = tuple[str, str]  # (component, variant)
 
@@ -45,7 +46,7 @@ class PrometheusFeed:
         self.prefix = prefix
         self.components = components
         self.sink = sink
-        self.status = FeedStatus(f"prometheus {url}", interval, started=time.time())
+        self.status = FeedStatus(f"prometheus {mask_url(url)}", interval, started=time.time())
         self._ops: dict[tuple[str, str, str], float] = {}  # (component, variant, outcome) -> counter
         self._hist: dict[tuple[str, str, float], float] = {}  # (component, variant, le) -> cumulative
         self.resets = 0
@@ -110,11 +111,11 @@ class PrometheusFeed:
             samples = self.ingest(text, now)
         except (FetchError, BadLine) as exc:
             self.status.error = str(exc)
-            self.status.count_bad(self.url, str(exc))
+            self.status.count_bad(mask_url(self.url), str(exc))
             return
         except Exception as exc:  # noqa: BLE001 - one bad scrape is counted, the feed goes on
             self.status.error = f"unreadable scrape: {type(exc).__name__}: {exc}"
-            self.status.count_bad(self.url, self.status.error)
+            self.status.count_bad(mask_url(self.url), self.status.error)
             return
         self.status.error = None
         self.status.good += 1

@@ -13,6 +13,7 @@ from mdm_console.feeds.base import FeedStatus, Sink
 from mdm_console.feeds.http import FetchError, get
 from mdm_console.feeds.parse import BadLine, Sample, check_count
 from mdm_console.plan.models import PromQLQueries
+from mdm_console.validators.redact import mask_url
 
 
 def scalar(body: str) -> float | None:
@@ -40,7 +41,7 @@ class PromQLFeed:
         self.url = url.rstrip("/")
         self.queries = queries
         self.sink = sink
-        self.status = FeedStatus(f"promql {url}", interval, started=time.time())
+        self.status = FeedStatus(f"promql {mask_url(url)}", interval, started=time.time())
 
     def _query(self, promql: str) -> float | None:
         q = urllib.parse.urlencode({"query": promql})
@@ -65,10 +66,10 @@ class PromQLFeed:
                 samples = await asyncio.to_thread(self.poll, now)
             except (FetchError, BadLine) as exc:
                 self.status.error = str(exc)
-                self.status.count_bad(self.url, str(exc))
+                self.status.count_bad(mask_url(self.url), str(exc))
             except Exception as exc:  # noqa: BLE001 - one bad answer is counted, the feed goes on
                 self.status.error = f"unreadable answer: {type(exc).__name__}: {exc}"
-                self.status.count_bad(self.url, self.status.error)
+                self.status.count_bad(mask_url(self.url), self.status.error)
             else:
                 self.status.error = None
                 self.status.good += 1

@@ -66,3 +66,28 @@ def redact_text(text: str, known: set[str] | frozenset[str] = frozenset()) -> st
     if "://" in text:
         text = _URL_AUTH.sub(lambda m: f"://{m['user']}:{MASK}@", text)
     return text
+
+
+def mask_url(url: str) -> str:
+    """A URL as it may be shown or stored: the password of its userinfo and the values of secret-looking
+    query parameters (token, key, password, signature...) masked."""
+    import urllib.parse
+
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:
+        return redact_text(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, _, host = netloc.rpartition("@")
+        user = userinfo.split(":", 1)[0]
+        netloc = f"{user}:{MASK}@{host}" if ":" in userinfo else f"{MASK}@{host}"
+    query = parts.query
+    if query:
+        pairs = urllib.parse.parse_qsl(query, keep_blank_values=True)
+        query = "&".join(f"{urllib.parse.quote(k)}={MASK if is_secret_name(k) or k.lower() in SECRET_QUERY else v}"
+                         for k, v in pairs)
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+SECRET_QUERY = frozenset({"sig", "signature", "access_token", "code", "jwt", "session", "sid"})

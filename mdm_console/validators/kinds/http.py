@@ -1,25 +1,21 @@
-"""`http`: a request, the status and dotted-path JSON equalities (urllib in a thread)."""
+"""`http`: a request, the status and dotted-path JSON equalities (feeds/http.py in a thread: a total
+deadline on the socket, redirects only within the same host, credentials masked in messages)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import urllib.error
-import urllib.request
 
+from mdm_console.feeds.http import FetchError, request
 from mdm_console.plan.validator_params import HttpParams
 from mdm_console.validators.base import Context, Outcome, error, failed, passed
+from mdm_console.validators.redact import mask_url
 
 MAX_BODY = 1024 * 1024
 
 
 def _request(p: HttpParams, timeout: float) -> tuple[int, bytes]:
-    req = urllib.request.Request(p.url, method=p.method, headers=p.headers)
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - plan-defined URL
-            return resp.status, resp.read(MAX_BODY)
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read(MAX_BODY)
+    return request(p.url, timeout, method=p.method, headers=p.headers, max_body=MAX_BODY)
 
 
 def dotted(doc, path: str):
@@ -37,12 +33,8 @@ def dotted(doc, path: str):
 async def check(p: HttpParams, ctx: Context) -> Outcome:
     try:
         status, body = await asyncio.to_thread(_request, p, ctx.timeout)
-    except urllib.error.URLError as exc:
-        reason = exc.reason
-        text = getattr(reason, "strerror", None) or str(reason)
-        return error(f"{p.method} {p.url}: {text}")
-    except (TimeoutError, OSError) as exc:
-        return error(f"{p.method} {p.url}: {exc}")
+    except FetchError as exc:
+        return error(f"{p.method} {mask_url(p.url)}: {exc}")
     measured = {"status": status, "bytes": len(body)}
     if status != p.expect_status:
         return failed(f"HTTP {status} (expected {p.expect_status})", **measured)

@@ -1,0 +1,126 @@
+"""Resilience: slow servers cannot hold a thread past the deadline; redirects stay on the host; URLs keep
+their credentials to themselves."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+import pytest
+
+from mdm_console.feeds.http import FetchError, get, request
+from mdm_console.feeds.promql import PromQLFeed
+from mdm_console.feeds.prometheus import PrometheusFeed
+from mdm_console.validators.redact import mask_url
+
+
+@pytest.fixture
+def trickle():
+    """A server on 127.0.0.1 that answers one byte a second, for ever (until the test ends)."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+    stop = threading.Event()
+
+    def serve():
+        srv.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                continue
+
+            def drip(c=conn):
+                try:
+                    c.recv(4096)
+                    for b in b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + b"x" * 100000:
+                        if stop.is_set():
+                            break
+                        c.sendall(bytes([b]))
+                        stop.wait(0.05)
+                except OSError:
+                    pass
+                finally:
+                    c.close()
+
+            threading.Thread(target=drip, daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    yield f"http://127.0.0.1:{srv.getsockname()[1]}/metrics"
+    stop.set()
+    srv.close()
+
+
+def test_a_trickling_server_is_cut_off_at_the_deadline(trickle):
+    done = threading.Event()
+    outcome = {}
+
+    def call():
+        try:
+            get(trickle, 1.0)
+        except FetchError as exc:
+            outcome["error"] = str(exc)
+        done.set()
+
+    threading.Thread(target=call, daemon=True).start()
+    assert done.wait(30), "the request was still blocked long after its deadline"
+    assert "deadline" in outcome["error"]
+
+
+class _Redirect:
+    def __init__(self, location: str):
+        self.location = location
+
+    def __enter__(self):
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        location = self.location
+
+        class H(BaseHTTPRequestHandler):
+            def do_GET(self):
+                if self.path == "/final":
+                    self.send_response(200)
+                    self.end_headers()
+                    self.wfile.write(b"arrived")
+                    return
+                self.send_response(302)
+                self.send_header("Location", location)
+                self.end_headers()
+
+            def log_message(self, *a):
+                pass
+
+        self.srv = ThreadingHTTPServer(("127.0.0.1", 0), H)
+        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+        return f"http://127.0.0.1:{self.srv.server_address[1]}"
+
+    def __exit__(self, *a):
+        self.srv.shutdown()
+        self.srv.server_close()
+
+
+def test_redirects_are_followed_on_the_same_host_only():
+    with _Redirect("/final") as base:
+        assert request(base + "/start", 5) == (200, b"arrived")
+    with _Redirect("http://localhost:9/steal?token=t0k") as base:
+        with pytest.raises(FetchError, match="redirect to another host") as exc:
+            request(base + "/start", 5)
+        assert "t0k" not in str(exc.value)
+
+
+def test_urls_are_masked_in_feed_names_and_errors():
+    url = "http://ops:hunter2@127.0.0.1:9/metrics?token=abc123&job=x"
+    assert mask_url(url) == "http://ops:***@127.0.0.1:9/metrics?token=***&job=x"
+    for feed in (PrometheusFeed(url, "mdm", {"storage"}, lambda s: None, 1),
+                 PromQLFeed(url, {}, lambda s: None, 1)):
+        assert "hunter2" not in feed.status.name and "abc123" not in feed.status.name
+
+
+async def test_a_failing_scrape_names_the_url_without_its_secrets():
+    url = "http://ops:hunter2@127.0.0.1:9/metrics?token=abc123"  # port 9: nothing listens
+    feed = PrometheusFeed(url, "mdm", {"storage"}, lambda s: None, 1)
+    await feed.scrape_once()
+    assert feed.status.bad == 1
+    shown = feed.status.name + feed.status.last_bad + (feed.status.error or "")
+    assert "hunter2" not in shown and "abc123" not in shown and "127.0.0.1:9" in shown
