@@ -27,6 +27,9 @@ def global_options() -> argparse.ArgumentParser:
                    help="session database (default: the plan's cutover.session_db)")
     g.add_argument("--operator", metavar="NAME", default=argparse.SUPPRESS,
                    help="your name in the log (default: $MDM_OPERATOR, else the OS user)")
+    g.add_argument("--remove-component", metavar="C", action="append", default=argparse.SUPPRESS,
+                   help="confirm that C, which the plan no longer has but the log rolled out, is removed "
+                        "(a rollback point is taken and the removal recorded)")
     return p
 
 
@@ -83,7 +86,7 @@ async def open_engine(args: argparse.Namespace, loaded: LoadedPlan, *, read_only
     """Open the engine or end the command: exit 3 when another process holds the db.
 
     `say` gets the start-up notes (None: the caller shows them itself, as the console's banner does)."""
-    from mdm_console.engine.core import Engine
+    from mdm_console.engine.core import DroppedComponents, Engine
     from mdm_console.plan.load import PlanError, check_paths
     from mdm_console.store.errors import NotOurs, StoreError, StoreLocked, UnsafePath
 
@@ -91,9 +94,12 @@ async def open_engine(args: argparse.Namespace, loaded: LoadedPlan, *, read_only
         if db_path(args) is not None:
             check_paths(loaded, db_path(args).absolute())
         engine = await Engine.open(loaded, db=db_path(args), operator=getattr(args, "operator", None),
-                                   read_only=read_only, record_start=record_start)
+                                   read_only=read_only, record_start=record_start,
+                                   remove_components=tuple(getattr(args, "remove_component", ()) or ()))
     except StoreLocked as exc:
         raise CliExit(EXIT_LOCKED, str(exc)) from None
+    except DroppedComponents as exc:
+        raise CliExit(EXIT_USAGE, f"{loaded.path}: components: {exc}") from None
     except (NotOurs, PlanError, UnsafePath) as exc:
         raise CliExit(EXIT_USAGE, str(exc)) from None
     except StoreError as exc:

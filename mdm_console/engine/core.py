@@ -85,6 +85,7 @@ class Engine:
         operator: str | None = None,
         read_only: bool = False,
         record_start: str | None = None,
+        remove_components: tuple[str, ...] = (),
     ) -> Engine:
         """Open (or create) the session db, verify its chain and rebuild the state.
 
@@ -115,7 +116,10 @@ class Engine:
         if store.read_only:
             if state.plan_sha256 and state.plan_sha256 != loaded.sha256:
                 report.plan_changed = (state.plan_sha256, loaded.sha256)
+            if state.dropped:
+                report.notes.append(str(DroppedComponents(state.dropped)))
             return engine
+        await engine._settle_dropped(remove_components)  # before anything is written
         if state.plan_sha256 and state.plan_sha256 != loaded.sha256:
             report.plan_changed = (state.plan_sha256, loaded.sha256)
             await engine.record("plan.changed", None, {
@@ -129,6 +133,24 @@ class Engine:
                 "mode": record_start or "cli", "plan_path": str(loaded.path), "plan_name": loaded.plan.cutover.name,
                 "plan_sha256": loaded.sha256, "demo": loaded.is_demo, "pid": os.getpid(), "version": __version__})
         return engine
+
+    async def _settle_dropped(self, remove: tuple[str, ...]) -> None:
+        """A plan that no longer has a component the log moved above 0 %: refused, unless the operator
+        confirmed its removal, which takes a rollback point and records `component.removed`."""
+        unconfirmed = {cid: d for cid, d in self.state.dropped.items() if cid not in remove}
+        if unconfirmed:
+            await asyncio.to_thread(self.store.close)
+            raise DroppedComponents(unconfirmed)
+        from mdm_console.engine import effects
+
+        for cid in remove:
+            d = self.state.dropped.get(cid)
+            if d is None:
+                continue
+            point = await effects.take_point(self, f"before removing {cid}", auto=True,
+                                             reason="the plan no longer has it")
+            await self.record("component.removed", cid, {**d, "point": point["id"],
+                                                         "reason": "confirmed by --remove-component"})
 
     async def close(self) -> None:
         if (not self.store.read_only and not self.store.sealed and not self.store.lost
@@ -212,6 +234,17 @@ class Engine:
         return await self.store.acall(SessionStore.q_events(after_seq, limit))
 
 
+class DroppedComponents(Exception):
+    """The plan dropped components that are still rolled out (the CLI's exit 2, like a plan error)."""
+
+    def __init__(self, dropped: dict[str, dict[str, Any]]):
+        self.dropped = dropped
+        names = ", ".join(f"'{cid}' (at {d['stage']}, {d['percent']:g} %)" for cid, d in dropped.items())
+        super().__init__(f"the plan no longer has {names}: its flag would vanish from the flag file and "
+                         "applications would fall back to their default. Put it back in the plan, or confirm "
+                         "with --remove-component " + " --remove-component ".join(dropped))
+
+
 def _open_store(path: Path, actor: Actor, read_only: bool) -> SessionStore:
     try:
         return SessionStore.open(path, actor, read_only=read_only)
@@ -252,7 +285,9 @@ def _align(state: SessionState, loaded: LoadedPlan) -> None:
         state.components.setdefault(cid, comp)
     for cid in list(state.components):
         if cid not in fresh.components:
-            del state.components[cid]
+            gone = state.components.pop(cid)
+            if gone.percent > 0:
+                state.dropped[cid] = {"stage": gone.stage, "percent": gone.percent}
     for iid, item in fresh.checklist.items():
         state.checklist.setdefault(iid, item)
     for iid in list(state.checklist):

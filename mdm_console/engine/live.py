@@ -24,6 +24,7 @@ from mdm_console.store import metrics as mstore
 if TYPE_CHECKING:
     from mdm_console.engine.core import Engine
 
+PLAN_ALERT = "plan.file"
 MIN_OPS_TO_JUDGE = 20  # below this many operations in the window a rate says too little to alert on
 MIN_OPS_DEGRADATION = 50
 
@@ -41,6 +42,8 @@ class LiveMonitor:
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
         self.restarts: dict[str, int] = {}  # supervised task -> times it was started again
+        self.plan_check_every = 5.0  # seconds between looks at the plan file on disk
+        self._plan_checked = time.monotonic()
         self._read_lock = asyncio.Lock()
         self._last_store = 0.0
         self._saved_positions: dict[str, tuple] = {}  # feed -> (dev, ino, offset) last written
@@ -126,6 +129,30 @@ class LiveMonitor:
 
         self._spawn(keep())
 
+    async def _check_plan_file(self) -> None:
+        """Say so when the plan file on disk is no longer the one this session runs (a restart reads it)."""
+        import hashlib
+
+        path = self.engine.loaded.path
+
+        def sha() -> str | None:
+            try:
+                return hashlib.sha256(path.read_bytes()).hexdigest()
+            except OSError:
+                return None
+
+        now = await asyncio.to_thread(sha)
+        active = PLAN_ALERT in self.engine.state.alerts
+        if now != self.engine.loaded.sha256 and not active:
+            what = "was removed" if now is None else "changed"
+            await self._record_quietly("alert.raised", {
+                "alert": PLAN_ALERT, "level": "warning",
+                "message": f"the plan file {path} {what} on disk since this session opened it; the console "
+                           "still runs the plan it loaded (restart it to use the new one)"})
+        elif now == self.engine.loaded.sha256 and active:
+            await self._record_quietly("alert.cleared", {"alert": PLAN_ALERT,
+                                                         "message": "the plan file is as this session loaded it"})
+
     async def _record_quietly(self, kind: str, payload: dict[str, Any]) -> None:
         """Record an event about the watch itself; a failing store must not stop the watch."""
         if self.engine.read_only:
@@ -181,6 +208,9 @@ class LiveMonitor:
         now = e.now()
         if not e.store.read_only and not e.store.lost:
             await asyncio.to_thread(e.store.file_problem)  # noticed within a second, shown on every screen
+        if time.monotonic() - self._plan_checked >= self.plan_check_every:
+            self._plan_checked = time.monotonic()
+            await self._check_plan_file()
         stale = self.feed.status.stale_reason(now.timestamp()) if self.feed else None
         self.windows.stale = {c: stale for c in self.windows.components} if stale else {}
         changes: list[Transition] = []

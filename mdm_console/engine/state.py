@@ -80,6 +80,8 @@ class SessionState:
     points: dict[str, dict[str, Any]] = field(default_factory=dict)
     open_intents: dict[str, dict[str, Any]] = field(default_factory=dict)
     rollbacks: int = 0
+    # Components the log moved but the plan no longer has: id -> {"stage", "percent"} (0 % ones dropped).
+    dropped: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @classmethod
     def initial(cls, plan: Plan) -> SessionState:
@@ -150,13 +152,22 @@ def _plan_changed(state: SessionState, ev: Event) -> None:
 @handles("stage.changed")
 def _stage_changed(state: SessionState, ev: Event) -> None:
     comp = state.components.get(ev.component or "")
-    if comp is None:
-        return  # a component the plan no longer has: kept in the log, not in the state
+    if comp is None:  # a component the plan no longer has: remembered until its removal is recorded
+        if ev.payload["to_percent"] > 0:
+            state.dropped[ev.component or ""] = {"stage": ev.payload["to"], "percent": ev.payload["to_percent"]}
+        else:
+            state.dropped.pop(ev.component or "", None)
+        return
     comp.stage = ev.payload["to"]
     comp.percent = ev.payload["to_percent"]
     comp.stage_since = iso(ev.ts)
     comp.stage_seq = ev.seq
     comp.flag_seq = ev.payload.get("flag_seq", ev.seq)
+
+
+@handles("component.removed")
+def _component_removed(state: SessionState, ev: Event) -> None:
+    state.dropped.pop(ev.component or "", None)
 
 
 @handles("auto_advance.set")
