@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from textual.widgets import Input, Select
 
 from mdm_console.ui.app import ConsoleApp
@@ -350,19 +352,49 @@ async def test_every_theme_loads_and_applies(tmp_path):
     await e.close()
 
 
-async def test_a_keymap_rebinds_a_key_by_its_binding_id(tmp_path):
-    from mdm_console.ui.app import load_keymap
+async def test_a_keymap_rebinds_a_key_by_its_binding_id_and_help_shows_it(tmp_path):
+    from mdm_console.ui.keymap import load_keymap
 
     km = tmp_path / "keymap.toml"
     km.write_text('[keys]\n"rollout.advance" = "A"\n')
-    assert load_keymap(km) == {"rollout.advance": "A"}
+    keymap = load_keymap(km)
+    assert keymap.keys == {"rollout.advance": "A"} and keymap.problems == []
     e = await open_engine(tmp_path, min_stage=0)
-    app = ConsoleApp(e, keymap=load_keymap(km))
+    app = ConsoleApp(e, keymap=keymap)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("2", "a")
-        await pilot.pause(0.2)
+        await pilot.pause()
         assert e.state.components["storage"].stage == "testing"  # `a` no longer advances
         await pilot.press("A")
+        await until(pilot, lambda: e.state.components["storage"].stage == "canary")
+        await pilot.press("question_mark")
+        await until(pilot, lambda: isinstance(app.screen, HelpModal))
+        text = "\n".join(app.screen.screen_keys + app.screen.app_keys)
+        assert "A" in [line.split("[/b]")[0].replace("[b]", "").strip() for line in app.screen.screen_keys]
+        assert "  [b]?" in text  # keys as typed, not "question_mark"
+    await e.close()
+
+
+@pytest.mark.parametrize("content, words", [
+    ('[keys\n"x" = 1', "keymap.toml: Expected"),
+    ('[keys]\n"rollout.advanc" = "A"\n', "unknown binding id 'rollout.advanc'"),
+    ('[keys]\n"rollout.advance" = "b"\n', "the key b is already rollout.step_back's"),
+    ('[keys]\n"rollout.advance" = "1"\n', "the key 1 is already app.dashboard's"),
+    ('[keys]\n"rollout.advance" = 5\n', "keys must be a string"),
+])
+async def test_a_bad_keymap_is_reported_and_the_defaults_stay(tmp_path, content, words):
+    from mdm_console.ui.keymap import load_keymap
+
+    km = tmp_path / "keymap.toml"
+    km.write_text(content)
+    keymap = load_keymap(km)
+    assert keymap.keys == {} and any(words in p for p in keymap.problems), keymap.problems
+    e = await open_engine(tmp_path, min_stage=0)
+    app = ConsoleApp(e, keymap=keymap)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await until(pilot, lambda: app.ready)
+        await pilot.press("2", "b")  # step back keeps its key: at the first stage it says so
+        await pilot.press("a")  # advance keeps its key
         await until(pilot, lambda: e.state.components["storage"].stage == "canary")
     await e.close()
 

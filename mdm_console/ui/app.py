@@ -8,7 +8,6 @@ saying what it is opening. Nothing here imports the engine at module level for t
 from __future__ import annotations
 
 import asyncio
-import tomllib
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,6 +22,7 @@ from mdm_console.cli.exits import EXIT_FAILED, EXIT_USAGE
 from mdm_console.textsafe import visible
 from mdm_console.ui.actions import Actions
 from mdm_console.ui.collector import IdleCollector
+from mdm_console.ui.keymap import Keymap, bindings_by_scope, check, load_keymap
 from mdm_console.ui.modals.confirm import ConfirmModal
 from mdm_console.ui.modals.help import HelpModal, key_rows
 from mdm_console.ui.palette import ConsoleCommands
@@ -43,20 +43,6 @@ def _screen(module: str, name: str):
     import importlib
 
     return getattr(importlib.import_module(f"mdm_console.ui.screens.{module}"), name)()
-
-
-def keymap_path() -> Path:
-    import platformdirs
-
-    return platformdirs.user_config_path("mdm-console") / "keymap.toml"
-
-
-def load_keymap(path: Path | None = None) -> dict[str, str]:
-    """`[keys]` table of binding id -> keys, e.g. `"rollout.advance" = "A"`."""
-    path = path or keymap_path()
-    if not path.exists():
-        return {}
-    return {str(k): str(v) for k, v in tomllib.loads(path.read_text()).get("keys", {}).items()}
 
 
 def tracebacks_without_locals() -> None:
@@ -130,7 +116,7 @@ class ConsoleApp(Actions, App):
             self.engine, self.monitor, self.error, self.code = engine, monitor, error, code
 
     def __init__(self, engine: Engine | None = None, monitor=None, theme: str | None = None,
-                 keymap: dict[str, str] | None = None, tick_seconds: float | None = 1.0,
+                 keymap: Keymap | dict[str, str] | None = None, tick_seconds: float | None = 1.0,
                  opener: Opener | None = None, opening: str = ""):
         super().__init__()
         if engine is None and opener is None:
@@ -140,7 +126,11 @@ class ConsoleApp(Actions, App):
         self.monitor = monitor
         self.opener = opener
         self.opening = opening  # what is being opened, shown until the engine is ready
-        self._keymap = keymap if keymap is not None else load_keymap()
+        if keymap is None:
+            keymap = load_keymap()
+        elif isinstance(keymap, dict):
+            keymap = check(keymap, bindings_by_scope())
+        self.user_keymap = keymap
         # Set before the first paint: changing the theme later restyles every widget once more.
         for t in load_themes():
             self.register_theme(t)
@@ -151,8 +141,11 @@ class ConsoleApp(Actions, App):
     async def on_mount(self) -> None:
         if self._unknown_theme:
             self.notify(f"no theme '{self._unknown_theme}'; using {DEFAULT_THEME}", severity="warning")
-        if self._keymap:
-            self.set_keymap(self._keymap)
+        if self.user_keymap.keys:
+            self.set_keymap(self.user_keymap.keys)
+        if self.user_keymap.problems:
+            self.notify("keymap: " + "\n".join(self.user_keymap.problems), title="some keys were not changed",
+                        severity="warning", timeout=15)
         if self.engine is not None:
             self._engine_ready(redraw=False)  # the dashboard draws itself when it mounts
         else:
@@ -267,8 +260,12 @@ class ConsoleApp(Actions, App):
     # ---- app-wide keys ------------------------------------------------------------------------------
     def action_help(self) -> None:
         screen = self.screen
-        screen_keys = key_rows([(b.key, b) for b in getattr(screen, "BINDINGS", []) if isinstance(b, Binding)])
-        app_keys = key_rows([(b.key, b) for b in self.BINDINGS]) + ["  ctrl+p     Command palette: every action"]
+        # The keys in force (the user's keymap applied), as people type them ("?", not "question_mark").
+        active = screen.active_bindings
+        screen_keys = key_rows([(self.get_key_display(a.binding), a.binding) for a in active.values()
+                                if a.node is screen])
+        app_keys = key_rows([(self.get_key_display(a.binding), a.binding) for a in active.values()
+                             if a.node is self]) + ["  ctrl+p     Command palette: every action"]
         title = getattr(screen, "TITLE_TEXT", "") or "mdm-console"
         self.push_screen(HelpModal(f"Keys: {title}", screen_keys or ["  (the app's keys only)"], app_keys))
 
