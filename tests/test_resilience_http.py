@@ -124,3 +124,64 @@ async def test_a_failing_scrape_names_the_url_without_its_secrets():
     assert feed.status.bad == 1
     shown = feed.status.name + feed.status.last_bad + (feed.status.error or "")
     assert "hunter2" not in shown and "abc123" not in shown and "127.0.0.1:9" in shown
+
+
+def _answer(result_type, result):
+    import json
+
+    return json.dumps({"status": "success", "data": {"resultType": result_type, "result": result}})
+
+
+@pytest.mark.parametrize("ops, err, p99, reason", [
+    (_answer("matrix", [{"metric": {}, "values": [[1, "2"]]}]), None, None, "result type 'matrix'"),
+    (_answer("string", [1, "x"]), None, None, "result type 'string'"),
+    ("[1, 2, 3]", None, None, "a JSON list"),
+    (_answer("vector", [{"metric": {}, "value": [1, "NaN"]}]), None, None, "not a finite"),
+    (_answer("vector", [{"metric": {}, "value": [1, "+Inf"]}]), None, None, "not a finite"),
+    (_answer("vector", [{"metric": {}, "value": [1, "1e12"]}]), None, None, "over the per-scrape maximum"),
+    (None, None, _answer("vector", [{"metric": {}, "value": [1, "-50"]}]), "not a finite non-negative"),
+    (None, _answer("vector", [{"metric": {}, "value": [1, "3"]}]), None, "above 1"),
+    (_answer("vector", [{"metric": {}, "value": [1, "2"]}, {"metric": {}, "value": [1, "3"]}]), None, None,
+     "2 series"),
+])
+async def test_promql_answers_are_validated_and_a_bad_one_is_counted(ops, err, p99, reason):
+    import asyncio
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from urllib.parse import parse_qs, urlparse
+
+    from mdm_console.feeds.windows import Windows
+    from mdm_console.plan.models import PromQLQueries
+
+    good = _answer("vector", [{"metric": {}, "value": [1, "1"]}])
+    bodies = {"ops": ops or good, "err": err or _answer("vector", [{"metric": {}, "value": [1, "0.01"]}]),
+              "p99": p99 or good}
+
+    class Api(BaseHTTPRequestHandler):
+        def do_GET(self):
+            q = parse_qs(urlparse(self.path).query)["query"][0]
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(bodies[q].encode())
+
+        def log_message(self, *a):
+            pass
+
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), Api)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    w = Windows(["storage"], 300)
+    feed = PromQLFeed(f"http://127.0.0.1:{srv.server_address[1]}",
+                      {"storage": PromQLQueries(operations_rate="ops", error_rate="err", latency_p99_ms="p99")},
+                      w.add, 0.05)
+    stop = asyncio.Event()
+    task = asyncio.create_task(feed.run(stop))
+    try:
+        deadline = time.monotonic() + 10
+        while feed.status.bad < 2 and time.monotonic() < deadline:  # bad, and bad again: the feed goes on
+            await asyncio.sleep(0.02)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+        srv.shutdown()
+        srv.server_close()
+    assert feed.status.bad >= 2 and reason in feed.status.last_bad_reason
+    assert sum(b.ops for b in w.buckets.values()) == 0  # nothing bad reached the windows

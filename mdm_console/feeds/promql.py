@@ -11,29 +11,48 @@ import urllib.parse
 
 from mdm_console.feeds.base import FeedStatus, Sink
 from mdm_console.feeds.http import FetchError, get
-from mdm_console.feeds.parse import BadLine, Sample, check_count
+from mdm_console.feeds.parse import MAX_LATENCY_MS, BadLine, Sample, check_count
 from mdm_console.plan.models import PromQLQueries
 from mdm_console.validators.redact import mask_url
 
 
 def scalar(body: str) -> float | None:
-    """The value of an instant query answered in the API's JSON shape (None: no series)."""
+    """The value of an instant query answered in the API's JSON shape (None: no series).
+
+    Every answer is checked: an object with status success, a result of type vector (one sample) or
+    scalar, a finite, non-negative number. Anything else is a bad answer with its reason (BadLine)."""
     try:
         doc = json.loads(body)
-    except ValueError:
-        raise FetchError("the answer is not JSON") from None
+    except (ValueError, RecursionError):
+        raise BadLine("the answer is not JSON") from None
+    if not isinstance(doc, dict):
+        raise BadLine(f"the answer is a JSON {type(doc).__name__}, not the query API's object")
     if doc.get("status") != "success":
-        raise FetchError(f"query failed: {doc.get('error', doc.get('status'))}")
-    data = doc.get("data", {})
-    result = data.get("result")
-    if data.get("resultType") == "scalar":
-        value = result[1]
-    elif isinstance(result, list) and result:
-        value = result[0]["value"][1]
+        raise FetchError(f"query failed: {str(doc.get('error', doc.get('status')))[:200]}")
+    data = doc.get("data")
+    if not isinstance(data, dict):
+        raise BadLine("the answer has no data object")
+    kind, result = data.get("resultType"), data.get("result")
+    if kind == "scalar":
+        raw = result[1] if isinstance(result, list) and len(result) == 2 else None
+    elif kind == "vector":
+        if not isinstance(result, list):
+            raise BadLine("a vector answer without a result list")
+        if not result:
+            return None
+        if len(result) > 1:
+            raise BadLine(f"the query returned {len(result)} series; it must aggregate to one (sum, max...)")
+        sample = result[0].get("value") if isinstance(result[0], dict) else None
+        raw = sample[1] if isinstance(sample, list) and len(sample) == 2 else None
     else:
-        return None
-    v = float(value)
-    return v if math.isfinite(v) else None
+        raise BadLine(f"result type {str(kind)[:20]!r} (the query must give a vector or a scalar)")
+    try:
+        v = float(raw)
+    except (TypeError, ValueError):
+        raise BadLine(f"the value {str(raw)[:40]!r} is not a number") from None
+    if not math.isfinite(v) or v < 0:
+        raise BadLine(f"the value {v} is not a finite non-negative number")
+    return v
 
 
 class PromQLFeed:
@@ -54,6 +73,10 @@ class PromQLFeed:
             if rate is None:
                 continue  # no series for this component right now: no data, not zero
             ops = rate * self.status.interval  # the server's rate over our polling interval
+            if p99 is not None and p99 > MAX_LATENCY_MS:
+                raise BadLine(f"{comp} p99 {p99:.3g} ms is over a day")
+            if err is not None and err > 1:
+                raise BadLine(f"{comp} error rate {err:.3g} is above 1 (the query must give a ratio)")
             total = check_count(ops, f"{comp} operations")
             errors = int(round(total * min(max(err or 0.0, 0.0), 1.0)))
             out.append(Sample(now, comp, "all", max(total - errors, 0), errors, None, p99, False))
