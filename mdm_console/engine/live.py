@@ -42,6 +42,7 @@ class LiveMonitor:
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
         self.restarts: dict[str, int] = {}  # supervised task -> times it was started again
+        self.store_error: str | None = None  # the last failed store pass of the aggregates
         self.plan_check_every = 5.0  # seconds between looks at the plan file on disk
         self._plan_checked = time.monotonic()
         self._read_lock = asyncio.Lock()
@@ -214,6 +215,7 @@ class LiveMonitor:
         stale = self.feed.status.stale_reason(now.timestamp()) if self.feed else None
         self.windows.stale = {c: stale for c in self.windows.components} if stale else {}
         changes: list[Transition] = []
+        before = dict(self.book.active)  # a transition whose event cannot be written is judged again
         if self.feed is not None:
             t = self.book.set_condition(f"feed_stale:{self.feed.status.name}", "error" if stale else None,
                                         stale or f"{self.feed.status.name} is sending data again")
@@ -237,12 +239,23 @@ class LiveMonitor:
                 if t:
                     changes.append(t)
         for t in changes:
-            await self._record_transition(t)
+            try:
+                await self._record_transition(t)
+            except Exception:  # noqa: BLE001 - the level in memory follows the log, never runs ahead of it
+                if t.alert in before:
+                    self.book.active[t.alert] = before[t.alert]
+                else:
+                    self.book.active.pop(t.alert, None)
         await self._auto_rollback(now)
         if any(c.auto_advance for c in e.state.components.values()) and not e.read_only:
             await e.rollout.auto_tick()
         if time.time() - self._last_store >= BUCKET_SECONDS:
-            await self.store_aggregates()
+            try:
+                await self.store_aggregates()
+            except Exception as exc:  # noqa: BLE001 - the figures stay in memory; the next pass stores them
+                self.store_error = f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
+            else:
+                self.store_error = None
         if self.exporter is not None:
             self.exporter.update()
 
@@ -292,25 +305,31 @@ class LiveMonitor:
             began = self.breach_since.setdefault(comp, t)
             if t - began < policy.for_seconds or comp in self.fired:
                 continue
-            self.fired.add(comp)
             what, value, threshold = hit
             reason = (f"{what} of the new path {value:.4g} > {threshold:g} for {t - began:.0f} s "
                       f"(policy {policy.mode}, for_seconds {policy.for_seconds:g})")
             payload = {"component": comp, "criterion": what, "value": value, "threshold": threshold,
                        "held_s": round(t - began, 1), "mode": policy.mode, "reason": reason}
-            await e.record("rollback.proposed", comp, payload)
+            try:
+                await e.record("rollback.proposed", comp, payload)
+            except Exception:  # noqa: BLE001 - not proposed until it is on record: tried again next second
+                continue
+            self.fired.add(comp)  # after its event: a failed write leaves the policy armed
             if policy.mode == "auto":
                 try:
                     await e.rollback.run(RollbackRequest("component", component=comp, reason=reason, automatic=True))
-                except Exception as exc:  # noqa: BLE001 - recorded; the operator takes over
-                    await e.record("rollback.auto_failed", comp, {"error": str(exc), "reason": reason})
+                except Exception as exc:  # noqa: BLE001 - recorded; tried again while the criterion holds
+                    self.fired.discard(comp)
+                    await self._record_quietly("rollback.auto_failed", {"component": comp, "error": str(exc),
+                                                                        "reason": reason})
 
     # ---- storing -----------------------------------------------------------------------------------
     async def store_aggregates(self) -> None:
         self._last_store = time.time()
         rows = []
         # Every changed bucket, open ones too: the stored feed position covers all they hold.
-        for b in self.windows.unstored(float("inf")):
+        buckets = self.windows.unstored(float("inf"))
+        for b in buckets:
             method = "sketch (±1 %)" if b.sketch.count else "reported" if b.reported_p99 is not None else None
             rows.append((datetime.fromtimestamp(b.start, UTC).replace(tzinfo=None), b.component, b.variant, b.ops,
                          b.success, b.error, b.sketch.quantile(0.5), b.sketch.quantile(0.95),
@@ -323,6 +342,10 @@ class LiveMonitor:
         # A quiet feed has not moved: no write every 5 s for nothing (the idle console's CPU).
         positions = [q for q in positions if self._saved_positions.get(q[0]) != q[1:]]
         if rows or positions:
-            await self.engine.store.acall(mstore.save(rows, positions))
+            try:
+                await self.engine.store.acall(mstore.save(rows, positions))
+            except Exception:
+                self.windows.requeue(buckets)  # kept in memory and stored by a later pass
+                raise
             self._saved_positions.update((q[0], q[1:]) for q in positions)
         self.windows.compact(time.time())

@@ -267,6 +267,13 @@ class Windows:
         return out
 
 
+    def requeue(self, buckets: list[Bucket]) -> None:
+        """Buckets whose store pass failed: to be stored again by the next pass."""
+        for b in buckets:
+            b.stored = False
+            self._dirty[(b.start, b.component, b.variant)] = b
+
+
 def _merged(buckets: list[Bucket]) -> Sketch:
     sk = Sketch()
     for b in buckets:

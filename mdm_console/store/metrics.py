@@ -34,7 +34,10 @@ def save(rows: list[tuple], positions: list[tuple]) -> Query:
                     con.execute("INSERT INTO feed_positions VALUES (?, ?, ?, ?, ?)", [feed, dev, ino, offset, now])
             con.execute("COMMIT")
         except BaseException:
-            con.execute("ROLLBACK")
+            try:  # a failed COMMIT has ended the transaction already: the original error is the one to tell
+                con.execute("ROLLBACK")
+            except duckdb.Error:
+                pass
             raise
 
     return run

@@ -206,6 +206,7 @@ class SessionStore:
         self._con = con
         self._sealed: ChainBroken | None = None
         self.lost: str | None = None  # set once the db file is found deleted or replaced (sticky)
+        self.write_error: str | None = None  # the last append's failure, until an append succeeds
         try:
             st = os.stat(path) if not read_only else None
             self._identity = (st.st_dev, st.st_ino) if st else None
@@ -362,10 +363,12 @@ class SessionStore:
                 self._con.execute("ROLLBACK")
             except duckdb.Error:
                 pass
+            self.write_error = _reason(exc)
             for job in batch:
                 if job.future.set_running_or_notify_cancel():
-                    job.future.set_exception(StoreError(f"append failed: {exc}"))
+                    job.future.set_exception(StoreError(f"the session log is not writable: {self.write_error}"))
             return
+        self.write_error = None
         self.head_seq, self.head_hash, self._last_ts = seq, prev, ts
         for job, events in zip(batch, out):
             if job.future.set_running_or_notify_cancel():
@@ -490,6 +493,16 @@ class SessionStore:
                         f"(SELECT seq FROM checkpoints ORDER BY seq DESC LIMIT {CHECKPOINTS_KEPT}))")
 
         return run
+
+
+def _reason(exc: BaseException) -> str:
+    """What a failed write says, in one line, with the OS's reason first when there is one (ENOSPC...)."""
+    text = " ".join(str(exc).split())
+    for marker in ("No space left on device", "Disk quota exceeded", "Read-only file system",
+                   "Permission denied", "Input/output error"):
+        if marker in text:
+            return f"{marker} ({text[:300]})"
+    return text[:300] or type(exc).__name__
 
 
 _UMASK_LOCK = threading.Lock()

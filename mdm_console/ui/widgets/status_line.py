@@ -39,6 +39,8 @@ class StatusLine(Static):
         alert_text = (f"[b $error]{len(alerts)} alert(s), {crit} critical[/]" if crit else
                       f"[b $warning]{len(alerts)} alert(s)[/]" if alerts else "no alerts")
         chain = "[b $error]chain BROKEN: read-only[/]" if engine.store.sealed else f"events {engine.state.head_seq}"
+        if engine.store.write_error and not engine.store.lost:
+            chain = f"[b reverse $error] SESSION LOG NOT WRITABLE: {escape(engine.store.write_error[:60])} [/]"
         if engine.store.lost:
             chain = "[b reverse $error] SESSION LOG LOST: nothing can be recorded [/]"
         demo = "[reverse b] DEMO [/] " if engine.loaded.is_demo else ""
