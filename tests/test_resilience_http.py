@@ -185,3 +185,54 @@ async def test_promql_answers_are_validated_and_a_bad_one_is_counted(ops, err, p
         srv.server_close()
     assert feed.status.bad >= 2 and reason in feed.status.last_bad_reason
     assert sum(b.ops for b in w.buckets.values()) == 0  # nothing bad reached the windows
+
+
+async def test_stuck_validators_do_not_hold_up_the_drift_watch(tmp_path, trickle):
+    import asyncio
+    import json
+
+    from mdm_console.engine.core import Engine
+    from mdm_console.plan.load import load_plan
+    from tests.test_validators import write_plan
+
+    validators = "".join(f"""
+        [[validators]]
+        id = "slow{n}"
+        kind = "http"
+        timeout_seconds = 60
+        params = {{ url = "{trickle}" }}
+    """ for n in range(10))
+    e = await Engine.open(load_plan(write_plan(tmp_path, validators)), record_start="test")
+    await e.rollout.ensure_flag_file()
+    stop, ready = asyncio.Event(), asyncio.Event()
+    watch = asyncio.create_task(e.rollout.watch_drift(stop, every=0.05, ready=ready))
+    await asyncio.wait_for(ready.wait(), 10)
+    async with e.subscribe() as q:
+        run = asyncio.create_task(e.validation.run())
+        started = 0
+        while started < 8:  # the validators' pool is full of reads that will not finish
+            ev = await asyncio.wait_for(q.get(), 10)
+            started += ev.kind == "validator.started"
+        doc = json.loads(e.loaded.flag_file.read_text())
+        doc["flags"]["mdm.new_backend"]["defaultVariant"] = "on"
+        e.loaded.flag_file.write_text(json.dumps(doc))
+        ev = await asyncio.wait_for(q.get(), 10)
+        while ev.kind != "alert.raised":
+            ev = await asyncio.wait_for(q.get(), 10)
+    assert ev.payload["alert"] == "flags.drift"
+    e.validation.cancel_all()
+    await asyncio.wait_for(run, 30)
+    stop.set()
+    await asyncio.wait_for(watch, 10)
+    await e.close()
+
+
+def test_quitting_does_not_wait_for_a_stuck_pool_thread():
+    import subprocess
+    import sys
+
+    script = ("import threading\nfrom mdm_console import pools\n"
+              "for _ in range(4): pools.VALIDATORS.submit(threading.Event().wait)\n"
+              "pools.FEEDS.submit(threading.Event().wait)\nprint('submitted', flush=True)\n")
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "submitted" in r.stdout  # it ended although its threads never will

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from mdm_console import pools
 from mdm_console.engine.gates import StageCounters
 from mdm_console.feeds.alerts import AlertBook, Rule, Transition
 from mdm_console.feeds.jsonl import JsonlFeed, Position
@@ -142,7 +143,7 @@ class LiveMonitor:
             except OSError:
                 return None
 
-        now = await asyncio.to_thread(sha)
+        now = await pools.WATCH.run(sha)
         active = PLAN_ALERT in self.engine.state.alerts
         if now != self.engine.loaded.sha256 and not active:
             what = "was removed" if now is None else "changed"
@@ -208,7 +209,7 @@ class LiveMonitor:
         e = self.engine
         now = e.now()
         if not e.store.read_only and not e.store.lost:
-            await asyncio.to_thread(e.store.file_problem)  # noticed within a second, shown on every screen
+            await pools.WATCH.run(e.store.file_problem)  # noticed within a second, shown on every screen
         if time.monotonic() - self._plan_checked >= self.plan_check_every:
             self._plan_checked = time.monotonic()
             await self._check_plan_file()

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from mdm_console import pools
 from mdm_console.engine import effects
 from mdm_console.engine.effects import Change
 from mdm_console.engine.gates import GateResult, evaluate
@@ -156,7 +157,7 @@ class RolloutControl:
         operator's explicit "put it back" (a restore or a rollback).
         """
         async with self.engine.effects_lock:
-            lost = await asyncio.to_thread(self.engine.store.file_problem)
+            lost = await pools.WATCH.run(self.engine.store.file_problem)
             if lost:
                 raise RolloutError(f"refusing to change anything: {lost}")
             self._refuse_while_intents_open()
@@ -203,7 +204,7 @@ class RolloutControl:
         path = self.engine.loaded.flag_file
         new = effects.flag_bytes(effects.flag_entries(self.engine, changes), self.engine.state.head_seq + 1)
         try:
-            old = await asyncio.to_thread(path.read_bytes)
+            old = await pools.WATCH.run(path.read_bytes)
         except OSError:  # missing, or not a readable file (the drift check says which)
             old = b""
         return "".join(difflib.unified_diff(old.decode(errors="replace").splitlines(True),
@@ -212,7 +213,7 @@ class RolloutControl:
     async def ensure_flag_file(self) -> DriftStatus:
         """At start: write the flag file if it does not exist yet; never replace someone else's."""
         async with self.engine.effects_lock:
-            await asyncio.to_thread(remove_stale_temp_files, self.engine.loaded.flag_file)
+            await pools.WATCH.run(remove_stale_temp_files, self.engine.loaded.flag_file)
             status = await self.check_drift(record=False)
             if status.on_disk is None and self.engine.state.flags_sha256 is None:
                 point = await effects.take_point(self.engine, "before the first flag file", auto=True)
@@ -223,7 +224,7 @@ class RolloutControl:
 
     async def check_drift(self, *, record: bool = True) -> DriftStatus:
         path = self.engine.loaded.flag_file
-        on_disk = await asyncio.to_thread(sha256_file, path)
+        on_disk = await pools.WATCH.run(sha256_file, path)
         expected = self.engine.state.flags_sha256
         if on_disk == expected:
             status = DriftStatus(False, on_disk, expected, "the flag file is as the console last wrote it")
@@ -239,7 +240,7 @@ class RolloutControl:
         elif expected is None:
             status = DriftStatus(True, on_disk, None, f"{path} exists but was not written by this session")
         else:
-            detail = await asyncio.to_thread(self._describe_edit)
+            detail = await pools.WATCH.run(self._describe_edit)
             status = DriftStatus(True, on_disk, expected, f"{path} was changed outside the console: {detail}")
         if record:
             await self._record_drift(status)
@@ -308,7 +309,7 @@ class RolloutControl:
         whose thread woke for every write of a session db kept beside the flags (benchmarks/soak.py)."""
         path = self.engine.loaded.flag_file
         stop = stop or asyncio.Event()
-        seen = await asyncio.to_thread(stat_key, path)
+        seen = await pools.WATCH.run(stat_key, path)
         if ready is not None:
             ready.set()  # changes from here on are noticed
         while not stop.is_set():
@@ -317,7 +318,7 @@ class RolloutControl:
                 return
             except TimeoutError:
                 pass
-            now = await asyncio.to_thread(stat_key, path)
+            now = await pools.WATCH.run(stat_key, path)
             if now != seen:
                 seen = now
                 async with self.engine.effects_lock:  # never judge our own write half-way

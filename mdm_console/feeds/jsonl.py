@@ -14,6 +14,7 @@ from pathlib import Path
 
 from mdm_console.feeds.base import FeedStatus, Sink
 from mdm_console.feeds.parse import BadLine, Sample, parse_line
+from mdm_console import pools
 
 READ_CHUNK = 1 << 20
 MAX_LINE = 1 << 16
@@ -126,7 +127,7 @@ class JsonlFeed:
     # ---- following (async) ----------------------------------------------------------------------
     async def _read(self, lock: asyncio.Lock) -> None:
         async with lock:
-            samples = await asyncio.to_thread(self.read_available)
+            samples = await pools.FEEDS.run(self.read_available)
         for sample in samples:
             self.sink(sample)
 
@@ -145,4 +146,4 @@ class JsonlFeed:
                 except TimeoutError:
                     pass
         finally:
-            await asyncio.to_thread(self.close)
+            await pools.FEEDS.run(self.close)

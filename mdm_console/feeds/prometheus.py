@@ -18,6 +18,7 @@ from mdm_console.feeds.base import FeedStatus, Sink
 from mdm_console.feeds.http import FetchError, get
 from mdm_console.feeds.parse import BadLine, Sample, check_count
 from mdm_console.validators.redact import mask_url
+from mdm_console import pools
 
 Key = tuple[str, str]  # (component, variant)
 
@@ -107,7 +108,7 @@ class PrometheusFeed:
     async def scrape_once(self) -> None:
         now = time.time()
         try:
-            text = await asyncio.to_thread(get, self.url, self.status.interval)
+            text = await pools.FEEDS.run(get, self.url, self.status.interval)
             samples = self.ingest(text, now)
         except (FetchError, BadLine) as exc:
             self.status.error = str(exc)

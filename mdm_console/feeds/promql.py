@@ -14,6 +14,7 @@ from mdm_console.feeds.http import FetchError, get
 from mdm_console.feeds.parse import MAX_LATENCY_MS, BadLine, Sample, check_count
 from mdm_console.plan.models import PromQLQueries
 from mdm_console.validators.redact import mask_url
+from mdm_console import pools
 
 
 def scalar(body: str) -> float | None:
@@ -86,7 +87,7 @@ class PromQLFeed:
         while not stop.is_set():
             now = time.time()
             try:
-                samples = await asyncio.to_thread(self.poll, now)
+                samples = await pools.FEEDS.run(self.poll, now)
             except (FetchError, BadLine) as exc:
                 self.status.error = str(exc)
                 self.status.count_bad(mask_url(self.url), str(exc))

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import psutil
 
 from mdm_console.feeds.base import FeedStatus
+from mdm_console import pools
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ class SystemFeed:
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            s = await asyncio.to_thread(self.sample)
+            s = await pools.FEEDS.run(self.sample)
             self.history.append(s)
             self.status.good += 1
             self.status.last_data = s.ts

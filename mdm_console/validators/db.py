@@ -11,6 +11,7 @@ from typing import Any
 import duckdb
 
 from mdm_console.store.session import connect
+from mdm_console import pools
 
 
 class QueryError(Exception):
@@ -58,7 +59,7 @@ class _Query:
 
 async def query(dsn: str, sql: str, base_dir: Path, timeout: float) -> tuple[list[str], list[tuple]]:
     q = _Query(dsn, base_dir)
-    task = asyncio.ensure_future(asyncio.to_thread(q.run, sql))
+    task = asyncio.ensure_future(pools.VALIDATORS.run(q.run, sql))
     try:
         return await asyncio.wait_for(asyncio.shield(task), timeout)
     except (TimeoutError, asyncio.CancelledError):

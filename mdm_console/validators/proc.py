@@ -17,6 +17,8 @@ import signal
 import sys
 import time
 import uuid
+
+from mdm_console import pools
 from collections import deque
 from dataclasses import dataclass
 
@@ -231,12 +233,12 @@ async def run(argv: list[str] | None = None, *, shell: str | None = None, cwd: s
         done, _ = await asyncio.wait({reader, ended}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
         if not done:
             await kill_group(proc)
-            await asyncio.to_thread(sweep, proc.pid, run_id)
+            await pools.CLEANUP.run(sweep, proc.pid, run_id)
             return ProcResult(None, tail.text(), tail.dropped, timed_out=True)
         if reader in done:
             await proc.wait()  # the output ended: every pipe is closed, so wait() returns at the exit
         # Whatever the command left running goes with it; then the rest of its output is read.
-        await asyncio.to_thread(sweep, proc.pid, run_id)
+        await pools.CLEANUP.run(sweep, proc.pid, run_id)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(reader), 5)
         return ProcResult(proc.returncode, tail.text(), tail.dropped)
@@ -244,7 +246,7 @@ async def run(argv: list[str] | None = None, *, shell: str | None = None, cwd: s
         if proc.returncode is None:  # cancelled: take everything it started down with us
             await asyncio.shield(kill_group(proc))
         if not reader.done() or not ended.done():
-            await asyncio.shield(asyncio.to_thread(sweep, proc.pid, run_id))
+            await asyncio.shield(pools.CLEANUP.run(sweep, proc.pid, run_id))
         reader.cancel()
         ended.cancel()
         _LEADERS.discard(proc.pid)

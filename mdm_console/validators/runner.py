@@ -17,6 +17,7 @@ from mdm_console.plan.models import Validator
 from mdm_console.validators.base import Context, Outcome
 from mdm_console.validators.kinds import checker
 from mdm_console.validators.redact import redact_obj, redact_text, secret_values
+from mdm_console import pools
 
 if TYPE_CHECKING:
     from mdm_console.engine.core import Engine
@@ -169,7 +170,7 @@ class ValidationRunner:
             detail = (f"{detail}; but took {elapsed_ms:.1f} ms, over the {v.max_ms:g} ms baseline by "
                       f"{over:.1f} ms ({over / v.max_ms * 100:.0f} %)")
         # Capped first, then masked off the event loop: a validator's answer can be any size.
-        masked_detail, measured, tail = await asyncio.to_thread(
+        masked_detail, measured, tail = await pools.CLEANUP.run(
             _masked, detail, o.measured, o.output[-OUTPUT_IN_EVENT:], secret_values(v.params))
         result = {
             "run": run_id, "id": v.id, "kind": v.kind, "phase": phase, "batch": batch, "critical": v.critical,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import os
@@ -11,6 +10,7 @@ import tomllib
 
 from mdm_console.plan.validator_params import FileParams
 from mdm_console.validators.base import Context, Outcome, failed, passed
+from mdm_console import pools
 
 
 def _inspect(p: FileParams, ctx: Context) -> Outcome:
@@ -50,4 +50,4 @@ def _inspect(p: FileParams, ctx: Context) -> Outcome:
 
 
 async def check(p: FileParams, ctx: Context) -> Outcome:
-    return await asyncio.to_thread(_inspect, p, ctx)
+    return await pools.VALIDATORS.run(_inspect, p, ctx)

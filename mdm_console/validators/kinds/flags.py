@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 
 from mdm_console.flags.flagfile import FlagFileError, effective_percent, read_flags
 from mdm_console.plan.validator_params import FlagsParams
 from mdm_console.validators.base import Context, Outcome, failed, passed
+from mdm_console import pools
 
 
 def _compare(ctx: Context) -> Outcome:
@@ -32,4 +32,4 @@ def _compare(ctx: Context) -> Outcome:
 
 
 async def check(p: FlagsParams, ctx: Context) -> Outcome:
-    return await asyncio.to_thread(_compare, ctx)
+    return await pools.VALIDATORS.run(_compare, ctx)

@@ -3,13 +3,13 @@ deadline on the socket, redirects only within the same host, credentials masked 
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 from mdm_console.feeds.http import FetchError, request
 from mdm_console.plan.validator_params import HttpParams
 from mdm_console.validators.base import Context, Outcome, error, failed, passed
 from mdm_console.validators.redact import mask_url
+from mdm_console import pools
 
 MAX_BODY = 1024 * 1024
 
@@ -32,7 +32,7 @@ def dotted(doc, path: str):
 
 async def check(p: HttpParams, ctx: Context) -> Outcome:
     try:
-        status, body = await asyncio.to_thread(_request, p, ctx.timeout)
+        status, body = await pools.VALIDATORS.run(_request, p, ctx.timeout)
     except FetchError as exc:
         return error(f"{p.method} {mask_url(p.url)}: {exc}")
     measured = {"status": status, "bytes": len(body)}

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import xml.etree.ElementTree as ET
 
 from mdm_console.plan.validator_params import JunitParams
 from mdm_console.validators.base import Context, Outcome, error, failed, passed
+from mdm_console import pools
 
 
 def _count(root: ET.Element) -> dict[str, int]:
@@ -47,4 +47,4 @@ def _read(p: JunitParams, ctx: Context) -> Outcome:
 
 
 async def check(p: JunitParams, ctx: Context) -> Outcome:
-    return await asyncio.to_thread(_read, p, ctx)
+    return await pools.VALIDATORS.run(_read, p, ctx)

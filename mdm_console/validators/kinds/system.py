@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 
 import psutil
 
 from mdm_console.plan.validator_params import SystemParams
 from mdm_console.validators.base import Context, Outcome, failed, passed
+from mdm_console import pools
 
 GB = 1024**3
 
@@ -25,7 +25,7 @@ def _measure(p: SystemParams, disk_path: str) -> dict:
 
 async def check(p: SystemParams, ctx: Context) -> Outcome:
     disk_path = str(ctx.path(p.disk_path) if p.disk_path else ctx.base_dir)
-    m = await asyncio.to_thread(_measure, p, disk_path)
+    m = await pools.VALIDATORS.run(_measure, p, disk_path)
     rules = [
         ("cpus", p.min_cpus, ">=", ""),
         ("memory_gb", p.min_memory_gb, ">=", " GB"),
