@@ -52,12 +52,19 @@ def _pct(x: float) -> str:
 
 
 def evaluate(gate: Gate, *, percent: float, stage_since: datetime, now: datetime,
-             counters: StageCounters | None) -> list[GateResult]:
+             counters: StageCounters | None, clock_stepped_at: datetime | None = None) -> list[GateResult]:
+    """`clock_stepped_at`: when the wall clock last jumped; stage time counts from then if that is later
+    (time measured across a step cannot be trusted, so the time gate does not pass across it)."""
     results: list[GateResult] = []
-    elapsed = max(0.0, (now - stage_since).total_seconds())
+    timed_from = stage_since
+    note = ""
+    if clock_stepped_at is not None and clock_stepped_at > stage_since:
+        timed_from = clock_stepped_at
+        note = f" (counted from the clock step at {clock_stepped_at:%H:%M:%S} UTC)"
+    elapsed = max(0.0, (now - timed_from).total_seconds())
     results.append(GateResult(
         "stage_time", elapsed >= gate.min_stage_seconds, round(elapsed, 1), gate.min_stage_seconds, ">=",
-        f"{elapsed:.0f} s in stage, needs {gate.min_stage_seconds:g} s", now.isoformat()))
+        f"{elapsed:.0f} s in stage, needs {gate.min_stage_seconds:g} s{note}", now.isoformat()))
 
     if percent <= 0:
         for name, thr, cmp in (("success_rate", gate.min_success_rate, ">="),

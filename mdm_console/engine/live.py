@@ -26,6 +26,12 @@ if TYPE_CHECKING:
     from mdm_console.engine.core import Engine
 
 PLAN_ALERT = "plan.file"
+CLOCK_ALERT = "clock.step"
+CLOCK_STEP_S = 5.0  # more than this between two ticks is a step, not drift
+
+
+def at_epoch(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).isoformat()
 MIN_OPS_TO_JUDGE = 20  # below this many operations in the window a rate says too little to alert on
 MIN_OPS_DEGRADATION = 50
 
@@ -44,6 +50,7 @@ class LiveMonitor:
         self._tasks: list[asyncio.Task] = []
         self.restarts: dict[str, int] = {}  # supervised task -> times it was started again
         self.store_error: str | None = None  # the last failed store pass of the aggregates
+        self._clock: tuple[float, float] | None = None  # (wall, monotonic) at the last tick
         self.plan_check_every = 5.0  # seconds between looks at the plan file on disk
         self._plan_checked = time.monotonic()
         self._read_lock = asyncio.Lock()
@@ -131,6 +138,27 @@ class LiveMonitor:
 
         self._spawn(keep())
 
+    async def _watch_clock(self) -> None:
+        """A wall clock that moves by more than CLOCK_STEP_S against the monotonic clock between two
+        ticks has been stepped (NTP, a VM resumed, a hand): recorded, shown, and the stage-time gates
+        count from it."""
+        wall, mono = time.time(), time.monotonic()
+        last, self._clock = self._clock, (wall, mono)
+        if last is None:
+            return
+        step = (wall - last[0]) - (mono - last[1])
+        if abs(step) > CLOCK_STEP_S:
+            at = datetime.fromtimestamp(wall, UTC).isoformat()
+            await self._record_quietly("clock.stepped", {"step_s": round(step, 3), "at": at})
+            await self._record_quietly("alert.raised", {
+                "alert": CLOCK_ALERT, "level": "warning", "value": round(step, 3),
+                "message": f"the wall clock stepped {'ahead' if step > 0 else 'back'} by {abs(step):.0f} s; "
+                           "event times around it are off by that much and stage times count from now"})
+        elif CLOCK_ALERT in self.engine.state.alerts and wall - datetime.fromisoformat(
+                self.engine.state.clock_stepped_at or at_epoch(0)).timestamp() > 60:
+            await self._record_quietly("alert.cleared", {"alert": CLOCK_ALERT,
+                                                         "message": "no clock step for a minute"})
+
     async def _check_plan_file(self) -> None:
         """Say so when the plan file on disk is no longer the one this session runs (a restart reads it)."""
         import hashlib
@@ -210,6 +238,7 @@ class LiveMonitor:
         now = e.now()
         if not e.store.read_only and not e.store.lost:
             await pools.WATCH.run(e.store.file_problem)  # noticed within a second, shown on every screen
+        await self._watch_clock()
         if time.monotonic() - self._plan_checked >= self.plan_check_every:
             self._plan_checked = time.monotonic()
             await self._check_plan_file()

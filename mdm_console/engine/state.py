@@ -80,6 +80,7 @@ class SessionState:
     points: dict[str, dict[str, Any]] = field(default_factory=dict)
     open_intents: dict[str, dict[str, Any]] = field(default_factory=dict)
     rollbacks: int = 0
+    clock_stepped_at: str | None = None  # ISO wall time just after the newest detected clock step
     # Components the log moved but the plan no longer has: id -> {"stage", "percent"} (0 % ones dropped).
     dropped: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -163,6 +164,11 @@ def _stage_changed(state: SessionState, ev: Event) -> None:
     comp.stage_since = iso(ev.ts)
     comp.stage_seq = ev.seq
     comp.flag_seq = ev.payload.get("flag_seq", ev.seq)
+
+
+@handles("clock.stepped")
+def _clock_stepped(state: SessionState, ev: Event) -> None:
+    state.clock_stepped_at = ev.payload["at"]
 
 
 @handles("component.removed")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from mdm_console.feeds.parse import Sample
 
@@ -16,26 +16,43 @@ Sink = Callable[[Sample], None]
 class FeedStatus:
     name: str  # e.g. "jsonl metrics/ops.jsonl"
     interval: float
-    last_data: float | None = None  # monotonic-free wall time (epoch s) of the newest good input
+    last_data: float | None = None  # wall time (epoch s) of the newest good input, for display
     good: int = 0
     bad: int = 0
     last_bad: str = ""  # a sample of the last bad input, shortened
     last_bad_reason: str = ""
     error: str | None = None  # the feed itself failing (file missing, endpoint down)
     started: float = 0.0
+    # Ages are measured on the monotonic clock: a wall clock stepped back or ahead neither makes data
+    # young again ("-3575 s ago") nor old at once.
+    last_data_mono: float | None = None
+    started_mono: float = field(default_factory=time.monotonic)
+
+    def got_data(self, wall: float | None = None) -> None:
+        self.last_data = time.time() if wall is None else wall
+        self.last_data_mono = time.monotonic()
+
+    def _elapsed(self, since_mono: float, now: float | None) -> float:
+        # `now` (wall) may be ahead of the real wall clock when a caller looks into the future (tests,
+        # a frozen clock): that lead is added; a stepped wall clock itself changes nothing.
+        lead = 0.0 if now is None else now - time.time()
+        return max(0.0, time.monotonic() - since_mono + lead)
 
     def age(self, now: float | None = None) -> float | None:
-        return None if self.last_data is None else (now or time.time()) - self.last_data
+        if self.last_data is None:
+            return None
+        if self.last_data_mono is None:  # set by hand: wall time only
+            return max(0.0, (now or time.time()) - self.last_data)
+        return self._elapsed(self.last_data_mono, now)
 
     def stale_reason(self, now: float | None = None) -> str | None:
         """A feed that has sent nothing for STALE_INTERVALS intervals is stale, never healthy."""
-        now = now or time.time()
         limit = STALE_INTERVALS * self.interval
         if self.last_data is None:
-            if now - self.started > limit:
+            if self._elapsed(self.started_mono, now) > limit:
                 return f"{self.name}: no data since the console started" + (f" ({self.error})" if self.error else "")
             return None
-        age = now - self.last_data
+        age = self.age(now)
         if age > limit:
             return f"{self.name}: no data for {age:.0f} s" + (f" ({self.error})" if self.error else "")
         return None

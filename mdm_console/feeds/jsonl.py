@@ -113,7 +113,7 @@ class JsonlFeed:
                 good += 1
         if good:
             self.status.good += good
-            self.status.last_data = now
+            self.status.got_data(now)
 
     def resume_offset(self) -> Position:
         """Where a restart should continue: the start of the unfinished partial line."""

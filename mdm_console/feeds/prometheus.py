@@ -120,7 +120,7 @@ class PrometheusFeed:
             return
         self.status.error = None
         self.status.good += 1
-        self.status.last_data = now
+        self.status.got_data(now)
         for s in samples:
             self.sink(s)
 

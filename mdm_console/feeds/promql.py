@@ -97,7 +97,7 @@ class PromQLFeed:
             else:
                 self.status.error = None
                 self.status.good += 1
-                self.status.last_data = now
+                self.status.got_data(now)
                 for s in samples:
                     self.sink(s)
             try:

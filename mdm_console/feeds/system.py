@@ -51,7 +51,7 @@ class SystemFeed:
             s = await pools.FEEDS.run(self.sample)
             self.history.append(s)
             self.status.good += 1
-            self.status.last_data = s.ts
+            self.status.got_data(s.ts)
             try:
                 await asyncio.wait_for(stop.wait(), self.status.interval)
             except TimeoutError:
