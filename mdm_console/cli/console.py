@@ -69,19 +69,26 @@ class Parts:
         return self.engine, self.monitor
 
     async def close(self) -> None:
-        if self.monitor is not None:
-            await self.monitor.stop()
-        if self.exporter is not None:
-            self.exporter.close()
-        if self.workload is None and self.workload_start is not None:
-            with contextlib.suppress(Exception):  # a start that failed left nothing to stop
-                self.workload = await asyncio.to_thread(self.workload_start.result)
-        if self.workload is not None:
-            from mdm_console.workload import child
+        """Every part is stopped, whatever the one before it raised (a full disk, a lost db): the engine
+        is always closed, so its lock is released and what can be saved is saved."""
+        try:
+            if self.monitor is not None:
+                with contextlib.suppress(Exception):
+                    await self.monitor.stop()
+            if self.exporter is not None:
+                with contextlib.suppress(Exception):
+                    self.exporter.close()
+            if self.workload is None and self.workload_start is not None:
+                with contextlib.suppress(Exception):  # a start that failed left nothing to stop
+                    self.workload = await asyncio.to_thread(self.workload_start.result)
+            if self.workload is not None:
+                from mdm_console.workload import child
 
-            child.stop(self.workload)
-        if self.engine is not None:
-            await self.engine.close()
+                with contextlib.suppress(Exception):
+                    child.stop(self.workload)
+        finally:
+            if self.engine is not None:
+                await self.engine.close()
 
 
 def run(args: argparse.Namespace) -> int:

@@ -28,7 +28,7 @@ from mdm_console.engine.rollout import RolloutControl
 from mdm_console.engine.state import SessionState
 from mdm_console.plan.load import LoadedPlan
 from mdm_console.store.chain import Actor, Event
-from mdm_console.store.errors import ChainBroken, StoreLocked
+from mdm_console.store.errors import ChainBroken, StoreError, StoreLocked
 from mdm_console.store.session import EventSpec, SessionStore, VerifyResult
 from mdm_console.validators.runner import ValidationRunner
 
@@ -153,10 +153,14 @@ class Engine:
                                                          "reason": "confirmed by --remove-component"})
 
     async def close(self) -> None:
-        if (not self.store.read_only and not self.store.sealed and not self.store.lost
-                and self.state.head_seq - self._last_checkpoint >= CHECKPOINT_ON_CLOSE):
-            await self._checkpoint()
-        await asyncio.to_thread(self.store.close)
+        try:
+            if (not self.store.read_only and not self.store.sealed and not self.store.lost
+                    and self.state.head_seq - self._last_checkpoint >= CHECKPOINT_ON_CLOSE):
+                await self._checkpoint()
+        except StoreError:
+            pass  # a checkpoint only saves start-up time; the store's own error is already shown
+        finally:
+            await asyncio.to_thread(self.store.close)
 
     def now(self) -> datetime:
         return self.clock()
