@@ -25,6 +25,7 @@ SCRIPTS = {  # name -> (quick flags, full flags)
     "lock": (["--runs", "3"], []),
     "duckdb_heap": (["--rounds", "2", "--statements", "1000"], []),
     "redact": ([], []),
+    "faults": ([], []),
     "soak": (["--idle-seconds", "20", "--warmup-seconds", "60", "--soak-seconds", "180"], []),
 }
 

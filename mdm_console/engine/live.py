@@ -51,6 +51,7 @@ class LiveMonitor:
         self.restarts: dict[str, int] = {}  # supervised task -> times it was started again
         self.store_error: str | None = None  # the last failed store pass of the aggregates
         self._clock: tuple[float, float] | None = None  # (wall, monotonic) at the last tick
+        self.ticks = 0  # passes of the 1-second loop so far
         self.plan_check_every = 5.0  # seconds between looks at the plan file on disk
         self._plan_checked = time.monotonic()
         self._read_lock = asyncio.Lock()
@@ -99,7 +100,10 @@ class LiveMonitor:
                 await t
         self._tasks.clear()
         if not self.engine.read_only:
-            await self.store_aggregates()
+            try:
+                await self.store_aggregates()
+            except Exception as exc:  # noqa: BLE001 - stopping never fails; the reason is kept
+                self.store_error = f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
         if self.engine.health is self:
             self.engine.health = None
 
@@ -236,6 +240,7 @@ class LiveMonitor:
     async def tick(self) -> None:
         e = self.engine
         now = e.now()
+        self.ticks += 1
         if not e.store.read_only and not e.store.lost:
             await pools.WATCH.run(e.store.file_problem)  # noticed within a second, shown on every screen
         await self._watch_clock()

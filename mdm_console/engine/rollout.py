@@ -312,6 +312,8 @@ class RolloutControl:
         path = self.engine.loaded.flag_file
         stop = stop or asyncio.Event()
         seen = await pools.WATCH.run(stat_key, path)
+        async with self.engine.effects_lock:  # what is there now is judged too, not only later changes
+            await self.check_drift()
         if ready is not None:
             ready.set()  # changes from here on are noticed
         while not stop.is_set():
