@@ -109,3 +109,24 @@ async def test_a_replaced_session_db_is_noticed_by_the_monitor_within_a_tick(adv
     await m.tick()
     assert e.store.lost and "replaced by another file" in e.store.lost
     await e.close()
+
+
+async def test_keys_that_change_the_session_say_why_when_the_log_cannot_take_it(advanced):
+    """With the db gone, `v` and `p` answer with a notice: the console stays up and closes cleanly."""
+    from mdm_console.ui.app import ConsoleApp
+    from tests.ui_helpers import until
+
+    e = await Engine.open(load_plan(advanced), record_start="test")
+    await e.rollout.ensure_flag_file()
+    db = e.store.path
+    db.unlink()
+    db.with_name(db.name + ".wal").unlink(missing_ok=True)
+    app = ConsoleApp(e, keymap={})
+    async with app.run_test(size=(120, 40), notifications=True) as pilot:
+        await pilot.press("3", "v")
+        await pilot.press("2", "p")
+        await until(pilot, lambda: len(app._notifications) >= 2)
+        assert all("was deleted" in n.message for n in app._notifications)
+        assert app.is_running
+        await until(pilot, lambda: "SESSION LOG LOST" in str(app.screen.query_one("StatusLine").render()))
+    await e.close()

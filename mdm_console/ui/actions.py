@@ -21,8 +21,10 @@ def refusals() -> tuple[type[Exception], ...]:
     from mdm_console.engine.effects import EffectError
     from mdm_console.engine.rollback import RollbackError
     from mdm_console.engine.rollout import RolloutError
+    from mdm_console.store.errors import StoreError
 
-    return RolloutError, EffectError, RollbackError, ChecklistRefused
+    # StoreError: the session log could not take the change (a full disk, a lost db): said, never a crash.
+    return RolloutError, EffectError, RollbackError, ChecklistRefused, StoreError
 
 
 class Actions:
@@ -67,8 +69,8 @@ class Actions:
     @work(group="operation")
     async def toggle_auto(self, component: str) -> None:
         on = not self.engine.state.components[component].auto_advance
-        await self.engine.rollout.set_auto_advance(component, on)
-        self.notify(f"auto-advance {'resumed' if on else 'paused'} for {component}")
+        await self._try(self.engine.rollout.set_auto_advance(component, on),
+                        f"auto-advance {'resumed' if on else 'paused'} for {component}")
 
     @work(group="operation")
     async def restore_flags(self) -> None:
@@ -103,7 +105,11 @@ class Actions:
         if self.engine.validation.running:
             self.notify("validators are already running (x cancels)", severity="warning")
             return
-        summary = await self.engine.validation.run(phase, only)
+        try:
+            summary = await self.engine.validation.run(phase, only)
+        except refusals() as exc:
+            self.notify(str(exc), title="validators not run", severity="error", timeout=10)
+            return
         counts = ", ".join(f"{n} {s}" for s, n in sorted(summary.counts().items()))
         self.notify(f"{phase}: {counts}" + (f" — {summary.stopped}" if summary.stopped else ""),
                     severity="information" if summary.ok else "error", timeout=8)
