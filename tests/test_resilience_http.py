@@ -236,3 +236,45 @@ def test_quitting_does_not_wait_for_a_stuck_pool_thread():
               "pools.FEEDS.submit(threading.Event().wait)\nprint('submitted', flush=True)\n")
     r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and "submitted" in r.stdout  # it ended although its threads never will
+
+
+async def test_a_histogram_giving_a_nan_p99_is_a_bad_scrape(tmp_path):
+    """Buckets that make no sense (NaN counts) never reach the windows as a latency."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from mdm_console.feeds.windows import Windows
+
+    body = {"text": ""}
+
+    def exposition(n: str) -> str:
+        return ("# TYPE mdm_operations_total counter\n"
+                f'mdm_operations_total{{component="storage",outcome="success"}} {n}\n'
+                "# TYPE mdm_operation_duration_seconds histogram\n"
+                f'mdm_operation_duration_seconds_bucket{{component="storage",le="0.1"}} NaN\n'
+                f'mdm_operation_duration_seconds_bucket{{component="storage",le="+Inf"}} {n}\n'
+                f'mdm_operation_duration_seconds_count{{component="storage"}} {n}\n'
+                'mdm_operation_duration_seconds_sum{component="storage"} 1\n')
+
+    class H(BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(body["text"].encode())
+
+        def log_message(self, *a):
+            pass
+
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), H)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        w = Windows(["storage"], 300)
+        feed = PrometheusFeed(f"http://127.0.0.1:{srv.server_address[1]}/metrics", "mdm", {"storage"}, w.add, 5)
+        body["text"] = exposition("100")
+        await feed.scrape_once()
+        body["text"] = exposition("200")
+        await feed.scrape_once()
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    assert feed.status.bad == 2 and "is nan: not a finite count" in feed.status.last_bad_reason  # each scrape
+    assert all(b.reported_p99 is None for b in w.buckets.values())

@@ -381,6 +381,7 @@ async def test_a_keymap_rebinds_a_key_by_its_binding_id_and_help_shows_it(tmp_pa
     ('[keys]\n"rollout.advance" = "b"\n', "the key b is already rollout.step_back's"),
     ('[keys]\n"rollout.advance" = "1"\n', "the key 1 is already app.dashboard's"),
     ('[keys]\n"rollout.advance" = 5\n', "keys must be a string"),
+    ('[keys]\n"rollout.advance" = "down"\n', "down is used by the tables and inputs themselves"),
 ])
 async def test_a_bad_keymap_is_reported_and_the_defaults_stay(tmp_path, content, words):
     from mdm_console.ui.keymap import load_keymap

@@ -43,7 +43,8 @@ async def export_session(engine, fmt: str, output: Path | str, *, since: int = 0
         from mdm_console.export import report
 
         facts = await report.collect(engine)
-        text = report.render_md(facts) if fmt == "md" else report.render_html(facts)
+        # Rendering is proportional to the session (and to every string in it): off the event loop.
+        text = await asyncio.to_thread(report.render_md if fmt == "md" else report.render_html, facts)
         await asyncio.to_thread(write_with, path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
         n = facts["span"][2]
     verify = await engine.chain_status()

@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from mdm_console.feeds.base import FeedStatus, Sink
 from mdm_console.feeds.http import FetchError, get
-from mdm_console.feeds.parse import BadLine, Sample, check_count
+from mdm_console.feeds.parse import MAX_LATENCY_MS, BadLine, Sample, check_count
 from mdm_console.validators.redact import mask_url
 from mdm_console import pools
 
@@ -66,6 +66,8 @@ class PrometheusFeed:
                 if comp is None:
                     continue
                 variant = s.labels.get("variant", "all")
+                if s.name.startswith(self.prefix + "_operation") and not (math.isfinite(s.value) and s.value >= 0):
+                    raise BadLine(f"{s.name}{{component={comp!r}}} is {s.value}: not a finite count")
                 if s.name == f"{self.prefix}_operations_total" and s.labels.get("outcome") in ("success", "error"):
                     ops[(comp, variant, s.labels["outcome"])] = s.value
                 elif s.name == f"{self.prefix}_operation_duration_seconds_bucket" and "le" in s.labels:
@@ -100,6 +102,8 @@ class PrometheusFeed:
             error = check_count(deltas.get((comp, variant, "error"), 0), f"{comp} error")
             buckets = sorted(hdeltas.get((comp, variant), []))
             p99 = histogram_quantile(0.99, buckets)
+            if p99 is not None and not (math.isfinite(p99) and 0 <= p99 * 1000 <= MAX_LATENCY_MS):
+                raise BadLine(f"{comp} p99 {p99} s from the histogram is not a finite latency under a day")
             if success or error:
                 out.append(Sample(now, comp, variant, success, error, None,
                                   None if p99 is None else p99 * 1000, False))

@@ -31,6 +31,12 @@ SCOPES = {
 }
 
 
+# Keys the widgets themselves use (tables, inputs, the palette, quitting): a binding moved onto one of
+# them would be swallowed by the focused table or would take it away.
+RESERVED = frozenset({"up", "down", "left", "right", "pageup", "pagedown", "home", "end", "tab", "shift+tab",
+                      "enter", "ctrl+c", "ctrl+p", "ctrl+q"})
+
+
 @dataclass
 class Keymap:
     keys: dict[str, str] = field(default_factory=dict)  # what is applied
@@ -79,6 +85,9 @@ def check(table: dict, scopes: dict[str, list[Binding]], where: str = "keymap") 
             result.problems.append(f"{where}: unknown binding id '{bid}' (see docs/keys.md)")
         elif not isinstance(keys, str) or not [k for k in keys.split(",") if k.strip()]:
             result.problems.append(f"{where}: {bid}: keys must be a string such as \"A\" or \"ctrl+a,f5\"")
+        elif reserved := sorted(RESERVED & {k.strip() for k in keys.split(",")}):
+            result.problems.append(f"{where}: {bid} = \"{keys}\": {', '.join(reserved)} is used by the tables "
+                                   "and inputs themselves; kept the default")
         else:
             wanted[bid] = ",".join(k.strip() for k in keys.split(",") if k.strip())
 
