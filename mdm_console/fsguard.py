@@ -10,6 +10,7 @@ a directory is safe when only root or we can change what is in it. A directory w
 from __future__ import annotations
 
 import os
+import shlex
 import stat
 from collections.abc import Iterable
 from pathlib import Path
@@ -82,5 +83,4 @@ def first_clash(named: Iterable[tuple[str, Path]]) -> tuple[str, str, Path] | No
 
 
 def _quote(p: Path) -> str:
-    s = str(p)
-    return s if s.replace("/", "").replace("-", "").replace("_", "").replace(".", "").isalnum() else repr(s)
+    return shlex.quote(str(p))

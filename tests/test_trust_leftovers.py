@@ -11,9 +11,8 @@ import pytest
 from mdm_console.engine.core import Engine
 from mdm_console.engine.rollback import RollbackRequest
 from mdm_console.plan.load import load_plan
-from tests.conftest import run_cli
-from tests.test_rollback import CRASHER, ROLLBACK_VALIDATORS  # noqa: F401 (the plan's validators)
-from tests.conftest import BASE_PLAN
+from tests.conftest import BASE_PLAN, run_cli
+from tests.test_rollback import CRASHER, ROLLBACK_VALIDATORS
 
 
 @pytest.fixture

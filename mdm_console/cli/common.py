@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from mdm_console.cli.exits import EXIT_FAILED, EXIT_LOCKED, EXIT_OK, EXIT_USAGE, CliExit  # noqa: F401 (re-exported)
+from mdm_console.textsafe import visible
 
 if TYPE_CHECKING:
     from mdm_console.plan.load import LoadedPlan
@@ -68,8 +69,6 @@ class VisibleStream:
         self._stream = stream
 
     def write(self, text: str) -> int:
-        from mdm_console.textsafe import visible
-
         self._stream.write(visible(text))
         return len(text)
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from datetime import UTC, datetime
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from mdm_console import pools
 from mdm_console.engine.gates import StageCounters
+from mdm_console.engine.rollout import stat_key
 from mdm_console.feeds.alerts import AlertBook, Rule, Transition
 from mdm_console.feeds.jsonl import JsonlFeed, Position
 from mdm_console.feeds.system import SystemFeed
@@ -29,9 +30,6 @@ PLAN_ALERT = "plan.file"
 CLOCK_ALERT = "clock.step"
 CLOCK_STEP_S = 5.0  # more than this between two ticks is a step, not drift
 
-
-def at_epoch(t: float) -> str:
-    return datetime.fromtimestamp(t, UTC).isoformat()
 MIN_OPS_TO_JUDGE = 20  # below this many operations in the window a rate says too little to alert on
 MIN_OPS_DEGRADATION = 50
 
@@ -52,7 +50,8 @@ class LiveMonitor:
         self.store_error: str | None = None  # the last failed store pass of the aggregates
         self._clock: tuple[float, float] | None = None  # (wall, monotonic) at the last tick
         self.ticks = 0  # passes of the 1-second loop so far
-        self.plan_check_every = 5.0  # seconds between looks at the plan file on disk
+        self.plan_check_every = 5.0
+        self._plan_stat: tuple | None = None  # the plan file's stat at the last look  # seconds between looks at the plan file on disk
         self._plan_checked = time.monotonic()
         self._read_lock = asyncio.Lock()
         self._last_store = 0.0
@@ -158,8 +157,8 @@ class LiveMonitor:
                 "alert": CLOCK_ALERT, "level": "warning", "value": round(step, 3),
                 "message": f"the wall clock stepped {'ahead' if step > 0 else 'back'} by {abs(step):.0f} s; "
                            "event times around it are off by that much and stage times count from now"})
-        elif CLOCK_ALERT in self.engine.state.alerts and wall - datetime.fromisoformat(
-                self.engine.state.clock_stepped_at or at_epoch(0)).timestamp() > 60:
+        elif (CLOCK_ALERT in self.engine.state.alerts and self.engine.state.clock_stepped_at
+              and wall - datetime.fromisoformat(self.engine.state.clock_stepped_at).timestamp() > 60):
             await self._record_quietly("alert.cleared", {"alert": CLOCK_ALERT,
                                                          "message": "no clock step for a minute"})
 
@@ -175,6 +174,10 @@ class LiveMonitor:
             except OSError:
                 return None
 
+        seen = await pools.WATCH.run(stat_key, path)  # hashed again only when the file moved
+        if seen == self._plan_stat:
+            return
+        self._plan_stat = seen
         now = await pools.WATCH.run(sha)
         active = PLAN_ALERT in self.engine.state.alerts
         if now != self.engine.loaded.sha256 and not active:

@@ -7,6 +7,7 @@ percentage only adds users. Bucketing is flagd-core's, never ours: `in_rollout` 
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import os
@@ -112,7 +113,7 @@ def remove_stale_temp_files(path: Path) -> list[Path]:
     path = Path(path)
     removed = []
     try:
-        entries = list(path.parent.glob(f".{glob_escape(path.name)}.*.tmp"))
+        entries = list(path.parent.glob(f".{glob.escape(path.name)}.*.tmp"))
     except OSError:
         return removed
     for p in entries:
@@ -124,10 +125,6 @@ def remove_stale_temp_files(path: Path) -> list[Path]:
         except OSError:
             continue
     return removed
-
-
-def glob_escape(name: str) -> str:
-    return "".join(f"[{c}]" if c in "*?[" else c for c in name)
 
 
 def read_flags(path: Path) -> dict[str, dict[str, Any]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import urllib.parse
 from typing import Any
 
 MASK = "***"
@@ -71,8 +72,6 @@ def redact_text(text: str, known: set[str] | frozenset[str] = frozenset()) -> st
 def mask_url(url: str) -> str:
     """A URL as it may be shown or stored: the password of its userinfo and the values of secret-looking
     query parameters (token, key, password, signature...) masked."""
-    import urllib.parse
-
     try:
         parts = urllib.parse.urlsplit(url)
     except ValueError:

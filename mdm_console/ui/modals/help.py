@@ -8,13 +8,15 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from mdm_console.ui.safe import escape
+
 
 def key_rows(bindings: list[tuple[str, Binding]]) -> list[str]:
     seen, rows = set(), []
     for key, b in bindings:
         if b.description and (b.id or b.action) not in seen:
             seen.add(b.id or b.action)
-            rows.append(f"  [b]{key:<10}[/b] {b.description}")
+            rows.append(f"  [b]{escape(f'{key:<10}')}[/b] {escape(b.description)}")
     return rows
 
 
