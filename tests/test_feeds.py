@@ -292,6 +292,42 @@ async def test_promql_reads_the_query_api(server):
         srv.server_close()
     [s] = samples
     assert (s.success + s.error, s.error, s.p99_ms) == (100, 25, 850.0)
+    assert s.variant == "all"  # queries without $variant: both paths, which the console counts as variant unknown
+
+
+async def test_promql_queries_with_variant_are_asked_per_path(server):
+    asked = []
+
+    class Api(Exposition):
+        def do_GET(self):
+            from urllib.parse import parse_qs, urlparse
+
+            q = parse_qs(urlparse(self.path).query)["query"][0]
+            asked.append(q)
+            kind, variant = q.split("_")[0], q.split('variant="')[1].split('"')[0]
+            value = {("ops", "new"): "2", ("ops", "old"): "38", ("err", "new"): "0.5", ("err", "old"): "0",
+                     ("p99", "new"): "900", ("p99", "old"): "40"}[(kind, variant)]
+            body = json.dumps({"status": "success", "data": {"resultType": "vector", "result": [
+                {"metric": {}, "value": [time.time(), value]}]}})
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(body.encode())
+
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), Api)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        w = Windows(["storage"], 300)
+        feed = PromQLFeed(f"http://127.0.0.1:{srv.server_address[1]}", {"storage": PromQLQueries(
+            operations_rate='ops_q{variant="$variant"}', error_rate='err_q{variant="$variant"}',
+            latency_p99_ms='p99_q{variant="$variant"}')}, w.add, 5)
+        samples = await asyncio.to_thread(feed.poll, time.time())
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    by = {s.variant: s for s in samples}
+    assert set(by) == {"new", "old"} and len(asked) == 6
+    assert (by["new"].success + by["new"].error, by["new"].error, by["new"].p99_ms) == (10, 5, 900.0)
+    assert (by["old"].success + by["old"].error, by["old"].error, by["old"].p99_ms) == (190, 0, 40.0)
 
 
 @pytest.mark.skipif(shutil.which("prometheus") is None,

@@ -67,6 +67,17 @@ class SignoffView:
     unmet: list[str]  # prerequisites not met now
 
 
+STAGES = "@stages"
+
+
+def _what_changed(key: str, then: Any, now: Any) -> str:
+    if key != STAGES:
+        return key
+    moved = [f"{cid} {then.get(cid, '-')} -> {now.get(cid, '-')}" for cid in sorted(set(then) | set(now))
+             if then.get(cid) != now.get(cid)]
+    return "stages (" + "; ".join(moved) + ")"
+
+
 def person_key(name: str) -> str:
     """Who a typed name stands for: Unicode NFKC, case folded, punctuation dropped, white space collapsed.
     "Alice Dev", "alice  DEV" and "Alice Dev." are one person, as are "O'Brien" and "obrien"; two roles need
@@ -157,6 +168,8 @@ class Checklist:
         for other in roles:
             s = self.engine.state.signoffs.get(other)
             doc[f"@role:{other}"] = s.state_hash if s else None
+        # The rollout a signature approved: a stage change or a rollback after it makes it an earlier state.
+        doc[STAGES] = {cid: f"{c.stage} {c.percent:g} %" for cid, c in self.engine.state.components.items()}
         return doc
 
     def signoffs(self) -> list[SignoffView]:
@@ -169,8 +182,10 @@ class Checklist:
                 continue
             now = self.scoped_doc(role.role, now_doc)
             signed_doc = self._signed_doc(s.seq)
-            # A signature from before scopes held the whole state: judge it on its role's scope only.
-            changed = sorted(k for k in now if now.get(k) != signed_doc.get(k))
+            # A signature from before scopes held the whole state: judge it on its role's scope only (and one
+            # from before signatures covered the stages, on the checklist only).
+            changed = [_what_changed(k, signed_doc.get(k), now.get(k)) for k in sorted(now)
+                       if now.get(k) != signed_doc.get(k) and (k != STAGES or k in signed_doc)]
             views[role.role] = SignoffView(role.role, True, s.name, s.ts, s.state_hash, not changed, changed, [])
         out = []
         for role in self.engine.plan.signoffs:

@@ -7,13 +7,14 @@ blocking call (DuckDB, file I/O, hashing) runs on the store thread or in `to_thr
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import dataclasses
 import getpass
 import hashlib
 import os
 import socket
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,6 +35,10 @@ from mdm_console.validators.runner import ValidationRunner
 
 CHECKPOINT_EVERY = 20_000
 CHECKPOINT_ON_CLOSE = 1_000  # a short command adds no checkpoint: replaying up to this many events is quick
+
+
+POLICY = "policy:auto_rollback"  # the operator name on what the auto-rollback policy does by itself
+_acting: contextvars.ContextVar[Actor | None] = contextvars.ContextVar("mdm_acting", default=None)
 
 
 def resolve_actor(operator: str | None) -> Actor:
@@ -180,6 +185,9 @@ class Engine:
         return (await self.record_many([EventSpec(kind, component, payload)]))[0]
 
     async def record_many(self, specs: list[EventSpec]) -> list[Event]:
+        acting = _acting.get()
+        if acting is not None:
+            specs = [s if s.actor else dataclasses.replace(s, actor=acting) for s in specs]
         async with self._lock:
             events = await self.store.append_many(specs)
             for ev in events:
@@ -189,6 +197,28 @@ class Engine:
         if self.state.head_seq - self._last_checkpoint >= CHECKPOINT_EVERY:
             await self._checkpoint()
         return events
+
+    @contextmanager
+    def acting_as(self, operator: str):
+        """Events recorded inside (in this task) name `operator` as who acted, on this OS account and host:
+        what the policy does by itself is never recorded under the name of the person at the console."""
+        token = _acting.set(dataclasses.replace(self.store.actor, operator=operator))
+        try:
+            yield
+        finally:
+            _acting.reset(token)
+
+    async def acknowledge(self, alert: str, note: str = "") -> Event:
+        """A person clears an alert that only a person may clear (an automatic rollback's)."""
+        active = self.state.alerts.get(alert)
+        if active is None:
+            raise KeyError(f"no active alert '{alert}'")
+        if not active.get("ack"):
+            raise ValueError(f"alert '{alert}' clears by itself when its condition ends; nothing to acknowledge")
+        who = self.store.actor.operator
+        return await self.record("alert.cleared", active.get("component"), {
+            "alert": alert, "acknowledged": True, "note": note,
+            "message": f"acknowledged by {who}" + (f": {note}" if note else "")})
 
     def _publish(self, ev: Event) -> None:
         for q in list(self._subscribers):

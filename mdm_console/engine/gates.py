@@ -23,6 +23,7 @@ class StageCounters:
     errors: int
     measured_at: datetime | None  # time of the newest sample; None: nothing ever arrived
     stale_reason: str | None = None  # set when the feed went silent
+    unknown: int = 0  # operations in the span whose feed did not say which path served them
 
 
 class HealthView(Protocol):
@@ -52,10 +53,18 @@ def _pct(x: float) -> str:
 
 
 def evaluate(gate: Gate, *, percent: float, stage_since: datetime, now: datetime,
-             counters: StageCounters | None, clock_stepped_at: datetime | None = None) -> list[GateResult]:
+             counters: StageCounters | None, clock_stepped_at: datetime | None = None,
+             held: dict | None = None) -> list[GateResult]:
     """`clock_stepped_at`: when the wall clock last jumped; stage time counts from then if that is later
-    (time measured across a step cannot be trusted, so the time gate does not pass across it)."""
+    (time measured across a step cannot be trusted, so the time gate does not pass across it).
+    `held`: the hold an automatic rollback put on the component ({"reason", "ts", "seq"}): a gate that fails
+    until a person retries with a reason (an override), so nothing advances it back into a known fault."""
     results: list[GateResult] = []
+    if held:
+        results.append(GateResult(
+            "hold", False, None, 0.0, "=",
+            f"held since the automatic rollback at {str(held.get('ts', ''))[11:19]} UTC ({held.get('reason', '')}); "
+            "a person retries it with a reason", str(held.get("ts") or "") or None))
     timed_from = stage_since
     note = ""
     if clock_stepped_at is not None and clock_stepped_at > stage_since:
@@ -83,6 +92,9 @@ def evaluate(gate: Gate, *, percent: float, stage_since: datetime, now: datetime
             why_not = f"stale: {counters.stale_reason}"
         elif counters.operations == 0:
             why_not = "no data: no operations observed on the new path in this stage"
+            if counters.unknown:
+                why_not += (f"; {counters.unknown} came without a variant, so nothing says which path served them "
+                            "(each metric line needs \"variant\": \"new\" or \"old\")")
     if why_not:
         for name, thr, cmp in (("success_rate", gate.min_success_rate, ">="),
                                ("error_rate", gate.max_error_rate, "<="),
@@ -100,5 +112,7 @@ def evaluate(gate: Gate, *, percent: float, stage_since: datetime, now: datetime
     results.append(GateResult("error_rate", error <= gate.max_error_rate, error, gate.max_error_rate, "<=",
                               f"{_pct(error)} of {ops} ops, needs <= {_pct(gate.max_error_rate)}", measured))
     results.append(GateResult("operations", ops >= gate.min_operations, float(ops), float(gate.min_operations),
-                              ">=", f"{ops} ops in stage, needs {gate.min_operations}", measured))
+                              ">=", f"{ops} ops in stage, needs {gate.min_operations}"
+                              + (f" ({counters.unknown} more without a variant, not counted)" if counters.unknown
+                                 else ""), measured))
     return results

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable
+import dataclasses
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +21,7 @@ from mdm_console.engine.rollout import stat_key
 from mdm_console.feeds.alerts import AlertBook, Rule, Transition
 from mdm_console.feeds.jsonl import JsonlFeed, Position
 from mdm_console.feeds.system import SystemFeed
-from mdm_console.feeds.windows import BUCKET_SECONDS, NEW, OLD, Windows, WindowStats
+from mdm_console.feeds.windows import ALL, BUCKET_SECONDS, NEW, OLD, Windows, WindowStats
 from mdm_console.store import metrics as mstore
 
 if TYPE_CHECKING:
@@ -32,6 +33,7 @@ CLOCK_STEP_S = 5.0  # more than this between two ticks is a step, not drift
 
 MIN_OPS_TO_JUDGE = 20  # below this many operations in the window a rate says too little to alert on
 MIN_OPS_DEGRADATION = 50
+PATH_LABEL = {"new": "new path", "old": "old path", "unknown": "both paths (the feed gives no variant)"}
 
 
 class LiveMonitor:
@@ -61,11 +63,14 @@ class LiveMonitor:
         a = plan.alerts
         self.component_rules = [Rule("error_rate", a.error_rate), Rule("latency_p99_ms", a.latency_p99_ms),
                                 Rule("success_rate", a.success_rate, below=True)]
-        self.system_rules = [Rule("cpu_percent", a.cpu_percent), Rule("memory_percent", a.memory_percent)]
+        self.system_rules = [Rule(name, levels) for name, levels in (("cpu_percent", a.cpu_percent),
+                                                                     ("memory_percent", a.memory_percent))
+                             if levels is not None]  # the host is judged only when the plan sets its levels
 
     # ---- lifecycle -----------------------------------------------------------------------------
     async def start(self) -> None:
         await self._restore()
+        await self._clear_unjudged()
         plan, e = self.engine.plan, self.engine
         m = plan.metrics
         comps = {c.id for c in plan.components}
@@ -140,6 +145,15 @@ class LiveMonitor:
                 backoff = min(backoff * 2, 30.0)
 
         self._spawn(keep())
+
+    async def _clear_unjudged(self) -> None:
+        """Host alerts left active by an earlier session whose plan had host levels this one does not set:
+        nothing would ever judge (and clear) them again."""
+        judged = {f"{r.metric}:host" for r in self.system_rules}
+        for alert in [a for a in self.engine.state.alerts if a.endswith(":host") and a not in judged]:
+            self.book.active.pop(alert, None)
+            await self._record_quietly("alert.cleared", {"alert": alert,
+                                                         "message": "the plan sets no levels for the host"})
 
     async def _watch_clock(self) -> None:
         """A wall clock that moves by more than CLOCK_STEP_S against the monotonic clock between two
@@ -262,14 +276,21 @@ class LiveMonitor:
         self._stats_cache.clear()  # new data since the last pass
         for comp in self.windows.components:
             st = self.stats(comp)
-            if st.stale_reason or st.ops < MIN_OPS_TO_JUDGE:
+            if st.stale_reason:
                 continue
-            for rule in self.component_rules:
-                value = {"error_rate": st.error_rate, "latency_p99_ms": st.p99_ms,
-                         "success_rate": st.success_rate}[rule.metric]
-                t = self.book.judge(f"{rule.metric}:{comp}", comp, rule, value)
-                if t:
-                    changes.append(t)
+            # The new path decides the component's alerts (blended figures only when the feed gives no
+            # variant, and they say so); the old path has its own, so a bad day on it is not the canary's.
+            for path, prefix in ((st.primary, ""), (st.old, "old:")):
+                if path.ops < MIN_OPS_TO_JUDGE:
+                    continue
+                subject = f"{comp} {PATH_LABEL[path.path]}"
+                for rule in self.component_rules:
+                    value = {"error_rate": path.error_rate, "latency_p99_ms": path.p99_ms,
+                             "success_rate": path.success_rate}[rule.metric]
+                    t = self.book.judge(f"{prefix}{rule.metric}:{comp}", subject, rule, value)
+                    if t:
+                        changes.append(dataclasses.replace(
+                            t, message=f"{t.message} (last {path.seconds:g} s, {path.ops} ops)"))
         if self.system and self.system.latest:
             s = self.system.latest
             for rule in self.system_rules:
@@ -308,25 +329,29 @@ class LiveMonitor:
                                                             "value": t.value, "threshold": t.threshold})
 
     # ---- the auto-rollback policy --------------------------------------------------------------------
-    def criterion(self, comp: str, now: datetime) -> tuple[str, float, float] | None:
-        """(what, value, threshold) when a rollback criterion holds right now for the new path."""
+    def criterion(self, comp: str, now: datetime) -> tuple[str, float, float, str] | None:
+        """(what, value, threshold, over what) when a rollback criterion holds right now for the new path,
+        judged over the policy's own window (`alerts.auto_rollback.window_seconds`)."""
         policy = self.engine.plan.alerts.auto_rollback
-        st = self.stats(comp)
-        if st.stale_reason:
+        if self.windows.stale.get(comp):
             return None
-        new = st.by_variant.get(NEW) or (st.by_variant.get("all") if NEW not in st.by_variant else None)
-        if new and new["ops"] >= MIN_OPS_TO_JUDGE and new["error_rate"] is not None \
-                and new["error_rate"] > policy.error_rate_above:
-            return "error_rate", new["error_rate"], policy.error_rate_above
-        old = st.by_variant.get(OLD)
-        if new and old and new["ops"] >= MIN_OPS_DEGRADATION and old["ops"] >= MIN_OPS_DEGRADATION \
-                and new["p99_ms"] and old["p99_ms"]:
-            ratio = new["p99_ms"] / old["p99_ms"] - 1
+        t, span = now.timestamp(), policy.window_seconds
+        new = self.windows.path(comp, NEW, t, span)
+        if not new.ops:  # a feed without variants: both paths blended, which the reason says
+            new = self.windows.path(comp, ALL, t, span)
+        over = f"{PATH_LABEL[new.path]}, last {span:g} s, {new.ops} ops"
+        if new.ops >= MIN_OPS_TO_JUDGE and new.error_rate is not None and new.error_rate > policy.error_rate_above:
+            return "error_rate", new.error_rate, policy.error_rate_above, over
+        old = self.windows.path(comp, OLD, t, span)
+        if new.path == "new" and new.ops >= MIN_OPS_DEGRADATION and old.ops >= MIN_OPS_DEGRADATION \
+                and new.p99_ms and old.p99_ms:
+            ratio = new.p99_ms / old.p99_ms - 1
             if ratio > policy.degradation_above:
-                return "latency_degradation", ratio, policy.degradation_above
+                return "latency_degradation", ratio, policy.degradation_above, over
         return None
 
     async def _auto_rollback(self, now: datetime) -> None:
+        from mdm_console.engine.core import POLICY
         from mdm_console.engine.rollback import RollbackRequest
 
         e = self.engine
@@ -343,23 +368,26 @@ class LiveMonitor:
             began = self.breach_since.setdefault(comp, t)
             if t - began < policy.for_seconds or comp in self.fired:
                 continue
-            what, value, threshold = hit
-            reason = (f"{what} of the new path {value:.4g} > {threshold:g} for {t - began:.0f} s "
+            what, value, threshold, over = hit
+            reason = (f"{what} {value:.4g} > {threshold:g} ({over}) for {t - began:.0f} s "
                       f"(policy {policy.mode}, for_seconds {policy.for_seconds:g})")
             payload = {"component": comp, "criterion": what, "value": value, "threshold": threshold,
-                       "held_s": round(t - began, 1), "mode": policy.mode, "reason": reason}
-            try:
-                await e.record("rollback.proposed", comp, payload)
-            except Exception:  # noqa: BLE001 - not proposed until it is on record: tried again next second
-                continue
-            self.fired.add(comp)  # after its event: a failed write leaves the policy armed
-            if policy.mode == "auto":
+                       "held_s": round(t - began, 1), "mode": policy.mode, "reason": reason,
+                       "window_s": policy.window_seconds, "present": e.store.actor.operator}
+            with e.acting_as(POLICY):  # the policy acts, not the person at the console (named as present)
                 try:
-                    await e.rollback.run(RollbackRequest("component", component=comp, reason=reason, automatic=True))
-                except Exception as exc:  # noqa: BLE001 - recorded; tried again while the criterion holds
-                    self.fired.discard(comp)
-                    await self._record_quietly("rollback.auto_failed", {"component": comp, "error": str(exc),
-                                                                        "reason": reason})
+                    await e.record("rollback.proposed", comp, payload)
+                except Exception:  # noqa: BLE001 - not proposed until it is on record: tried again next second
+                    continue
+                self.fired.add(comp)  # after its event: a failed write leaves the policy armed
+                if policy.mode == "auto":
+                    try:
+                        await e.rollback.run(RollbackRequest("component", component=comp, reason=reason,
+                                                             automatic=True))
+                    except Exception as exc:  # noqa: BLE001 - recorded; tried again while the criterion holds
+                        self.fired.discard(comp)
+                        await self._record_quietly("rollback.auto_failed", {"component": comp, "error": str(exc),
+                                                                            "reason": reason})
 
     # ---- storing -----------------------------------------------------------------------------------
     async def store_aggregates(self) -> None:
@@ -382,8 +410,8 @@ class LiveMonitor:
         if rows or positions:
             try:
                 await self.engine.store.acall(mstore.save(rows, positions))
-            except Exception:
-                self.windows.requeue(buckets)  # kept in memory and stored by a later pass
+            except BaseException:  # a cancelled pass too (the console stopping): stored by the stop's own pass
+                self.windows.requeue(buckets)  # kept in memory and stored by a later pass (rows replace by key)
                 raise
             self._saved_positions.update((q[0], q[1:]) for q in positions)
         self.windows.compact(time.time())

@@ -125,8 +125,9 @@ class RollbackExecutor:
             raise
         if not plan.changes and not plan.restore and req.kind != "flags":
             raise RollbackError("nothing to roll back: " + plan.lines()[-1].strip())
+        present = {"present": e.store.actor.operator} if req.automatic else {}  # the person at the console
         await e.record("rollback.started", req.component, {
-            **req.as_dict(), "point": plan.point["id"] if plan.point else None,
+            **req.as_dict(), **present, "point": plan.point["id"] if plan.point else None,
             "changes": [c.as_dict() for c in plan.changes], "restore": [f["label"] for f in plan.restore]})
         await e.rollout.change(
             plan.changes, action=f"rollback.{req.kind}", restore=plan.restore, overwrite_drift=True,
@@ -135,6 +136,13 @@ class RollbackExecutor:
                    "rollback": {"kind": req.kind, "point": plan.point["id"] if plan.point else None,
                                 "automatic": req.automatic}})
         flags_s = time.perf_counter() - t0 if req.kind != "config" else None
+        if req.automatic:  # loud: a critical alert that only a person's acknowledgement clears
+            what = f"{req.component} was" if req.component else "every component was"
+            await e.record("alert.raised", req.component, {
+                "alert": f"auto_rollback:{req.component or 'all'}", "level": "critical", "ack": True,
+                "component": req.component, **present,
+                "message": f"ROLLED BACK automatically: {what} rolled back by the policy ({req.reason}); held "
+                           "until a person retries it with a reason. Acknowledge this alert to clear it."})
         verification = None
         if any("rollback" in v.phases for v in e.plan.validators):
             verification = await e.validation.run("rollback")
@@ -143,7 +151,8 @@ class RollbackExecutor:
         await e.record("rollback.finished", req.component, {
             **req.as_dict(), "point": plan.point["id"] if plan.point else None,
             "elapsed_s": round(result.elapsed_s, 4), "flags_s": None if flags_s is None else round(flags_s, 4),
-            "target_s": result.target_s, "within_target": result.within_target, "verified": result.verified,
+            "target_s": result.target_s, "within_target": result.within_target,
+            "verified": None if verification is None else verification.ok,  # None: nothing verified it
             "verification": None if verification is None else {
                 "run": verification.run_id, "ok": verification.ok, "counts": verification.counts(),
                 "failures": [r["id"] for r in verification.results if r["status"] != "passed"]}})

@@ -95,7 +95,7 @@ class RolloutControl:
         stepped = self.engine.state.clock_stepped_at
         return evaluate(self.engine.plan.gate_for(component_id), percent=comp.percent, stage_since=since,
                         now=now, counters=counters,
-                        clock_stepped_at=datetime.fromisoformat(stepped) if stepped else None)
+                        clock_stepped_at=datetime.fromisoformat(stepped) if stepped else None, held=comp.held)
 
     def next_stage(self, component_id: str) -> tuple[str, float] | None:
         plan = self.engine.plan
@@ -132,6 +132,9 @@ class RolloutControl:
             extra["override"] = override
             await self.engine.record("gate.override", component_id, {
                 "from": comp.stage, "to": nxt[0], "reason": override, "failing": [g.as_dict() for g in result.failing]})
+            if comp.held:  # the person's retry after an automatic rollback
+                await self.engine.record("hold.released", component_id, {
+                    "reason": override, "rollback_seq": comp.held.get("seq"), "held_reason": comp.held.get("reason")})
             result.override = override
         result.events = await self.change([change], action=how, extra=extra, label=f"before {how} {component_id}")
         result.done = True

@@ -27,6 +27,9 @@ class ComponentState:
     stage_seq: int = 0  # seq of the event that set the stage
     auto_advance: bool = False
     flag_seq: int = 0  # seq of the intent that last wrote this component's flag
+    # Set by an automatic rollback ({"reason", "ts", "seq"}), cleared when a person retries with a reason: a
+    # held component advances only by an override (like Argo Rollouts' aborted state).
+    held: dict[str, Any] | None = None
 
 
 @dataclass
@@ -264,6 +267,20 @@ def _intent(state: SessionState, ev: Event) -> None:
 @handles("intent.done")
 def _intent_done(state: SessionState, ev: Event) -> None:
     state.open_intents.pop(ev.payload["intent"], None)
+
+
+@handles("rollback.started")
+def _rollback_started(state: SessionState, ev: Event) -> None:
+    comp = state.components.get(ev.payload.get("component") or "")
+    if ev.payload.get("automatic") and comp is not None:
+        comp.held = {"reason": ev.payload.get("reason", ""), "ts": iso(ev.ts), "seq": ev.seq}
+
+
+@handles("hold.released")
+def _hold_released(state: SessionState, ev: Event) -> None:
+    comp = state.components.get(ev.component or "")
+    if comp is not None:
+        comp.held = None
 
 
 @handles("rollback.finished")

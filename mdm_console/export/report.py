@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 import re
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from mdm_console.engine.phases import derive_phase
@@ -53,8 +53,8 @@ def _counts(con):
 
 
 def _series(con):
-    return con.execute("SELECT component, start, sum(ops), sum(error), max(p99_ms) FROM metrics "
-                       "GROUP BY component, start ORDER BY component, start").fetchall()
+    return con.execute("SELECT component, variant, start, sum(ops), sum(error), max(p99_ms) FROM metrics "
+                       "GROUP BY component, variant, start ORDER BY component, variant, start").fetchall()
 
 
 async def collect(engine) -> dict[str, Any]:
@@ -143,7 +143,8 @@ def sections(f: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]:
         [_t(ev), p["kind"], p.get("component") or "", p.get("point") or "", _who(ev),
          "yes" if p.get("automatic") else "no", f"{p['elapsed_s']:.2f} s", f"{p['target_s']:g} s "
          + ("(met)" if p["within_target"] else "(MISSED)"),
-         "passed" if p["verified"] else f"FAILED: {', '.join((p.get('verification') or {}).get('failures', []))}",
+         "none: no verification validators in the plan" if p.get("verification") is None else "passed"
+         if p["verified"] else f"FAILED: {', '.join(p['verification'].get('failures', []))}",
          p.get("reason") or ""]
         for ev in k.get("rollback.finished", []) for p in [ev.payload]]))
     out.append(("Checklist", ["section", "item", "status", "critical", "by", "note / reason"], [
@@ -198,13 +199,14 @@ def render_md(f: dict[str, Any]) -> str:
         lines += ["| " + " | ".join(cell(c) for c in r) + " |" for r in rows]
         lines.append("")
     lines += ["## Metrics", ""]
-    for comp, pts in _by_component(f["series"]).items():
-        ops = sum(p[1] for p in pts)
-        err = sum(p[2] for p in pts)
-        p99 = max((p[3] for p in pts if p[3] is not None), default=None)
-        lines.append(f"- {cell(comp)}: {ops} operations in {len(pts)} 5-s buckets, {err} errors "
-                     f"({100 * err / ops if ops else 0:.2f} %), highest bucket p99 "
-                     f"{'-' if p99 is None else f'{p99:.0f} ms'}")
+    for comp, paths in _by_component(f["series"]).items():
+        for path, pts in paths.items():
+            ops = sum(p[1] for p in pts)
+            err = sum(p[2] for p in pts)
+            p99 = max((p[3] for p in pts if p[3] is not None), default=None)
+            lines.append(f"- {cell(comp)}, {path}: {ops} operations in {len(pts)} 5-s buckets, {err} errors "
+                         f"({100 * err / ops if ops else 0:.2f} %), highest bucket p99 "
+                         f"{'-' if p99 is None else f'{p99:.0f} ms'}")
     return "\n".join(lines) + "\n"
 
 
@@ -216,30 +218,64 @@ text-align:left;vertical-align:top;font-size:12px}th{background:#eef}.ok{backgro
 border:1px solid #ddd;margin:0 1em 1em 0}h1{margin-bottom:0}"""
 
 
-def _by_component(series) -> dict[str, list]:
-    out: dict[str, list] = {}
-    for comp, start, ops, err, p99 in series:
-        out.setdefault(comp, []).append((start, int(ops), int(err), p99))
+PATH_NAMES = {"new": "new path", "old": "old path", "all": "no variant"}
+COLOURS = {"new path": "#c62828", "old path": "#1565c0", "no variant": "#6a1b9a"}
+
+
+def _by_component(series) -> dict[str, dict[str, list]]:
+    """component -> path name -> [(start, ops, errors, p99)]."""
+    out: dict[str, dict[str, list]] = {}
+    for comp, variant, start, ops, err, p99 in series:
+        out.setdefault(comp, {}).setdefault(PATH_NAMES.get(variant, variant), []).append((start, int(ops), int(err), p99))
     return out
 
 
-def svg_plot(title: str, points: list[tuple[datetime, float]], unit: str, w: int = 520, h: int = 160) -> str:
+def _epoch(t: datetime) -> float:
+    return (t if t.tzinfo else t.replace(tzinfo=UTC)).timestamp()
+
+
+def svg_plot(title: str, lines: dict[str, list[tuple[datetime, float]]], unit: str,
+             markers: list[tuple[datetime, str]] = (), w: int = 720, h: int = 230) -> str:
+    """A line per path with both axes labelled (values and UTC times) and the stage changes as dashed
+    vertical markers; every string in it is escaped."""
     e = html.escape
+    points = [p for pts in lines.values() for p in pts]
     if not points:
-        return f'<svg width="{w}" height="{h}"><text x="10" y="20">{e(title)}: no data</text></svg>'
-    t0 = points[0][0].timestamp()
-    t1 = max(points[-1][0].timestamp(), t0 + 1)
+        return f'<svg width="{w}" height="{h}" xmlns="http://www.w3.org/2000/svg"><text x="10" y="20">' \
+               f"{e(title)}: no data</text></svg>"
+    left, right, top_pad, bottom = 60, 20, 34, 40
+    times = [_epoch(t) for t, _ in points] + [_epoch(t) for t, _ in markers]  # the stage changes are in view
+    t0 = min(times)
+    t1 = max(max(times), t0 + 1)
     top = max(v for _, v in points) or 1.0
-    pad = 30
-    coords = " ".join(f"{pad + (t.timestamp() - t0) / (t1 - t0) * (w - 2 * pad):.1f},"
-                      f"{h - pad - v / top * (h - 2 * pad):.1f}" for t, v in points)
-    return (f'<svg width="{w}" height="{h}" xmlns="http://www.w3.org/2000/svg">'
-            f'<text x="{pad}" y="16" font-size="12">{e(title)} (max {top:.4g}{e(unit)})</text>'
-            f'<line x1="{pad}" y1="{h - pad}" x2="{w - pad}" y2="{h - pad}" stroke="#999"/>'
-            f'<polyline fill="none" stroke="#1565c0" stroke-width="1.5" points="{coords}"/>'
-            f'<text x="{pad}" y="{h - 8}" font-size="10">{e(points[0][0].strftime("%H:%M:%S"))}</text>'
-            f'<text x="{w - pad - 50}" y="{h - 8}" font-size="10">{e(points[-1][0].strftime("%H:%M:%S"))}</text>'
-            "</svg>")
+    x = lambda t: left + (t - t0) / (t1 - t0) * (w - left - right)  # noqa: E731
+    y = lambda v: h - bottom - v / top * (h - top_pad - bottom)  # noqa: E731
+    out = [f'<svg width="{w}" height="{h}" xmlns="http://www.w3.org/2000/svg" font-size="10">',
+           f'<text x="{left}" y="14" font-size="12">{e(title)}</text>',
+           f'<line x1="{left}" y1="{h - bottom}" x2="{w - right}" y2="{h - bottom}" stroke="#666"/>',
+           f'<line x1="{left}" y1="{top_pad}" x2="{left}" y2="{h - bottom}" stroke="#666"/>',
+           f'<text x="{w - right}" y="{h - 6}" text-anchor="end">time (UTC)</text>',
+           f'<text x="12" y="{(h - bottom + top_pad) / 2:.0f}" transform="rotate(-90 12 '
+           f'{(h - bottom + top_pad) / 2:.0f})" text-anchor="middle">{e(unit.strip())}</text>']
+    for frac in (0.0, 0.5, 1.0):
+        v = top * frac
+        out.append(f'<line x1="{left - 4}" y1="{y(v):.1f}" x2="{w - right}" y2="{y(v):.1f}" stroke="#ddd"/>'
+                   f'<text x="{left - 6}" y="{y(v) + 3:.1f}" text-anchor="end">{v:.3g}</text>')
+        t = t0 + (t1 - t0) * frac
+        out.append(f'<text x="{x(t):.1f}" y="{h - bottom + 14}" text-anchor="middle">'
+                   f'{datetime.fromtimestamp(t, UTC).strftime("%H:%M:%S")}</text>')
+    for when, label in markers:
+        t = _epoch(when)
+        out.append(f'<line x1="{x(t):.1f}" y1="{top_pad}" x2="{x(t):.1f}" y2="{h - bottom}" stroke="#888" '
+                   f'stroke-dasharray="3,3"/><text x="{x(t) + 2:.1f}" y="{top_pad + 8}" fill="#555">'
+                   f"{e(label)}</text>")
+    for n, (label, pts) in enumerate(lines.items()):
+        colour = COLOURS.get(label, "#2e7d32")
+        coords = " ".join(f"{x(_epoch(t)):.1f},{y(v):.1f}" for t, v in pts)
+        out.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1.5" points="{coords}"/>'
+                   f'<text x="{w - right - 90 * (n + 1)}" y="26" fill="{colour}">— {e(label)}</text>')
+    out.append("</svg>")
+    return "".join(out)
 
 
 def render_html(f: dict[str, Any]) -> str:
@@ -259,12 +295,16 @@ def render_html(f: dict[str, Any]) -> str:
         parts.append("<table><tr>" + "".join(f"<th>{e(c)}</th>" for c in header) + "</tr>")
         parts += ["<tr>" + "".join(f"<td>{e(c)}</td>" for c in r) + "</tr>" for r in rows]
         parts.append("</table>")
-    parts.append("<h2>Metrics (stored 5-second aggregates)</h2>")
-    for comp, pts in _by_component(f["series"]).items():
-        err = [(s, 100 * er / ops if ops else 0.0) for s, ops, er, _ in pts]
-        p99 = [(s, p) for s, _, _, p in pts if p is not None]
-        parts.append(f"<h3>{e(comp)}</h3>{svg_plot(f'{comp} error rate', err, ' %')}"
-                     f"{svg_plot(f'{comp} p99 latency', p99, ' ms')}")
+    parts.append("<h2>Metrics (stored 5-second aggregates, new and old path; dashed: stage changes)</h2>")
+    changes: dict[str, list[tuple[datetime, str]]] = {}
+    for ev in f["by_kind"].get("stage.changed", []):
+        changes.setdefault(ev.component or "", []).append((ev.ts, f"{ev.payload['to']} {ev.payload['to_percent']:g}%"))
+    for comp, paths in _by_component(f["series"]).items():
+        err = {path: [(s, 100 * er / ops if ops else 0.0) for s, ops, er, _ in pts] for path, pts in paths.items()}
+        p99 = {path: [(s, p) for s, _, _, p in pts if p is not None] for path, pts in paths.items()}
+        marks = changes.get(comp, [])
+        parts.append(f"<h3>{e(comp)}</h3>{svg_plot(f'{comp}: error rate per 5 s', err, '%', marks)}"
+                     f"{svg_plot(f'{comp}: p99 latency per 5 s', p99, 'ms', marks)}")
     parts.append("</body></html>\n")
     return "".join(parts)
 

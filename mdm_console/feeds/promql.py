@@ -56,6 +56,9 @@ def scalar(body: str) -> float | None:
     return v
 
 
+VARIANT = "$variant"  # in a query: asked once with "new", once with "old"
+
+
 class PromQLFeed:
     def __init__(self, url: str, queries: dict[str, PromQLQueries], sink: Sink, interval: float):
         self.url = url.rstrip("/")
@@ -68,20 +71,28 @@ class PromQLFeed:
         return scalar(get(f"{self.url}/api/v1/query?{q}", self.status.interval))
 
     def poll(self, now: float) -> list[Sample]:
+        """Per component, the three queries; a query set that holds `$variant` is asked once for the new path and
+        once for the old one (`$variant` replaced by new, old), else its figures are both paths' (variant unknown)."""
         out = []
         for comp, q in self.queries.items():
-            rate, err, p99 = self._query(q.operations_rate), self._query(q.error_rate), self._query(q.latency_p99_ms)
-            if rate is None:
-                continue  # no series for this component right now: no data, not zero
-            ops = rate * self.status.interval  # the server's rate over our polling interval
-            if p99 is not None and p99 > MAX_LATENCY_MS:
-                raise BadLine(f"{comp} p99 {p99:.3g} ms is over a day")
-            if err is not None and err > 1:
-                raise BadLine(f"{comp} error rate {err:.3g} is above 1 (the query must give a ratio)")
-            total = check_count(ops, f"{comp} operations")
-            errors = int(round(total * min(max(err or 0.0, 0.0), 1.0)))
-            out.append(Sample(now, comp, "all", max(total - errors, 0), errors, None, p99, False))
+            texts = (q.operations_rate, q.error_rate, q.latency_p99_ms)
+            split = any(VARIANT in t for t in texts)
+            for variant in (("new", "old") if split else ("all",)):
+                out += self._component(now, comp, variant, [t.replace(VARIANT, variant) for t in texts])
         return out
+
+    def _component(self, now: float, comp: str, variant: str, texts: list[str]) -> list[Sample]:
+        rate, err, p99 = (self._query(t) for t in texts)
+        if rate is None:
+            return []  # no series for this component right now: no data, not zero
+        ops = rate * self.status.interval  # the server's rate over our polling interval
+        if p99 is not None and p99 > MAX_LATENCY_MS:
+            raise BadLine(f"{comp} p99 {p99:.3g} ms is over a day")
+        if err is not None and err > 1:
+            raise BadLine(f"{comp} error rate {err:.3g} is above 1 (the query must give a ratio)")
+        total = check_count(ops, f"{comp} operations")
+        errors = int(round(total * min(max(err or 0.0, 0.0), 1.0)))
+        return [Sample(now, comp, variant, max(total - errors, 0), errors, None, p99, False)]
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():

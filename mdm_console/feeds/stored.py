@@ -33,7 +33,7 @@ class StoredHealth:
         return cls(rows, engine.plan.metrics.interval_seconds, engine.now())
 
     def stage_counters(self, component: str, since: datetime) -> StageCounters | None:
-        ops, success, error, newest = self.rows.get(component, (0, 0, 0, None))
+        ops, success, error, newest, unknown = self.rows.get(component, (0, 0, 0, None, 0))
         if newest is None:
             return StageCounters(0, 0, 0, None, "no metrics recorded in this session (the console stores them)")
         newest_end = newest.replace(tzinfo=UTC) + timedelta(seconds=BUCKET_SECONDS)
@@ -41,4 +41,4 @@ class StoredHealth:
         stale = None
         if age > STALE_INTERVALS * max(self.interval, BUCKET_SECONDS):
             stale = f"the newest stored metrics are {age:.0f} s old (is the console running?)"
-        return StageCounters(int(ops), int(success), int(error), newest_end, stale)
+        return StageCounters(int(ops), int(success), int(error), newest_end, stale, int(unknown))

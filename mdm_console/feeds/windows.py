@@ -79,6 +79,30 @@ class Folded:
 
 
 @dataclass(frozen=True)
+class PathStats:
+    """One path's figures over a span: the new code path, the old one, or operations whose feed did not
+    say which ("unknown": gates and verdicts cannot use them, alerts judge them as both paths blended)."""
+
+    path: str  # new | old | unknown
+    seconds: float  # the span the figures cover, ending now
+    ops: int = 0
+    errors: int = 0
+    p99_ms: float | None = None
+    p99_method: str = "none"  # "sketch (±1 %)" | "max of reported p99" | "none"
+
+    @property
+    def error_rate(self) -> float | None:
+        return self.errors / self.ops if self.ops else None
+
+    @property
+    def success_rate(self) -> float | None:
+        return 1 - self.errors / self.ops if self.ops else None
+
+
+PATH_OF = {NEW: "new", OLD: "old", ALL: "unknown"}
+
+
+@dataclass(frozen=True)
 class WindowStats:
     component: str
     ops: int
@@ -94,6 +118,26 @@ class WindowStats:
     by_variant: dict[str, dict[str, float | int | None]]
     measured_at: datetime | None  # newest sample
     stale_reason: str | None
+    window_seconds: float = 0.0
+    paths: dict[str, PathStats] = field(default_factory=dict)  # new | old | unknown, each always there
+
+    @property
+    def new(self) -> PathStats:
+        return self.paths["new"]
+
+    @property
+    def old(self) -> PathStats:
+        return self.paths["old"]
+
+    @property
+    def unknown(self) -> PathStats:
+        return self.paths["unknown"]
+
+    @property
+    def primary(self) -> PathStats:
+        """The figures that speak for the new code: the new path's, or (a feed without variants) the
+        blended ones, which say so (path "unknown")."""
+        return self.new if self.new.ops or not self.unknown.ops else self.unknown
 
 
 class Windows:
@@ -111,6 +155,7 @@ class Windows:
         self._compacted: dict[str, int] = {}  # bucket start up to which buckets were folded
         self.folded: dict[tuple[str, str], Folded] = {}  # (component, variant) -> counts of folded buckets
         self._revived: list[Bucket] = []  # folded buckets a late line brought back, folded again once stored
+        self.unknown_ops = 0  # operations whose line gave no variant, since the console started (shown)
 
     def bucket(self, ts: float, component: str, variant: str) -> Bucket:
         start = int(ts // BUCKET_SECONDS * BUCKET_SECONDS)
@@ -136,6 +181,8 @@ class Windows:
 
     def add(self, s: Sample) -> None:
         """The sink of every feed."""
+        if s.variant == ALL:
+            self.unknown_ops += s.success + s.error
         if s.single:
             self.add_op(s.ts, s.component, s.error == 0, s.latency_ms, s.variant)
         else:
@@ -185,13 +232,12 @@ class Windows:
         t = now.timestamp()
         chosen = self._select(component, t - self.window_seconds, t)
         by_variant = {}
-        for variant in sorted({b.variant for b in chosen}):
+        paths = {}
+        for variant in (NEW, OLD, ALL):
             part = [b for b in chosen if b.variant == variant]
-            ops = sum(b.ops for b in part)
-            err = sum(b.error for b in part)
-            sk = _merged(part)
-            by_variant[variant] = {"ops": ops, "error_rate": err / ops if ops else None,
-                                   "p99_ms": sk.quantile(0.99) if sk.count else _reported(part)}
+            ps = paths[PATH_OF[variant]] = _path(PATH_OF[variant], self.window_seconds, part)
+            if part:
+                by_variant[variant] = {"ops": ps.ops, "error_rate": ps.error_rate, "p99_ms": ps.p99_ms}
         ops = sum(b.ops for b in chosen)
         success = sum(b.success for b in chosen)
         error = sum(b.error for b in chosen)
@@ -207,23 +253,31 @@ class Windows:
         return WindowStats(
             component, ops, success, error, ops / self.window_seconds,
             success / ops if ops else None, error / ops if ops else None, p50, p95, p99, method, by_variant,
-            datetime.fromtimestamp(newest, UTC) if newest else None, self.stale.get(component))
+            datetime.fromtimestamp(newest, UTC) if newest else None, self.stale.get(component),
+            self.window_seconds, paths)
+
+    def path(self, component: str, variant: str, now: float, seconds: float) -> PathStats:
+        """One path's figures over the last `seconds` (whole 5-s buckets: up to one bucket more)."""
+        return _path(PATH_OF[variant], seconds, self._select(component, now - seconds, now, {variant}))
 
     def newest(self, component: str) -> float:
         return self._newest.get(component, 0.0)
 
     def stage_counters(self, component: str, since: datetime) -> StageCounters:
-        """Operations on the new path since `since` (all operations when the feed has no variants)."""
-        chosen = self._select(component, since.timestamp(), float("inf"), {NEW, ALL})
-        ops, success, error = sum(b.ops for b in chosen), sum(b.success for b in chosen), sum(b.error for b in chosen)
+        """Operations on the new path since `since`; those whose feed gave no variant are counted apart
+        (`unknown`): the gates judge the new path and cannot tell them apart."""
         first = int(since.timestamp() // BUCKET_SECONDS * BUCKET_SECONDS)
+        counts = {}
         for variant in (NEW, ALL):
+            chosen = self._select(component, since.timestamp(), float("inf"), {variant})
+            ops, success, error = sum(b.ops for b in chosen), sum(b.success for b in chosen), sum(b.error for b in chosen)
             if (folded := self.folded.get((component, variant))) is not None:
                 o, s, e = folded.since(first)
                 ops, success, error = ops + o, success + s, error + e
+            counts[variant] = (ops, success, error)
         newest = self.newest(component)
-        return StageCounters(ops, success, error, datetime.fromtimestamp(newest, UTC) if newest else None,
-                             self.stale.get(component))
+        return StageCounters(*counts[NEW], datetime.fromtimestamp(newest, UTC) if newest else None,
+                             self.stale.get(component), unknown=counts[ALL][0])
 
     def in_window(self, component: str, now: float) -> list[Bucket]:
         """The buckets a window ending at `now` covers (plots)."""
@@ -272,6 +326,17 @@ class Windows:
         for b in buckets:
             b.stored = False
             self._dirty[(b.start, b.component, b.variant)] = b
+
+
+def _path(path: str, seconds: float, part: list[Bucket]) -> PathStats:
+    sk = _merged(part)
+    if sk.count:
+        p99, method = sk.quantile(0.99), "sketch (±1 %)"
+    elif (reported := _reported(part)) is not None:
+        p99, method = reported, "max of reported p99"
+    else:
+        p99, method = None, "none"
+    return PathStats(path, seconds, sum(b.ops for b in part), sum(b.error for b in part), p99, method)
 
 
 def _merged(buckets: list[Bucket]) -> Sketch:

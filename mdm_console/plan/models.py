@@ -127,6 +127,9 @@ class AutoRollback(Strict):
     error_rate_above: Ratio = 0.05
     for_seconds: Annotated[float, Field(ge=0)] = 60
     degradation_above: Annotated[float, Field(ge=0)] = 0.20
+    # The policy judges the new path over its own, short window: a fault is not diluted by minutes of
+    # healthy traffic before it (docs/operator-guide.md: how long a fault takes to trigger).
+    window_seconds: Annotated[float, Field(ge=5, le=3600)] = 30
 
 
 class Alerts(Strict):
@@ -134,15 +137,18 @@ class Alerts(Strict):
     latency_p99_ms: Levels = Levels(warning=2000, critical=5000)
     # Success rate alerts fire when the value falls *below* the level.
     success_rate: Levels = Levels(warning=0.98, critical=0.95)
-    memory_percent: Levels = Levels(warning=80, critical=90)
-    cpu_percent: Levels = Levels(warning=80, critical=90)
+    # The console's own host: alerted on only when the plan sets levels (it is often not the application's).
+    memory_percent: Levels | None = None
+    cpu_percent: Levels | None = None
     auto_rollback: AutoRollback = AutoRollback()
 
     @model_validator(mode="after")
     def _levels_in_order(self) -> Alerts:
         for key, upper in (("error_rate", 1.0), ("success_rate", 1.0), ("memory_percent", 100.0),
                            ("cpu_percent", 100.0), ("latency_p99_ms", None)):
-            lv: Levels = getattr(self, key)
+            lv: Levels | None = getattr(self, key)
+            if lv is None:
+                continue
             for which in ("warning", "critical"):
                 if upper is not None and getattr(lv, which) > upper:
                     raise PlanRefError(f"{key}.{which}", f"must be at most {upper:g}")

@@ -54,15 +54,19 @@ def positions(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, int, int]]
 
 
 def stage_counters(since: dict[str, datetime]) -> Query:
-    """New-path (or unsplit) counts per component since each component's stage began."""
+    """New-path counts per component since each component's stage began, with the operations whose feed gave
+    no variant counted apart: (ops, success, error, newest bucket start, ops without a variant)."""
 
-    def run(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, int, int, datetime | None]]:
+    def run(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, int, int, datetime | None, int]]:
         out = {}
         for comp, t in since.items():
             row = con.execute(
-                "SELECT coalesce(sum(ops), 0), coalesce(sum(success), 0), coalesce(sum(error), 0),"
-                " (SELECT max(start) FROM metrics WHERE component = $c)"
-                " FROM metrics WHERE component = $c AND variant IN ('new', 'all')"
+                "SELECT coalesce(sum(ops) FILTER (variant = 'new'), 0),"
+                " coalesce(sum(success) FILTER (variant = 'new'), 0),"
+                " coalesce(sum(error) FILTER (variant = 'new'), 0),"
+                " (SELECT max(start) FROM metrics WHERE component = $c),"
+                " coalesce(sum(ops) FILTER (variant = 'all'), 0)"
+                " FROM metrics WHERE component = $c"
                 " AND start + INTERVAL 5 SECOND > $t",
                 {"c": comp, "t": t.astimezone(UTC).replace(tzinfo=None)}).fetchone()
             out[comp] = row

@@ -73,6 +73,18 @@ class Actions:
                         f"auto-advance {'resumed' if on else 'paused'} for {component}")
 
     @work(group="operation")
+    async def acknowledge(self, alert: str) -> None:
+        a = self.engine.state.alerts.get(alert)
+        if a is None:
+            return
+        note = await self.push_screen_wait(ReasonModal(
+            "Acknowledge the automatic rollback?", a.get("message", "") + "\n\nYour name and note are recorded. The "
+            "component stays held: advancing it again needs a reason.", placeholder="note (optional)",
+            confirm="Acknowledge", required=False))
+        if note is not None:
+            await self._try(self.engine.acknowledge(alert, note), "acknowledged")
+
+    @work(group="operation")
     async def restore_flags(self) -> None:
         reason = await self.push_screen_wait(ReasonModal(
             "Restore the flag file?", "It was changed outside the console. Restoring writes it again from the "

@@ -20,7 +20,10 @@ class ConsoleCommands(Provider):
         for c in e.plan.components:
             st = e.state.components[c.id]
             nxt = e.rollout.next_stage(c.id)
-            if nxt:
+            if nxt and st.held:
+                out.append((f"Retry {c.id}: advance to {nxt[0]} (held after an automatic rollback; needs a reason)",
+                            partial(app.advance, c.id), f"{c.id} was rolled back at {st.held['ts'][11:19]} UTC"))
+            elif nxt:
                 gates = e.rollout.gates(c.id)
                 out.append((f"Advance {c.id} to {nxt[0]} (gates: {sum(g.ok for g in gates)} of {len(gates)} hold)",
                             partial(app.advance, c.id), f"{c.id} is at {st.stage} {st.percent:g} %"))
@@ -42,6 +45,10 @@ class ConsoleCommands(Provider):
         for s in e.checklist.signoffs():
             if not (s.signed and s.current) and not s.unmet:
                 out.append((f"Sign off as {s.role}", app.sign_off, "every prerequisite holds"))
+        for alert_id, a in e.state.alerts.items():
+            if a.get("ack"):
+                out.append((f"Acknowledge: {a.get('message', alert_id)[:90]}", partial(app.acknowledge, alert_id),
+                            "clears the alert; the component stays held"))
         if "flags.drift" in e.state.alerts and e.state.flags_sha256 is None:
             out.append(("Adopt the flag file (this session did not write it)", app.adopt_flags, "drift"))
         elif "flags.drift" in e.state.alerts:

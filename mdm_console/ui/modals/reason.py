@@ -12,7 +12,7 @@ from mdm_console.ui.safe import escape
 
 
 class ReasonModal(ModalScreen[str | None]):
-    """A question, an explanation, and a text field that must not be blank.
+    """A question, an explanation, and a text field that must not be blank (unless `required=False`).
 
     BINDINGS:
     - escape: cancel
@@ -28,8 +28,9 @@ class ReasonModal(ModalScreen[str | None]):
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="modal.cancel")]
 
     def __init__(self, title: str, detail: str = "", placeholder: str = "reason", confirm: str = "OK",
-                 value: str = ""):
+                 value: str = "", required: bool = True):
         super().__init__()
+        self.required = required
         self.title_text, self.detail, self.placeholder, self.confirm, self.value = (
             title, detail, placeholder, confirm, value)
 
@@ -47,7 +48,7 @@ class ReasonModal(ModalScreen[str | None]):
     @on(Button.Pressed, "#ok")
     def _ok(self) -> None:
         text = self.query_one("#text", Input).value.strip()
-        if not text:
+        if not text and self.required:
             self.query_one("#error", Static).update(f"A {self.placeholder} is required.")
             return
         self.dismiss(text)

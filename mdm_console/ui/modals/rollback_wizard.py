@@ -159,11 +159,13 @@ class RollbackWizard(ModalScreen[None]):
             lines.append(f"[b red]rollback failed: {escape(str(exc))}[/]")
         else:
             verdict = "[green]met[/]" if r.within_target else "[red]MISSED[/]"
-            ver = "no rollback validators" if r.verification is None else \
-                ", ".join(f"{n} {s}" for s, n in sorted(r.verification.counts().items()))
+            if r.verification is None:
+                ver = "verification: none (the plan has no rollback validators)"
+            else:
+                counts = ", ".join(f"{n} {s}" for s, n in sorted(r.verification.counts().items()))
+                ver = f"verification: {'[green]passed[/]' if r.verified else '[red]FAILED[/]'} ({counts})"
             lines += ["", f"[b]done in {r.elapsed_s:.2f} s[/b] (target {r.target_s:g} s: {verdict})"
-                          + (f"; flag file written after {r.flags_s * 1000:.0f} ms" if r.flags_s else ""),
-                      f"verification: {'[green]passed[/]' if r.verified else '[red]FAILED[/]'} ({ver})"]
+                          + (f"; flag file written after {r.flags_s * 1000:.0f} ms" if r.flags_s else ""), ver]
         text.update("\n".join(lines[-60:]))
 
     @on(Button.Pressed, "#close")
@@ -179,5 +181,6 @@ def _brief(ev) -> str:
     if ev.kind == "validator.result":
         return f"{p['id']}: {p['status']} {p.get('detail', '')[:60]}"
     if ev.kind == "rollback.finished":
-        return f"{p['elapsed_s']:.2f} s, verified {p['verified']}"
+        return f"{p['elapsed_s']:.2f} s, " + ("no verification validators" if p.get("verification") is None
+                                             else f"verified {p['verified']}")
     return ", ".join(f"{k}={v}" for k, v in list(p.items())[:3])[:80]

@@ -103,6 +103,9 @@ class DashboardScreen(ConsoleScreen):
         lines = [f"{st.name}", f"last data: {'never' if age is None else f'{age:.0f} s ago'}"
                  + (" [b reverse $error] STALE [/]" if stale else ""),
                  f"good {st.good}   bad {st.bad}"]
+        unknown = self.monitor.windows.unknown_ops
+        if unknown:
+            lines.append(f"[$warning]{unknown} ops without a variant[/] (no new/old split: gates cannot use them)")
         if st.bad:
             lines.append(f"[dim]last bad ({escape(st.last_bad_reason)}): {escape(st.last_bad[:80])}[/]")
         if st.error:

@@ -70,7 +70,8 @@ class RolloutScreen(ConsoleScreen):
         for c in e.plan.components:
             st = e.state.components[c.id]
             ladder = " › ".join(f"[reverse b] {s.name} [/]" if s.name == st.stage else s.name for s in e.plan.stages)
-            rows.append((c.id, (c.id, ladder, f"{st.percent:g} %", (st.stage_since or "-")[:19].replace("T", " "),
+            percent = f"{st.percent:g} %" + (" [bold red]ROLLED BACK (held)[/]" if st.held else "")
+            rows.append((c.id, (c.id, ladder, percent, (st.stage_since or "-")[:19].replace("T", " "),
                                 "on" if st.auto_advance else "off")))
         refill(self.query_one("#components", DataTable), rows)
         self._draw_gates()

@@ -22,15 +22,11 @@ def age_text(measured: datetime | None, now: datetime, within: float = 0) -> str
     return f"{secs}s ago" if secs < 120 else f"{secs // 60}m ago" if secs < 7200 else f"{secs // 3600}h ago"
 
 
-def pct(x: float | None) -> str:
-    return "-" if x is None else f"{x * 100:.2f} %"
-
-
-def worst_level(levels, w, alerts) -> str | None:
-    """The worse of the raised alerts and what the window's figures say against the plan's levels."""
+def worst_level(levels, path, alerts) -> str | None:
+    """The worse of the raised alerts and what the path's figures say against the plan's levels."""
     found = {a["level"] for a in alerts}
-    checks = [(w.error_rate, levels.error_rate, False), (w.p99_ms, levels.latency_p99_ms, False),
-              (w.success_rate, levels.success_rate, True)]
+    checks = [(path.error_rate, levels.error_rate, False), (path.p99_ms, levels.latency_p99_ms, False),
+              (path.success_rate, levels.success_rate, True)]
     for value, lv, below in checks:
         if value is None:
             continue
@@ -41,38 +37,102 @@ def worst_level(levels, w, alerts) -> str | None:
     return "critical" if "critical" in found or "error" in found else "warning" if "warning" in found else None
 
 
+def component_alerts(alerts: dict, component: str) -> list[dict]:
+    return [a for k, a in alerts.items() if k.endswith(f":{component}")]
+
+
+def short_pct(x: float | None) -> str:
+    return "-" if x is None else f"{x * 100:.2f}%"
+
+
+def ms(path) -> str:
+    if path.p99_ms is None:
+        return "-"
+    return f"{path.p99_ms:.0f}ms" + ("" if path.p99_method.startswith("sketch") else "*")
+
+
+# (key, label, width) in display order; PRIORITY says which stay when the table is narrow.
+COLUMNS = [("component", "component", 12), ("status", "status", 11), ("stage", "stage", 12),
+           ("new_err", "new err", 7), ("new_p99", "new p99", 7), ("new_ops", "new ops", 7),
+           ("old_err", "old err", 7), ("old_p99", "old p99", 7), ("old_ops", "old ops", 7),
+           ("age", "from", 8)]
+PRIORITY = ["component", "status", "new_err", "stage", "age", "new_ops", "old_err", "new_p99", "old_p99", "old_ops"]
+
+
+def fitting(width: int) -> list[str]:
+    """The columns that fit in `width` cells, the most important first, shown in display order."""
+    wide = dict((k, w + 2) for k, _, w in COLUMNS)  # a cell's padding
+    keep, used = [], 0
+    for key in PRIORITY:
+        if used + wide[key] <= width or len(keep) < 3:
+            keep.append(key)
+            used += wide[key]
+    return [k for k, _, _ in COLUMNS if k in keep]
+
+
 class HealthTable(DataTable):
+    """Each component's new path beside its old one (error %, p99, operations over the window), so a canary
+    failing at 5 % is not hidden in the blend; the columns that do not fit are dropped, least important first."""
+
     DEFAULT_CSS = """
     HealthTable { height: auto; max-height: 12; border: round $primary; }
     """
 
+    shown: list[str] = []
+
     def on_mount(self) -> None:
-        self.border_title = "Components"
         self.cursor_type = "row"
-        self.add_columns("component", "status", "ops in window", "success", "errors", "p99", "stage", "percent",
-                         "figures from")
+        self._columns_for(self.size.width or 200)
+
+    def on_resize(self) -> None:
+        self._columns_for(self.size.width)
+
+    def _columns_for(self, width: int) -> None:
+        want = fitting(max(0, width - 4))
+        if want == self.shown:
+            return
+        self.shown = want
+        self.clear(columns=True)
+        labels = {k: label for k, label, _ in COLUMNS}
+        for key in want:
+            self.add_column(labels[key], key=key)
+        if self._drawn is not None:
+            self.refresh_from(*self._drawn)  # the rows went with the columns: draw them again now
+
+    _drawn: tuple | None = None
 
     def refresh_from(self, engine, monitor, now: datetime) -> None:
-        rows = []
+        self._drawn = (engine, monitor, now)
+        window = engine.plan.metrics.window_seconds
+        self.border_title = f"Components · new and old path, last {window:g} s"
+        rows, blended = [], False
         for c in engine.plan.components:
             st = engine.state.components[c.id]
-            alerts = [a for k, a in engine.state.alerts.items() if k.endswith(f":{c.id}")]
+            cells = {"component": c.id, "stage": f"{st.stage} {st.percent:g}%"}
+            held = st.held is not None
             if monitor is None or engine.plan.metrics.source == "none":
-                rows.append((c.id, "NO FEED", "-", "-", "-", "-", st.stage, f"{st.percent:g} %", "-"))
-                continue
-            w = monitor.stats(c.id)
-            if w.stale_reason:
-                status = "[bold white on red] STALE [/]"
-            elif w.ops == 0:
-                status = "NO DATA"
+                cells["status"] = "[bold red]ROLLED BACK[/]" if held else "NO FEED"
             else:
-                level = worst_level(engine.plan.alerts, w, alerts)
-                status = {"critical": "[bold red]CRITICAL[/]", "warning": "[bold yellow]WARNING[/]"}.get(
-                    level, "[green]OK[/]")
-            p99 = "-" if w.p99_ms is None else f"{w.p99_ms:.0f} ms" + ("" if w.p99_method.startswith("sketch") else "*")
-            rows.append((c.id, status, str(w.ops), pct(w.success_rate), pct(w.error_rate), p99, st.stage,
-                         f"{st.percent:g} %", age_text(w.measured_at, now)))
-        refill(self, [(r[0], r) for r in rows])
+                w = monitor.stats(c.id)
+                primary = w.primary
+                mark = "~" if primary.path == "unknown" else ""
+                blended |= bool(mark)
+                if held:
+                    status = "[bold white on red]ROLLED BACK[/]"
+                elif w.stale_reason:
+                    status = "[bold white on red] STALE [/]"
+                elif w.ops == 0:
+                    status = "NO DATA"
+                else:
+                    level = worst_level(engine.plan.alerts, primary, component_alerts(engine.state.alerts, c.id))
+                    status = {"critical": "[bold red]CRITICAL[/]", "warning": "[bold yellow]WARNING[/]"}.get(
+                        level, "[green]OK[/]")
+                cells.update(status=status, new_err=mark + short_pct(primary.error_rate), new_p99=mark + ms(primary),
+                             new_ops=mark + str(primary.ops), old_err=short_pct(w.old.error_rate),
+                             old_p99=ms(w.old), old_ops=str(w.old.ops), age=age_text(w.measured_at, now))
+            rows.append((c.id, tuple(cells.get(k, "-") for k in self.shown)))
+        self.border_subtitle = "~ both paths: the feed gives no variant" if blended else ""
+        refill(self, rows)
 
     @property
     def selected(self) -> str | None:

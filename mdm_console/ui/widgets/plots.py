@@ -20,28 +20,30 @@ from textual.widgets import Static
 _PLOTEXT = threading.Lock()  # plotext keeps one global figure
 
 
-def series(monitor, component: str, now: datetime) -> tuple[list[float], list[float], list[float]]:
-    """Seconds ago, error rate % and p99 ms of each 5 s bucket in the window (all variants)."""
+Series = dict[str, tuple[list[float], list[float], list[float]]]  # path -> seconds ago, error %, p99 ms
+PATH_NAMES = {"new": "new path", "old": "old path", "all": "no variant"}
+
+
+def series(monitor, component: str, now: datetime) -> Series:
+    """Per path (new, old, and operations whose feed gave no variant), each 5 s bucket in the window:
+    seconds ago, error rate % and p99 ms. Two lines, so a failing canary is not hidden in the blend."""
     w = monitor.windows
     t_now = now.timestamp()
     since = t_now - w.window_seconds
-    by_start: dict[int, list] = {}
-    for b in w.in_window(component, t_now):
-        if b.start >= since:
-            acc = by_start.setdefault(b.start, [0, 0, None])
-            acc[0] += b.ops
-            acc[1] += b.error
-            p = b.sketch.quantile(0.99) if b.sketch.count else b.reported_p99
-            if p is not None:
-                acc[2] = max(acc[2] or 0, p)
-    starts = sorted(by_start)
-    xs = [s - t_now for s in starts]
-    err = [100 * by_start[s][1] / by_start[s][0] if by_start[s][0] else 0.0 for s in starts]
-    p99 = [by_start[s][2] or 0.0 for s in starts]
-    return xs, err, p99
+    out: Series = {}
+    for variant in ("new", "old", "all"):
+        buckets = sorted((b for b in w.in_window(component, t_now) if b.start >= since and b.variant == variant),
+                         key=lambda b: b.start)
+        if not buckets:
+            continue
+        xs = [b.start - t_now for b in buckets]
+        err = [100 * b.error / b.ops if b.ops else 0.0 for b in buckets]
+        p99 = [(b.sketch.quantile(0.99) if b.sketch.count else b.reported_p99) or 0.0 for b in buckets]
+        out[PATH_NAMES[variant]] = (xs, err, p99)
+    return out
 
 
-def render(title: str, xs: list[float], ys: list[float], width: int, height: int) -> str:
+def render(title: str, lines: dict[str, tuple[list[float], list[float]]], width: int, height: int) -> str:
     import plotext as plt
 
     with _PLOTEXT:
@@ -50,8 +52,8 @@ def render(title: str, xs: list[float], ys: list[float], width: int, height: int
         plt.theme("clear")
         plt.title(title)
         plt.xlabel("seconds ago")
-        if xs:
-            plt.plot(xs, ys, marker="braille")
+        for label, (xs, ys) in lines.items():
+            plt.plot(xs, ys, marker="braille", label=label)
         return plt.build()
 
 
@@ -84,13 +86,14 @@ class ComponentPlots(Horizontal):
         if key == self._drawn or size.width < 20 or size.height < 6:
             return  # unchanged, or not laid out yet (the next second draws it at its real size)
         self._drawn = key
-        xs, err, p99 = series(monitor, component, now)
-        self._build(component, xs, err, p99, size.width, size.height)
+        self._build(component, series(monitor, component, now), size.width, size.height)
 
     @work(thread=True, exclusive=True, group="plots")
-    def _build(self, component: str, xs, err, p99, width: int, height: int) -> None:
-        texts = (render(f"{component}: error rate % (5 s buckets)", xs, err, width, height),
-                 render(f"{component}: p99 ms (5 s buckets)", xs, p99, width, height))
+    def _build(self, component: str, data: Series, width: int, height: int) -> None:
+        texts = (render(f"{component}: error rate % (5 s buckets)", {k: (v[0], v[1]) for k, v in data.items()},
+                        width, height),
+                 render(f"{component}: p99 ms (5 s buckets)", {k: (v[0], v[2]) for k, v in data.items()},
+                        width, height))
         self.app.call_from_thread(self._show, component, texts)
 
     _shown: tuple | None = None  # the pictures on display: a quiet feed redraws the same ones

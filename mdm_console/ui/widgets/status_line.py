@@ -44,5 +44,8 @@ class StatusLine(Static):
         if engine.store.lost:
             chain = "[b reverse $error] SESSION LOG LOST: nothing can be recorded [/]"
         demo = "[reverse b] DEMO [/] " if engine.loaded.is_demo else ""
+        held = [cid for cid, c in engine.state.components.items() if c.held]
+        if held:  # an automatic rollback: on every screen until a person retries the component
+            demo += f"[b reverse $error] ROLLED BACK: {escape(', '.join(held))} (ctrl+p) [/] "
         set_text(self, f"{demo}phase [b]{engine.phase}[/b] · {clock(now, plan.window_start, plan.window_end)} · "
                        f"operator [b]{escape(engine.store.actor.operator)}[/b] · {alert_text} · {chain}")
