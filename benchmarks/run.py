@@ -26,6 +26,7 @@ SCRIPTS = {  # name -> (quick flags, full flags)
     "duckdb_heap": (["--rounds", "2", "--statements", "1000"], []),
     "redact": ([], []),
     "faults": ([], []),
+    "autorollback": (["--warm", "30", "--for-seconds", "5"], []),
     "soak": (["--idle-seconds", "20", "--warmup-seconds", "60", "--soak-seconds", "180"], []),
 }
 

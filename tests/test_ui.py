@@ -553,3 +553,50 @@ async def test_the_console_collects_once_the_keys_pause(tmp_path):
             await until(pilot, lambda: app.collector.passes >= 1 and not app.collector.pending)
     finally:
         await e.close()
+
+
+async def test_an_automatic_rollback_is_loud_on_every_screen_and_a_person_retries_it(tmp_path):
+    from mdm_console.engine.core import POLICY
+    from mdm_console.engine.rollback import RollbackRequest
+    from mdm_console.ui.palette import ConsoleCommands
+    from mdm_console.ui.widgets.health_table import HealthTable
+    from mdm_console.ui.widgets.status_line import StatusLine
+
+    e = await open_engine(tmp_path)
+    await e.rollout.advance("storage")
+    app = app_for(e)
+    toasts, notify = [], app.notify
+    app.notify = lambda message, **kw: (toasts.append(message), notify(message, **kw))[1]
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.ready and e._subscribers)  # the console follows the engine's events
+        with e.acting_as(POLICY):  # what the policy does when its criterion holds
+            await e.rollback.run(RollbackRequest("component", component="storage", automatic=True,
+                                                 reason="error_rate 0.5 > 0.05 (new path, last 30 s, 60 ops)"))
+        await until(pilot, lambda: any("ROLLED BACK automatically: storage" in m for m in toasts))
+        for key in "12345":
+            await pilot.press(key)
+            await until(pilot, lambda: "ROLLED BACK: storage" in (getattr(app.screen.query_one(StatusLine),
+                                                                          "shown_text", "") or ""))
+        await pilot.press("1")
+        table = app.screen.query_one(HealthTable)
+        await until(pilot, lambda: "ROLLED BACK" in str(table.get_row("storage")[table.shown.index("status")]))
+        texts = [t for t, _, _ in ConsoleCommands(app.screen).commands()]
+        assert any(t.startswith("Acknowledge: ROLLED BACK automatically: storage") for t in texts)
+        assert "Retry storage: advance to canary (held after an automatic rollback; needs a reason)" in texts
+
+        app.acknowledge("auto_rollback:storage")  # the palette's command
+        await until(pilot, lambda: isinstance(app.screen, ReasonModal))
+        await pilot.press("enter")  # a note is optional
+        await until(pilot, lambda: "auto_rollback:storage" not in e.state.alerts)
+        assert e.state.components["storage"].held is not None  # acknowledged, still held
+
+        await pilot.press("2", "a")  # the retry goes through the override, with a person's reason
+        await until(pilot, lambda: isinstance(app.screen, ReasonModal))
+        assert "hold" in str(app.screen.query_one("#detail").render())
+        app.screen.query_one(Input).value = "index fixed, retrying"
+        await pilot.press("enter")
+        await until(pilot, lambda: e.state.components["storage"].stage == "canary")
+        assert e.state.components["storage"].held is None
+    released = [ev for ev in await e.events() if ev.kind == "hold.released"]
+    assert released[-1].payload["reason"] == "index fixed, retrying"
+    await e.close()

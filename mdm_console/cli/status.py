@@ -29,7 +29,7 @@ def snapshot(engine) -> dict:
         "components": [
             {"id": c.id, "title": c.title, "flag_key": c.flag_key, "stage": state.components[c.id].stage,
              "percent": state.components[c.id].percent, "stage_since": state.components[c.id].stage_since,
-             "auto_advance": state.components[c.id].auto_advance}
+             "auto_advance": state.components[c.id].auto_advance, "held": state.components[c.id].held}
             for c in plan.components
         ],
         "checklist": {
@@ -61,7 +61,8 @@ def render(s: dict) -> str:
     for c in s["components"]:
         since = c["stage_since"] or "-"
         lines.append(f"{c['id']:<16}{c['stage']:<24}{c['percent']:>7g}%  {since[:19]:<26}"
-                     f"{'on' if c['auto_advance'] else 'off'}")
+                     f"{'on' if c['auto_advance'] else 'off'}"
+                     + ("   ROLLED BACK automatically: held until retried with a reason" if c["held"] else ""))
     ck = s["checklist"]
     done = ck["by_status"].get("completed", 0)
     failed = ck["by_status"].get("failed", 0)

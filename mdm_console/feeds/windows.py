@@ -266,18 +266,27 @@ class Windows:
     def stage_counters(self, component: str, since: datetime) -> StageCounters:
         """Operations on the new path since `since`; those whose feed gave no variant are counted apart
         (`unknown`): the gates judge the new path and cannot tell them apart."""
+        counts = self.since_counts(component, since)
+        newest = self.newest(component)
+        return StageCounters(*counts[NEW], datetime.fromtimestamp(newest, UTC) if newest else None,
+                             self.stale.get(component), unknown=counts[ALL][0])
+
+    def since_counts(self, component: str, since: datetime) -> dict[str, tuple[int, int, int]]:
+        """(ops, success, error) per variant (new, old, all) since `since`, folded buckets included."""
         first = int(since.timestamp() // BUCKET_SECONDS * BUCKET_SECONDS)
         counts = {}
-        for variant in (NEW, ALL):
+        for variant in (NEW, OLD, ALL):
             chosen = self._select(component, since.timestamp(), float("inf"), {variant})
             ops, success, error = sum(b.ops for b in chosen), sum(b.success for b in chosen), sum(b.error for b in chosen)
             if (folded := self.folded.get((component, variant))) is not None:
                 o, s, e = folded.since(first)
                 ops, success, error = ops + o, success + s, error + e
             counts[variant] = (ops, success, error)
-        newest = self.newest(component)
-        return StageCounters(*counts[NEW], datetime.fromtimestamp(newest, UTC) if newest else None,
-                             self.stale.get(component), unknown=counts[ALL][0])
+        return counts
+
+    def sketch(self, component: str, variant: str, now: float) -> Sketch:
+        """The latencies of one path over the window, merged."""
+        return _merged(self._select(component, now - self.window_seconds, now, {variant}))
 
     def in_window(self, component: str, now: float) -> list[Bucket]:
         """The buckets a window ending at `now` covers (plots)."""

@@ -66,6 +66,7 @@ class Gate(Strict):
     min_operations: Annotated[int, Field(ge=0)] = 100
     min_stage_seconds: Annotated[float, Field(ge=0)] = 600
     auto_advance: bool = False
+    verdict: bool = False  # also require the canary verdict "no regression detected" ([verdict])
 
 
 class GateOverride(Strict):
@@ -76,6 +77,7 @@ class GateOverride(Strict):
     min_operations: Annotated[int, Field(ge=0)] | None = None
     min_stage_seconds: Annotated[float, Field(ge=0)] | None = None
     auto_advance: bool | None = None
+    verdict: bool | None = None
 
 
 class Component(Strict):
@@ -130,6 +132,7 @@ class AutoRollback(Strict):
     # The policy judges the new path over its own, short window: a fault is not diluted by minutes of
     # healthy traffic before it (docs/operator-guide.md: how long a fault takes to trigger).
     window_seconds: Annotated[float, Field(ge=5, le=3600)] = 30
+    on_regression: bool = False  # also act when the canary verdict says "regression"
 
 
 class Alerts(Strict):
@@ -158,6 +161,18 @@ class Alerts(Strict):
             elif lv.critical < lv.warning:
                 raise PlanRefError(f"{key}.critical", "must not be below warning")
         return self
+
+
+class Verdict(Strict):
+    """The canary verdict: the new path against the old one (docs/verdict.md)."""
+
+    alpha: Annotated[float, Field(gt=0, lt=0.5)] = 0.01  # the chance that equal paths are ever called a regression
+    min_operations: Annotated[int, Field(ge=1)] = 500  # per path, before "no regression detected"
+    error_tolerance: Ratio = 0.0  # an error-rate increase (new - old) below this is not a regression
+    latency_tolerance: Annotated[float, Field(ge=0)] = 0.20  # a p50 shift under this share of the old median is not
+    mixture_sd: Annotated[float, Field(gt=0, le=1)] = 0.002  # the mSPRT's mixing scale: the error-rate change it
+    # is tuned to find fastest (0.2 percentage points)
+    latency: bool = True  # judge latency too (needs latencies per operation on both paths)
 
 
 Phase = Literal["preflight", "post", "rollback"]
@@ -215,6 +230,7 @@ class Plan(Strict):
     components: Annotated[list[Component], Field(min_length=1)]
     metrics: Metrics = Metrics()
     alerts: Alerts = Alerts()
+    verdict: Verdict = Verdict()
     validators: list[Validator] = []
     checklist: list[ChecklistItem] = []
     signoffs: list[SignoffRole] = []
