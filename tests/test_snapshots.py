@@ -45,6 +45,17 @@ class FixedMonitor:
     def stats(self, component: str):
         return self.windows.stats(component, self.now)
 
+    def verdict(self, component: str):
+        from mdm_console.verdict import ComponentVerdict, error_verdict, latency_verdict
+
+        st, t = self.stats(component), self.now.timestamp()
+        if not st.new.ops:
+            return None
+        return ComponentVerdict(
+            error_verdict(st.new.ops, st.new.errors, st.old.ops, st.old.errors, alpha=0.01, min_operations=100),
+            latency_verdict(self.windows.sketch(component, "old", t), self.windows.sketch(component, "new", t),
+                            alpha=0.01, min_operations=100, tolerance=0.2))
+
 
 @pytest.fixture
 def fixed(monkeypatch, tmp_path):

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from mdm_console.plan.models import Gate
+
+if TYPE_CHECKING:
+    from mdm_console.verdict import ComponentVerdict
 
 
 @dataclass(frozen=True)
@@ -54,11 +57,12 @@ def _pct(x: float) -> str:
 
 def evaluate(gate: Gate, *, percent: float, stage_since: datetime, now: datetime,
              counters: StageCounters | None, clock_stepped_at: datetime | None = None,
-             held: dict | None = None) -> list[GateResult]:
+             held: dict | None = None, verdict: ComponentVerdict | None = None) -> list[GateResult]:
     """`clock_stepped_at`: when the wall clock last jumped; stage time counts from then if that is later
     (time measured across a step cannot be trusted, so the time gate does not pass across it).
     `held`: the hold an automatic rollback put on the component ({"reason", "ts", "seq"}): a gate that fails
-    until a person retries with a reason (an override), so nothing advances it back into a known fault."""
+    until a person retries with a reason (an override), so nothing advances it back into a known fault.
+    `verdict`: the canary verdict, judged when the gate asks for it (`gate.verdict`)."""
     results: list[GateResult] = []
     if held:
         results.append(GateResult(
@@ -78,9 +82,12 @@ def evaluate(gate: Gate, *, percent: float, stage_since: datetime, now: datetime
     if percent <= 0:
         for name, thr, cmp in (("success_rate", gate.min_success_rate, ">="),
                                ("error_rate", gate.max_error_rate, "<="),
-                               ("operations", float(gate.min_operations), ">=")):
+                               ("operations", float(gate.min_operations), ">=")) + (
+                (("verdict", 0.0, "="),) if gate.verdict else ()):
             results.append(GateResult(name, True, None, thr, cmp, "not applicable: no traffic is routed at 0 %"))
         return results
+    if gate.verdict:
+        results.append(_verdict_gate(verdict))
 
     why_not: str | None = None
     measured = None
@@ -116,3 +123,11 @@ def evaluate(gate: Gate, *, percent: float, stage_since: datetime, now: datetime
                               + (f" ({counters.unknown} more without a variant, not counted)" if counters.unknown
                                  else ""), measured))
     return results
+
+
+def _verdict_gate(verdict: ComponentVerdict | None) -> GateResult:
+    """Holds when the canary verdict is "no regression detected" (enough data on both paths, no regression)."""
+    if verdict is None:
+        return GateResult("verdict", False, None, 0.0, "=", "no verdict yet: the live feed has not judged this stage")
+    ok = verdict.verdict == "no regression detected"
+    return GateResult("verdict", ok, verdict.errors.diff, 0.0, "=", verdict.text())

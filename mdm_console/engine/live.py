@@ -23,6 +23,9 @@ from mdm_console.feeds.jsonl import JsonlFeed, Position
 from mdm_console.feeds.system import SystemFeed
 from mdm_console.feeds.windows import ALL, BUCKET_SECONDS, NEW, OLD, Windows, WindowStats
 from mdm_console.store import metrics as mstore
+from mdm_console.verdict import (
+    REGRESSION, ComponentVerdict, LatencyVerdict, error_verdict, latency_verdict,
+)
 
 if TYPE_CHECKING:
     from mdm_console.engine.core import Engine
@@ -59,7 +62,10 @@ class LiveMonitor:
         self._last_store = 0.0
         self._saved_positions: dict[str, tuple] = {}  # feed -> (dev, ino, offset) last written
         self._stats_cache: dict[str, tuple[tuple[str, int], WindowStats]] = {}
+        self.verdicts: dict[str, ComponentVerdict] = {}  # component -> the canary verdict of its current stage
+        self._latency: dict[str, tuple[tuple[int, int], LatencyVerdict]] = {}  # judged once per 5 s bucket
         self.exporter: Any = None  # the console's own metrics endpoint, when --metrics-port is set
+        self.notifier: Any = None  # the plan's [[notify]] targets, when it has any
         a = plan.alerts
         self.component_rules = [Rule("error_rate", a.error_rate), Rule("latency_p99_ms", a.latency_p99_ms),
                                 Rule("success_rate", a.success_rate, below=True)]
@@ -92,6 +98,11 @@ class LiveMonitor:
         if self.system:
             self._supervise("host", lambda: self.system.run(self._stop), self.system.status)
         self._supervise("drift watch", lambda: e.rollout.watch_drift(self._stop))
+        if plan.notify and not e.read_only:
+            from mdm_console.notify import Notifier
+
+            self.notifier = Notifier(e)
+            self._supervise("notifications", lambda: self.notifier.run(self._stop))
         self._supervise("monitor", self._loop)
         e.health = self
 
@@ -103,6 +114,8 @@ class LiveMonitor:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
         self._tasks.clear()
+        if self.notifier is not None:
+            self.notifier.close()
         if not self.engine.read_only:
             try:
                 await self.store_aggregates()
@@ -204,12 +217,12 @@ class LiveMonitor:
             await self._record_quietly("alert.cleared", {"alert": PLAN_ALERT,
                                                          "message": "the plan file is as this session loaded it"})
 
-    async def _record_quietly(self, kind: str, payload: dict[str, Any]) -> None:
+    async def _record_quietly(self, kind: str, payload: dict[str, Any], component: str | None = None) -> None:
         """Record an event about the watch itself; a failing store must not stop the watch."""
         if self.engine.read_only:
             return
         with contextlib.suppress(Exception):
-            await self.engine.record(kind, None, payload)
+            await self.engine.record(kind, component, payload)
 
     async def _restore(self) -> None:
         """Windows and the feed position from the store: a restart neither loses nor re-reads data."""
@@ -242,6 +255,44 @@ class LiveMonitor:
         if self.engine.plan.metrics.source == "none":
             return None
         return self.windows.stage_counters(component, since)
+
+    def verdict(self, component: str) -> ComponentVerdict | None:
+        """The canary verdict of the component's current stage (None at 0 % or before the first tick)."""
+        return self.verdicts.get(component)
+
+    async def judge_verdicts(self) -> None:
+        """The new path against the old one, for every component with traffic on its new path: the error rate on
+        the counts since the stage began (every tick), latency on the window's sketches (once per 5 s bucket,
+        off the event loop); a verdict that changes is recorded (`verdict.changed`)."""
+        e, v = self.engine, self.engine.plan.verdict
+        t = time.time()
+        due: dict[str, tuple] = {}
+        for comp, cstate in e.state.components.items():
+            if cstate.percent <= 0 or self.windows.stale.get(comp):
+                self.verdicts.pop(comp, None)
+                continue
+            key = (int(t // BUCKET_SECONDS), cstate.stage_seq)
+            if v.latency and (comp not in self._latency or self._latency[comp][0] != key):
+                due[comp] = (key, self.windows.sketch(comp, OLD, t), self.windows.sketch(comp, NEW, t))
+        if due:
+            def judge_all():
+                return {c: (k, latency_verdict(old, new, alpha=v.alpha, min_operations=v.min_operations,
+                                               tolerance=v.latency_tolerance)) for c, (k, old, new) in due.items()}
+
+            self._latency.update(await pools.WATCH.run(judge_all))
+        for comp, cstate in e.state.components.items():
+            if cstate.percent <= 0 or self.windows.stale.get(comp):
+                continue
+            counts = self.windows.since_counts(comp, e.rollout.stage_since(comp))
+            (n_ops, _, n_err), (o_ops, _, o_err) = counts[NEW], counts[OLD]
+            verdict = ComponentVerdict(
+                error_verdict(n_ops, n_err, o_ops, o_err, alpha=v.alpha,
+                              min_operations=v.min_operations, tolerance=v.error_tolerance),
+                self._latency[comp][1] if v.latency and comp in self._latency else None)
+            self.verdicts[comp] = verdict
+            if e.state.verdicts.get(comp) != verdict.verdict:
+                await self._record_quietly("verdict.changed", {**verdict.as_dict(), "text": verdict.text(),
+                                                               "stage": cstate.stage}, comp)
 
     def stats(self, component: str) -> WindowStats:
         """Window figures, computed at most once per second per component (screens ask often)."""
@@ -305,6 +356,7 @@ class LiveMonitor:
                     self.book.active[t.alert] = before[t.alert]
                 else:
                     self.book.active.pop(t.alert, None)
+        await self.judge_verdicts()
         await self._auto_rollback(now)
         if any(c.auto_advance for c in e.state.components.values()) and not e.read_only:
             await e.rollout.auto_tick()
@@ -342,6 +394,11 @@ class LiveMonitor:
         over = f"{PATH_LABEL[new.path]}, last {span:g} s, {new.ops} ops"
         if new.ops >= MIN_OPS_TO_JUDGE and new.error_rate is not None and new.error_rate > policy.error_rate_above:
             return "error_rate", new.error_rate, policy.error_rate_above, over
+        verdict = self.verdicts.get(comp)
+        if policy.on_regression and verdict is not None and verdict.verdict == REGRESSION:
+            part = verdict.errors if verdict.errors.verdict == REGRESSION else verdict.latency
+            value = part.diff if part is verdict.errors else part.shift_ms
+            return "verdict_regression", value or 0.0, 0.0, f"canary verdict: {verdict.text()}"
         old = self.windows.path(comp, OLD, t, span)
         if new.path == "new" and new.ops >= MIN_OPS_DEGRADATION and old.ops >= MIN_OPS_DEGRADATION \
                 and new.p99_ms and old.p99_ms:

@@ -93,9 +93,11 @@ class RolloutControl:
         health = self.engine.health
         counters = health.stage_counters(component_id, since) if health is not None else None
         stepped = self.engine.state.clock_stepped_at
-        return evaluate(self.engine.plan.gate_for(component_id), percent=comp.percent, stage_since=since,
-                        now=now, counters=counters,
-                        clock_stepped_at=datetime.fromisoformat(stepped) if stepped else None, held=comp.held)
+        gate = self.engine.plan.gate_for(component_id)
+        judge = getattr(health, "verdict", None) if gate.verdict else None
+        return evaluate(gate, percent=comp.percent, stage_since=since, now=now, counters=counters,
+                        clock_stepped_at=datetime.fromisoformat(stepped) if stepped else None, held=comp.held,
+                        verdict=judge(component_id) if judge else None)
 
     def next_stage(self, component_id: str) -> tuple[str, float] | None:
         plan = self.engine.plan

@@ -84,6 +84,9 @@ class SessionState:
     open_intents: dict[str, dict[str, Any]] = field(default_factory=dict)
     rollbacks: int = 0
     clock_stepped_at: str | None = None  # ISO wall time just after the newest detected clock step
+    verdicts: dict[str, str] = field(default_factory=dict)  # component -> the last recorded canary verdict
+    # notify target -> {"sent", "failed", "last_error", "last_seq"}: deliveries (a failure counts once, when final)
+    notify: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Components the log moved but the plan no longer has: id -> {"stage", "percent"} (0 % ones dropped).
     dropped: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -164,6 +167,7 @@ def _stage_changed(state: SessionState, ev: Event) -> None:
         return
     comp.stage = ev.payload["to"]
     comp.percent = ev.payload["to_percent"]
+    state.verdicts.pop(comp.id, None)  # a new stage is a new test
     comp.stage_since = iso(ev.ts)
     comp.stage_seq = ev.seq
     comp.flag_seq = ev.payload.get("flag_seq", ev.seq)
@@ -274,6 +278,26 @@ def _rollback_started(state: SessionState, ev: Event) -> None:
     comp = state.components.get(ev.payload.get("component") or "")
     if ev.payload.get("automatic") and comp is not None:
         comp.held = {"reason": ev.payload.get("reason", ""), "ts": iso(ev.ts), "seq": ev.seq}
+
+
+@handles("verdict.changed")
+def _verdict_changed(state: SessionState, ev: Event) -> None:
+    state.verdicts[ev.component or ""] = ev.payload["verdict"]
+
+
+@handles("notify.sent")
+def _notify_sent(state: SessionState, ev: Event) -> None:
+    t = state.notify.setdefault(ev.payload["target"], {"sent": 0, "failed": 0, "last_error": None, "last_seq": None})
+    t["sent"] += 1
+    t["last_seq"] = ev.payload.get("seq")
+
+
+@handles("notify.failed")
+def _notify_failed(state: SessionState, ev: Event) -> None:
+    t = state.notify.setdefault(ev.payload["target"], {"sent": 0, "failed": 0, "last_error": None, "last_seq": None})
+    if ev.payload.get("final", True):
+        t["failed"] += 1
+    t["last_error"] = ev.payload.get("error")
 
 
 @handles("hold.released")

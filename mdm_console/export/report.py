@@ -22,7 +22,7 @@ from mdm_console.validators.redact import redact_text
 KINDS = ("session.started", "plan.changed", "stage.changed", "gate.override", "advance.refused", "validator.result",
          "validation.finished", "alert.raised", "alert.cleared", "rollback.started", "rollback.finished",
          "rollback.refused", "rollback.proposed", "signoff.recorded", "signoff.refused", "effect.failed",
-         "checklist.status", "point.created")
+         "checklist.status", "point.created", "verdict.changed", "hold.released")
 PHASE_KINDS = ("stage.changed", "validation.finished", "signoff.recorded")
 
 
@@ -79,6 +79,7 @@ async def collect(engine) -> dict[str, Any]:
         "actors": actors, "series": series, "verify": verify, "phases": phases,
         "checklist": engine.checklist.items(), "signoffs": engine.checklist.signoffs(),
         "state_hash": engine.checklist.state_hash(), "generated": engine.now().isoformat(),
+        "notify": dict(engine.state.notify),
     }
 
 
@@ -147,6 +148,16 @@ def sections(f: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]:
          if p["verified"] else f"FAILED: {', '.join(p['verification'].get('failures', []))}",
          p.get("reason") or ""]
         for ev in k.get("rollback.finished", []) for p in [ev.payload]]))
+    out.append(("Canary verdicts (new path against old; each change)", ["time (UTC)", "component", "stage",
+                                                                        "verdict", "error rate (new - old)",
+                                                                        "latency (p50 shift)"], [
+        [_t(ev), ev.component or "", p.get("stage", ""), p["verdict"], _errors_text(p.get("errors")),
+         _latency_text(p.get("latency"))]
+        for ev in k.get("verdict.changed", []) for p in [ev.payload]]))
+    out.append(("Notifications (deliveries to the plan's [[notify]] targets)",
+                ["target", "sent", "failed", "last error"], [
+        [name, str(t["sent"]), str(t["failed"]), t.get("last_error") or ""]
+        for name, t in sorted(f.get("notify", {}).items())]))
     out.append(("Checklist", ["section", "item", "status", "critical", "by", "note / reason"], [
         [i.section, f"{i.id}: {i.title}", i.status, "yes" if i.critical else "", i.by or "",
          i.reason or ("; ".join(i.why_not) if i.status != "completed" else "")] for i in f["checklist"]]))
@@ -164,6 +175,24 @@ def sections(f: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]:
         titled.append((f"{title} (the newest {MAX_ROWS} of each kind; {cut} older ones are in the data "
                        f"exports)" if cut else title, header, rows))
     return titled
+
+
+def _errors_text(e: dict | None) -> str:
+    if not e:
+        return "-"
+    counts = f"new {e['new_errors']}/{e['new_ops']}, old {e['old_errors']}/{e['old_ops']}"
+    if e.get("diff") is None:
+        return f"{counts}; {e.get('needed', '')}"
+    return f"{e['diff'] * 100:+.2f} pp [{e['low'] * 100:+.2f}, {e['high'] * 100:+.2f}] ({counts})"
+
+
+def _latency_text(lat: dict | None) -> str:
+    if not lat:
+        return "not judged"
+    if lat.get("shift_ms") is None:
+        return lat.get("needed", "")
+    return (f"{lat['shift_ms']:+.1f} ms [{lat['low_ms']:+.1f}, {lat['high_ms']:+.1f}], "
+            f"Mann-Whitney p {lat['p_value']:.2g} (n new {lat['new_n']}, old {lat['old_n']})")
 
 
 def chain_line(f: dict[str, Any]) -> str:

@@ -170,9 +170,34 @@ class Verdict(Strict):
     min_operations: Annotated[int, Field(ge=1)] = 500  # per path, before "no regression detected"
     error_tolerance: Ratio = 0.0  # an error-rate increase (new - old) below this is not a regression
     latency_tolerance: Annotated[float, Field(ge=0)] = 0.20  # a p50 shift under this share of the old median is not
-    mixture_sd: Annotated[float, Field(gt=0, le=1)] = 0.002  # the mSPRT's mixing scale: the error-rate change it
-    # is tuned to find fastest (0.2 percentage points)
     latency: bool = True  # judge latency too (needs latencies per operation on both paths)
+
+
+NotifyTopic = Literal["alert.raised", "alert.cleared", "stage.changed", "rollback.started", "rollback.finished",
+                      "auto_rollback", "signoff.recorded", "intent.unfinished", "feed.stale", "validation.failed",
+                      "verdict.regression"]
+
+
+class NotifyTarget(Strict):
+    """A `[[notify]]` target: an Apprise URL (inline, or read from an environment variable and masked)."""
+
+    name: Identifier
+    url: Annotated[str, Field(min_length=3)] | None = None
+    url_env: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] | None = None
+    events: list[NotifyTopic] = ["alert.raised", "stage.changed", "rollback.started", "rollback.finished",
+                                 "auto_rollback", "signoff.recorded", "intent.unfinished", "feed.stale",
+                                 "validation.failed", "verdict.regression"]
+    min_level: Literal["info", "warning", "error", "critical"] = "warning"  # for alert events
+    min_interval_seconds: Annotated[float, Field(ge=0)] = 60  # repeats of one alert within it collapse into one
+    send_clears: bool = False
+    timeout_seconds: Annotated[float, Field(gt=0, le=120)] = 10  # per attempt
+    retries: Annotated[int, Field(ge=0, le=10)] = 2
+
+    @model_validator(mode="after")
+    def _one_url(self) -> NotifyTarget:
+        if (self.url is None) == (self.url_env is None):
+            raise PlanRefError("url", "give exactly one of 'url' (an Apprise URL) or 'url_env' (the variable holding it)")
+        return self
 
 
 Phase = Literal["preflight", "post", "rollback"]
@@ -231,6 +256,7 @@ class Plan(Strict):
     metrics: Metrics = Metrics()
     alerts: Alerts = Alerts()
     verdict: Verdict = Verdict()
+    notify: list[NotifyTarget] = []
     validators: list[Validator] = []
     checklist: list[ChecklistItem] = []
     signoffs: list[SignoffRole] = []
@@ -258,6 +284,7 @@ class Plan(Strict):
         _unique([v.id for v in self.validators], "validator id", "validators")
         _unique([i.id for i in self.checklist], "checklist item id", "checklist")
         _unique([r.role for r in self.signoffs], "sign-off role", "signoffs", "role")
+        _unique([t.name for t in self.notify], "notify target", "notify", "name")
 
         component_ids = {c.id for c in self.components}
         for name in self.metrics.queries:

@@ -55,9 +55,10 @@ def positions(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, int, int]]
 
 def stage_counters(since: dict[str, datetime]) -> Query:
     """New-path counts per component since each component's stage began, with the operations whose feed gave
-    no variant counted apart: (ops, success, error, newest bucket start, ops without a variant)."""
+    no variant counted apart: (ops, success, error, newest bucket start, ops without a variant, old-path ops,
+    old-path errors)."""
 
-    def run(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, int, int, datetime | None, int]]:
+    def run(con: duckdb.DuckDBPyConnection) -> dict[str, tuple]:
         out = {}
         for comp, t in since.items():
             row = con.execute(
@@ -65,7 +66,8 @@ def stage_counters(since: dict[str, datetime]) -> Query:
                 " coalesce(sum(success) FILTER (variant = 'new'), 0),"
                 " coalesce(sum(error) FILTER (variant = 'new'), 0),"
                 " (SELECT max(start) FROM metrics WHERE component = $c),"
-                " coalesce(sum(ops) FILTER (variant = 'all'), 0)"
+                " coalesce(sum(ops) FILTER (variant = 'all'), 0),"
+                " coalesce(sum(ops) FILTER (variant = 'old'), 0), coalesce(sum(error) FILTER (variant = 'old'), 0)"
                 " FROM metrics WHERE component = $c"
                 " AND start + INTERVAL 5 SECOND > $t",
                 {"c": comp, "t": t.astimezone(UTC).replace(tzinfo=None)}).fetchone()

@@ -235,6 +235,8 @@ class ConsoleApp(Actions, App):
     @on(EngineEvent)
     def _on_engine_event(self, message: EngineEvent) -> None:
         ev = message.event
+        if not self.screen_stack:  # shutting down: events still arrive (a policy, a notifier), nothing to draw
+            return
         if ev.kind == "rollback.proposed" and ev.payload.get("mode") == "prompt":
             self.open_rollback("component", ev.component, ev.payload.get("reason", ""))
         if ev.kind == "alert.raised" and ev.payload.get("level") == "critical":

@@ -118,4 +118,8 @@ class DashboardScreen(ConsoleScreen):
         text = "\n".join(f"[{color.get(a['level'], '$text')}]{a['level'].upper()}[/] {a['ts'][11:19]} "
                          f"{escape(a['message'])}"
                          for a in alerts) or "no active alerts"
+        for name, t in self.engine.state.notify.items():  # the deliveries of the plan's [[notify]] targets
+            fail = f", [$error]{t['failed']} failed[/]" if t["failed"] else ""
+            last = f" (last error: {escape(str(t['last_error'])[:60])})" if t["failed"] and t["last_error"] else ""
+            text += f"\n[dim]notify[/] {escape(name)}: {t['sent']} sent{fail}{last}"
         set_text(self.query_one("#alerts", Static), text)

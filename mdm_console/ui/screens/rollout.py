@@ -91,6 +91,7 @@ class RolloutScreen(ConsoleScreen):
         for g in e.rollout.gates(cid):
             mark = "[green]✔ holds[/]" if g.ok else "[red]✘ fails[/]"
             lines.append(f"  {mark}  {g.name:<13} {escape(g.reason)}")
+        lines += verdict_lines(getattr(self.monitor, "verdict", lambda _: None)(cid))
         set_text(self.query_one("#gates", Static), "\n".join(lines))
 
     def action_advance(self) -> None:
@@ -101,3 +102,19 @@ class RolloutScreen(ConsoleScreen):
 
     def action_toggle_auto(self) -> None:
         self.app.toggle_auto(self.selected)
+
+
+def verdict_lines(v) -> list[str]:
+    """The canary verdict and how it was computed (counts, interval, test), for the selected component."""
+    if v is None:
+        return ["  canary verdict: - (no traffic on the new path in this stage)"]
+    e = v.errors
+    out = [f"  canary verdict: [b]{escape(v.verdict)}[/b]",
+           f"    error rate new - old: {escape(e.text())}; new {e.new_errors}/{e.new_ops}, old {e.old_errors}/"
+           f"{e.old_ops} since the stage began (always-valid mSPRT interval)"]
+    if v.latency is not None:
+        lat = v.latency
+        p = "" if lat.p_value is None else f", Mann-Whitney p {lat.p_value:.2g}"
+        out.append(f"    latency p50 shift (Hodges-Lehmann): {escape(lat.text())}; n new {lat.new_n}, old {lat.old_n}"
+                   f" in the window{p}")
+    return out

@@ -55,8 +55,9 @@ def ms(path) -> str:
 COLUMNS = [("component", "component", 12), ("status", "status", 11), ("stage", "stage", 12),
            ("new_err", "new err", 7), ("new_p99", "new p99", 7), ("new_ops", "new ops", 7),
            ("old_err", "old err", 7), ("old_p99", "old p99", 7), ("old_ops", "old ops", 7),
-           ("age", "from", 8)]
-PRIORITY = ["component", "status", "new_err", "stage", "age", "new_ops", "old_err", "new_p99", "old_p99", "old_ops"]
+           ("verdict", "verdict (new - old)", 30), ("age", "from", 8)]
+PRIORITY = ["component", "status", "new_err", "stage", "age", "verdict", "new_ops", "old_err", "new_p99", "old_p99",
+            "old_ops"]
 
 
 def fitting(width: int) -> list[str]:
@@ -127,6 +128,8 @@ class HealthTable(DataTable):
                     level = worst_level(engine.plan.alerts, primary, component_alerts(engine.state.alerts, c.id))
                     status = {"critical": "[bold red]CRITICAL[/]", "warning": "[bold yellow]WARNING[/]"}.get(
                         level, "[green]OK[/]")
+                verdict = monitor.verdict(c.id) if hasattr(monitor, "verdict") else None
+                cells["verdict"] = verdict.short() if verdict else "-"
                 cells.update(status=status, new_err=mark + short_pct(primary.error_rate), new_p99=mark + ms(primary),
                              new_ops=mark + str(primary.ops), old_err=short_pct(w.old.error_rate),
                              old_p99=ms(w.old), old_ops=str(w.old.ops), age=age_text(w.measured_at, now))

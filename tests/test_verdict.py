@@ -1,0 +1,232 @@
+"""The canary verdict: its statistics against scipy on fixed data, the verdicts' edges (no data is never a
+pass), the verdict gate, the recorded changes, the policy on regression, and end to end with the real demo
+workload injecting a fault on the new path."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from mdm_console.engine.core import Engine
+from mdm_console.engine.live import LiveMonitor
+from mdm_console.feeds.sketch import Sketch
+from mdm_console.plan.load import load_plan
+from mdm_console.verdict import (
+    INCONCLUSIVE, NO_REGRESSION, REGRESSION, ComponentVerdict, binned, error_verdict, hodges_lehmann,
+    latency_verdict, mann_whitney_binned,
+)
+
+KW = {"alpha": 0.01, "min_operations": 500}
+
+
+def sketches(seed: int, n_old: int, n_new: int, scale: float) -> tuple[Sketch, Sketch]:
+    rng = random.Random(seed)
+    old, new = Sketch(), Sketch()
+    for _ in range(n_old):
+        old.add(rng.lognormvariate(3, 0.35))
+    for _ in range(n_new):
+        new.add(rng.lognormvariate(3, 0.35) * scale)
+    return old, new
+
+
+@pytest.mark.parametrize("scale", [1.0, 1.08, 1.3])
+def test_mann_whitney_on_bins_equals_scipy_on_the_expanded_samples(scale):
+    old, new = sketches(3, 2000, 300, scale)
+    xv, xc = binned(old)
+    yv, yc = binned(new)
+    x, y = np.repeat(xv, xc.astype(int)), np.repeat(yv, yc.astype(int))
+    u, p = mann_whitney_binned(xv, xc, yv, yc)
+    ref = stats.mannwhitneyu(y, x, method="asymptotic", use_continuity=False)
+    assert u == pytest.approx(ref.statistic) and p == pytest.approx(ref.pvalue, rel=1e-9, abs=1e-300)
+
+
+def test_hodges_lehmann_and_its_interval_equal_the_brute_force_order_statistics():
+    old, new = sketches(5, 400, 150, 1.2)
+    xv, xc = binned(old)
+    yv, yc = binned(new)
+    x, y = np.repeat(xv, xc.astype(int)), np.repeat(yv, yc.astype(int))
+    d = np.sort(np.subtract.outer(y, x).ravel())
+    shift, low, high = hodges_lehmann(xv, xc, yv, yc, 0.01)
+    n1, n2 = len(x), len(y)
+    k = int(np.ceil(n1 * n2 / 2 - stats.norm.ppf(0.995) * np.sqrt(n1 * n2 * (n1 + n2 + 1) / 12)))
+    assert shift == pytest.approx(d[len(d) // 2 - 1]) or shift == pytest.approx(d[len(d) // 2])
+    assert low == pytest.approx(d[k - 1]) and high == pytest.approx(d[n1 * n2 - k])
+    assert low < shift < high and low > 0  # a 20 % slower new path: the whole interval is above 0
+
+
+@pytest.mark.parametrize("counts", [(6000, 120, 114000, 114), (300, 30, 2000, 2), (40000, 80, 760000, 760)])
+def test_the_error_interval_is_where_the_mixture_likelihood_ratio_reaches_one_over_alpha(counts):
+    from mdm_console.verdict import MIXING_SD
+
+    n_new, x_new, n_old, x_old = counts
+    v = error_verdict(*counts, **KW)
+    p_new, p_old = (x_new + 0.5) / (n_new + 1), (x_old + 0.5) / (n_old + 1)
+    var = p_new * (1 - p_new) / n_new + p_old * (1 - p_old) / n_old
+    t = MIXING_SD ** 2
+    half = v.high - v.diff
+    ratio = np.mean(np.sqrt(var / (var + t)) * np.exp(t * half ** 2 / (2 * var * (var + t))))
+    assert v.diff == pytest.approx(x_new / n_new - x_old / n_old)
+    assert ratio == pytest.approx(1 / 0.01, rel=1e-6)
+    assert v.verdict == REGRESSION and v.low > 0  # each is a clear regression (2x at the largest count)
+
+
+def test_no_data_or_too_little_is_inconclusive_never_a_pass():
+    v = error_verdict(800, 1, 0, 0, **KW)
+    assert v.verdict == INCONCLUSIVE and "500 ops on the old path" in v.needed
+    v = error_verdict(140, 0, 9000, 9, **KW)
+    assert v.verdict == INCONCLUSIVE and v.needed == "140 of 500 ops on the new path"
+    assert ComponentVerdict(v, None).short() == "inconclusive 140/500 ops"
+    old, new = sketches(1, 0, 900, 1.0)
+    lat = latency_verdict(old, new, alpha=0.01, min_operations=500, tolerance=0.2)
+    assert lat.verdict == INCONCLUSIVE and "0 of 500 latencies on the old path" in lat.needed
+    equal = error_verdict(5000, 5, 95000, 95, **KW)
+    assert equal.verdict == NO_REGRESSION and equal.low < 0 < equal.high
+    assert ComponentVerdict(equal, lat).verdict == INCONCLUSIVE  # latency still short: not a pass
+
+
+def test_a_latency_regression_needs_its_interval_past_the_tolerance():
+    old, new = sketches(2, 5000, 1500, 1.3)
+    assert latency_verdict(old, new, alpha=0.01, min_operations=500, tolerance=0.2).verdict == REGRESSION
+    old, new = sketches(2, 5000, 1500, 1.1)  # slower, clearly, but within the 20 % tolerance
+    v = latency_verdict(old, new, alpha=0.01, min_operations=500, tolerance=0.2)
+    assert v.verdict == NO_REGRESSION and v.low_ms > 0 and v.p_value < 1e-6
+
+
+def plan_text(*, on_regression=False, error_rate_above=0.05, min_ops=200, latency="true", gate_verdict=True,
+              mode="auto"):
+    return textwrap.dedent(f"""\
+        version = 1
+        [cutover]
+        name = "verdict"
+        flag_file = "state/flags.json"
+        [gate]
+        min_stage_seconds = 0
+        min_operations = 10
+        verdict = {str(gate_verdict).lower()}
+        [[components]]
+        id = "storage"
+        flag_key = "mdm.new_backend"
+        [[components]]
+        id = "features"
+        flag_key = "mdm.new_features"
+        [metrics]
+        source = "jsonl"
+        path = "metrics/ops.jsonl"
+        interval_seconds = 1
+        window_seconds = 60
+        [verdict]
+        min_operations = {min_ops}
+        latency = {latency}
+        [alerts.auto_rollback]
+        mode = "{mode}"
+        error_rate_above = {error_rate_above}
+        for_seconds = 0
+        on_regression = {str(on_regression).lower()}
+    """)
+
+
+async def open_live(tmp_path, **kw):
+    (tmp_path / "mdm-plan.toml").write_text(plan_text(**kw))
+    e = await Engine.open(load_plan(tmp_path / "mdm-plan.toml"), record_start="test")
+    await e.rollout.ensure_flag_file()
+    m = LiveMonitor(e, system=False)
+    e.health = m
+    return e, m
+
+
+def fill(m, comp, variant, n, errors, latency=20.0):
+    t = time.time()
+    for i in range(n):
+        m.windows.add_op(t, comp, i >= errors, latency * (1 + (i % 7) / 10), variant)
+
+
+async def test_the_verdict_gate_holds_only_on_no_regression_with_enough_data_and_changes_are_recorded(tmp_path):
+    e, m = await open_live(tmp_path, latency="false", mode="off")
+    try:
+        await e.rollout.advance("storage", override="start the canary")
+        gate = lambda: next(g for g in e.rollout.gates("storage") if g.name == "verdict")  # noqa: E731
+        assert not gate().ok and "no verdict yet" in gate().reason
+        fill(m, "storage", "new", 50, 0)
+        fill(m, "storage", "old", 900, 1)
+        await m.tick()
+        assert not gate().ok and gate().reason.endswith("inconclusive (50 of 200 ops on the new path)")
+        fill(m, "storage", "new", 300, 0)
+        await m.tick()
+        await m.tick()  # the same verdict again: recorded once
+        assert gate().ok and "no regression detected" in gate().reason
+        kinds = [ev.payload["verdict"] for ev in await e.events() if ev.kind == "verdict.changed"]
+        assert kinds == [INCONCLUSIVE, NO_REGRESSION]
+        fill(m, "storage", "new", 200, 60)
+        await m.tick()
+        assert not gate().ok and gate().reason.startswith("errors +")
+        assert e.state.verdicts["storage"] == REGRESSION
+    finally:
+        await e.close()
+
+
+async def test_the_policy_may_roll_back_on_a_regression_verdict(tmp_path):
+    e, m = await open_live(tmp_path, on_regression=True, error_rate_above=1.0, latency="false")
+    try:
+        await e.rollout.advance("storage", override="start the canary")
+        fill(m, "storage", "old", 2000, 2)
+        fill(m, "storage", "new", 300, 30)  # 10 % against 0.1 %: under the (disabled) threshold, a clear regression
+        await m.tick()
+        assert e.state.components["storage"].percent == 0
+        started = next(ev for ev in await e.events() if ev.kind == "rollback.started")
+        assert "canary verdict: errors +" in started.payload["reason"]
+    finally:
+        await e.close()
+
+
+async def test_end_to_end_the_demo_workloads_fault_reaches_regression_and_the_flag_goes_to_zero(tmp_path):
+    (tmp_path / "mdm-plan.toml").write_text(plan_text(on_regression=True, error_rate_above=1.0, min_ops=100,
+                                                      gate_verdict=False))
+    e = await Engine.open(load_plan(tmp_path / "mdm-plan.toml"), record_start="test")
+    await e.rollout.ensure_flag_file()
+    m = LiveMonitor(e, system=False)
+    await m.start()
+    workload = subprocess.Popen([sys.executable, "-m", "mdm_console", "demo-workload", "--flags",
+                                 str(e.loaded.flag_file), "--metrics", str(tmp_path / "metrics" / "ops.jsonl"),
+                                 "--rate", "800", "--fault", "storage:0.3", "--seed", "3"])
+    try:
+        async with e.subscribe() as q:
+            await e.rollout.advance("storage", override="fault drill")
+            seen = []
+            while "rollback.finished" not in seen:
+                ev = await asyncio.wait_for(q.get(), 60)
+                seen.append(ev.kind if ev.kind != "verdict.changed" else f"verdict:{ev.payload['verdict']}")
+    finally:
+        workload.terminate()
+        workload.wait(10)
+        await m.stop()
+    assert f"verdict:{REGRESSION}" in seen and seen.index(f"verdict:{REGRESSION}") < seen.index("rollback.started")
+    flags = json.loads(e.loaded.flag_file.read_text())["flags"]["mdm.new_backend"]
+    assert flags["metadata"]["percent"] == 0
+    await e.close()
+
+
+async def test_the_report_holds_the_verdict_history(tmp_path):
+    from mdm_console.export.run import export_session
+
+    e, m = await open_live(tmp_path, latency="false")
+    try:
+        await e.rollout.advance("storage", override="start the canary")
+        fill(m, "storage", "old", 900, 1)
+        fill(m, "storage", "new", 400, 0)
+        await m.tick()
+        await export_session(e, "md", tmp_path / "r.md")
+    finally:
+        await e.close()
+    md = (tmp_path / "r.md").read_text()
+    section = md[md.index("## Canary verdicts"):]
+    row = next(line for line in section.splitlines() if line.startswith("| ") and "storage" in line)
+    assert "no regression detected" in row and "new 0/400, old 1/900" in row and "not judged" in row
