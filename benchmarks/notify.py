@@ -7,8 +7,8 @@ Usage: python benchmarks/notify.py [--events 200] [--presses 80] [--json]
    the message. Baseline in the same run: one bare Apprise notify() to the same receiver per message, from a
    thread (what Apprise and HTTP alone cost).
 2. The console in-process under Textual's pilot (160x48) with its live monitor and the demo workload at 5 000
-   ops/s, two targets: one receiver that never answers (a 20 s timeout) and one that does; an alert every
-   100 ms keeps both busy. Key event to compositor update over --presses screen switches (as benchmarks/keys.py
+   ops/s, two targets: one receiver that never answers (a 20 s timeout) and one that does; a warning alert every
+   100 ms (raised and cleared) keeps both busy. Key event to compositor update over --presses screen switches (as benchmarks/keys.py
    measures it); baseline: the same console, load and alerts with no [[notify]] target, same run.
 """
 
@@ -123,7 +123,10 @@ async def keys_while_hanging(tmp: Path, presses: int, with_targets: bool) -> lis
     async def alerts():
         i = 0
         while not stop.is_set():
-            await e.record("alert.raised", None, {"alert": f"load:{i}", "level": "critical", "message": "load"})
+            # warning level: sent to the targets, but no toast each (a toast a critical alert, 10 a second, would
+            # measure the toasts, not the notifications)
+            await e.record("alert.raised", None, {"alert": f"load:{i}", "level": "warning", "message": "load"})
+            await e.record("alert.cleared", None, {"alert": f"load:{i}", "message": "cleared"})
             i += 1
             await asyncio.sleep(0.1)
 
@@ -152,7 +155,7 @@ async def keys_while_hanging(tmp: Path, presses: int, with_targets: bool) -> lis
 
 
 def main() -> None:
-    args = parse_args(events=200, presses=80)
+    args = parse_args(events=200, presses=300)
     with tempfile.TemporaryDirectory() as tmp:
         ours, bare = asyncio.run(latency(Path(tmp), args.events))
         baseline = asyncio.run(keys_while_hanging(Path(tmp), args.presses, False))
@@ -166,10 +169,14 @@ def main() -> None:
         {"figure": "event to receiver p99", "goal": "", "value": round(percentile(ours, 99), 1), "unit": "ms",
          "baseline": round(percentile(bare, 99), 1), "ratio": round(percentile(ours, 99) / percentile(bare, 99), 2),
          "how": "as above"},
+        {"figure": "key to repaint p50, one notify target hanging", "goal": "", "value": round(statistics.median(hanging), 1),
+         "unit": "ms", "baseline": round(statistics.median(baseline), 1),
+         "ratio": round(statistics.median(hanging) / statistics.median(baseline), 2), "how": "as below"},
         {"figure": "key to repaint p99, one notify target hanging", "goal": "<= 50 ms", "value": round(p99, 1),
          "unit": "ms", "baseline": round(b99, 1), "ratio": round(p99 / b99, 2),
          "how": f"{len(hanging)} screen switches; demo workload 5 000 ops/s, an alert every 100 ms to a target that "
-                "never answers and one that does; baseline: the same console, load and alerts with no targets, same run"},
+                "never answers and one that does (warning level); baseline: the same console, load and alerts with no "
+                "targets, same run"},
     ]
     emit(rows, args.json)
 

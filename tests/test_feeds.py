@@ -264,38 +264,8 @@ def test_histogram_quantile_interpolates_like_prometheus():
     assert histogram_quantile(0.99, [(1.0, 0), (math.inf, 10)]) == 1.0
 
 
-async def test_promql_reads_the_query_api(server):
-    handler, url = server
-
-    class Api(Exposition):
-        def do_GET(self):
-            from urllib.parse import parse_qs, urlparse
-
-            q = parse_qs(urlparse(self.path).query)["query"][0]
-            value = {"ops": "20", "err": "0.25", "p99": "850"}[q.split("_")[0]]
-            body = json.dumps({"status": "success", "data": {"resultType": "vector", "result": [
-                {"metric": {}, "value": [time.time(), value]}]}})
-            self.send_response(200)
-            self.end_headers()
-            self.wfile.write(body.encode())
-
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), Api)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    try:
-        w = Windows(["storage"], 300)
-        feed = PromQLFeed(f"http://127.0.0.1:{srv.server_address[1]}",
-                          {"storage": PromQLQueries(operations_rate="ops_q", error_rate="err_q",
-                                                    latency_p99_ms="p99_q")}, w.add, 5)
-        samples = await asyncio.to_thread(feed.poll, time.time())
-    finally:
-        srv.shutdown()
-        srv.server_close()
-    [s] = samples
-    assert (s.success + s.error, s.error, s.p99_ms) == (100, 25, 850.0)
-    assert s.variant == "all"  # queries without $variant: both paths, which the console counts as variant unknown
-
-
-async def test_promql_queries_with_variant_are_asked_per_path(server):
+async def poll_query_api(answer, queries: PromQLQueries) -> tuple[list, list[str]]:
+    """One PromQL poll against a 127.0.0.1 query API whose value for each query is `answer(query)`."""
     asked = []
 
     class Api(Exposition):
@@ -304,11 +274,8 @@ async def test_promql_queries_with_variant_are_asked_per_path(server):
 
             q = parse_qs(urlparse(self.path).query)["query"][0]
             asked.append(q)
-            kind, variant = q.split("_")[0], q.split('variant="')[1].split('"')[0]
-            value = {("ops", "new"): "2", ("ops", "old"): "38", ("err", "new"): "0.5", ("err", "old"): "0",
-                     ("p99", "new"): "900", ("p99", "old"): "40"}[(kind, variant)]
             body = json.dumps({"status": "success", "data": {"resultType": "vector", "result": [
-                {"metric": {}, "value": [time.time(), value]}]}})
+                {"metric": {}, "value": [time.time(), answer(q)]}]}})
             self.send_response(200)
             self.end_headers()
             self.wfile.write(body.encode())
@@ -317,13 +284,28 @@ async def test_promql_queries_with_variant_are_asked_per_path(server):
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     try:
         w = Windows(["storage"], 300)
-        feed = PromQLFeed(f"http://127.0.0.1:{srv.server_address[1]}", {"storage": PromQLQueries(
-            operations_rate='ops_q{variant="$variant"}', error_rate='err_q{variant="$variant"}',
-            latency_p99_ms='p99_q{variant="$variant"}')}, w.add, 5)
-        samples = await asyncio.to_thread(feed.poll, time.time())
+        feed = PromQLFeed(f"http://127.0.0.1:{srv.server_address[1]}", {"storage": queries}, w.add, 5)
+        return await asyncio.to_thread(feed.poll, time.time()), asked
     finally:
         srv.shutdown()
         srv.server_close()
+
+
+async def test_promql_reads_the_query_api():
+    samples, _ = await poll_query_api(lambda q: {"ops": "20", "err": "0.25", "p99": "850"}[q.split("_")[0]],
+                                      PromQLQueries(operations_rate="ops_q", error_rate="err_q", latency_p99_ms="p99_q"))
+    [s] = samples
+    assert (s.success + s.error, s.error, s.p99_ms) == (100, 25, 850.0)
+    assert s.variant == "all"  # queries without $variant: both paths, which the console counts as variant unknown
+
+
+async def test_promql_queries_with_variant_are_asked_per_path():
+    values = {("ops", "new"): "2", ("ops", "old"): "38", ("err", "new"): "0.5", ("err", "old"): "0",
+              ("p99", "new"): "900", ("p99", "old"): "40"}
+    samples, asked = await poll_query_api(
+        lambda q: values[(q.split("_")[0], q.split('variant="')[1].split('"')[0])],
+        PromQLQueries(operations_rate='ops_q{variant="$variant"}', error_rate='err_q{variant="$variant"}',
+                      latency_p99_ms='p99_q{variant="$variant"}'))
     by = {s.variant: s for s in samples}
     assert set(by) == {"new", "old"} and len(asked) == 6
     assert (by["new"].success + by["new"].error, by["new"].error, by["new"].p99_ms) == (10, 5, 900.0)

@@ -156,7 +156,10 @@ async def test_an_alert_arrives_with_its_fields_and_repeats_collapse(tmp_path, r
     assert len(r.got) == 2  # the cleared ones were not asked for (send_clears is off)
 
 
-async def test_a_receiver_that_answers_500_is_retried_then_recorded_failed(tmp_path, receivers):
+async def test_a_receiver_that_answers_500_is_retried_then_recorded_failed(tmp_path, receivers, monkeypatch):
+    import mdm_console.notify
+
+    monkeypatch.setattr(mdm_console.notify, "RETRY_BACKOFF_S", 0.05)
     r = receivers("500")
     e, m = await started(tmp_path, f"""
         [[notify]]
@@ -164,7 +167,6 @@ async def test_a_receiver_that_answers_500_is_retried_then_recorded_failed(tmp_p
         url = "{r.url}"
         retries = 2
     """)
-    m.notifier.dispatcher.backoff = 0.05
     try:
         ev = await e.record("stage.changed", "storage", {"from": "testing", "to": "canary", "from_percent": 0,
                                                          "to_percent": 5, "how": "advance", "reason": "go"})
@@ -315,3 +317,25 @@ async def test_every_topic_builds_a_message_from_the_real_events(plan_file):
         await e.close()
     assert seen >= {"stage.changed", "rollback.started", "auto_rollback", "rollback.finished", "signoff.recorded",
                     "validation.failed", "verdict.regression", "feed.stale", "alert.raised"}
+
+
+async def test_the_delivery_process_is_started_again_when_it_dies(tmp_path, receivers):
+    r = receivers()
+    e, m = await started(tmp_path, f"""
+        [[notify]]
+        name = "bridge"
+        url = "{r.url}"
+    """)
+    try:
+        dispatcher = m.notifier.dispatcher
+        assert await asyncio.to_thread(dispatcher.wait_loaded, 30)
+        first = dispatcher._proc
+        first.kill()  # the worker process dies (OOM killer, a bug)
+        await asyncio.to_thread(first.wait, 10)
+        await e.record("alert.raised", None, {"alert": "x:storage", "level": "critical", "message": "after"})
+        await wait_for(lambda: len(r.got) == 1)
+        assert dispatcher._proc is not first and r.got[0]["title"] == "CRITICAL: x:storage"
+    finally:
+        await m.stop()
+        await e.close()
+    assert first.returncode is not None and dispatcher._proc.poll() is not None  # none is left behind

@@ -2,8 +2,9 @@
 
 The notifier follows the engine's events wherever the engine runs (the console's, and a service's), turns
 each into a message built from that event alone, collapses repeats of one alert within a target's
-`min_interval_seconds` into one message that says how many, and hands the rest to the dispatcher (a queue
-and a thread per target: a hanging target delays nothing else). Every attempt is recorded as
+`min_interval_seconds` into one message that says how many, and hands the rest to the delivery process (notify/worker.py: Apprise
+runs there, off the console's interpreter lock; a queue and a thread per target, so a hanging target delays
+nothing else). Every attempt is recorded as
 `notify.sent` or `notify.failed` (target, event seq, attempt, latency, error with secrets masked).
 """
 
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from mdm_console.notify.deliver import Dispatcher, Outcome, Target
+from mdm_console.notify.deliver import Outcome, ProcessDispatcher, Target
 from mdm_console.notify.messages import LEVELS, Message, build, topics_of
 from mdm_console.store.chain import Event
 
@@ -26,6 +27,9 @@ if TYPE_CHECKING:
     from mdm_console.plan.models import NotifyTarget
 
 __all__ = ["Notifier", "targets_of", "Target", "Message"]
+
+RETRY_BACKOFF_S = 1.0  # before the second attempt; doubling after each failed one
+RECORD_EVERY_S = 1.0  # delivery records are written in batches, at most this often
 
 
 @dataclass
@@ -59,13 +63,15 @@ def targets_of(engine: Engine) -> tuple[list[tuple[NotifyTarget, Target]], list[
 
 
 class Notifier:
-    def __init__(self, engine: Engine, *, backoff: float = 1.0):
+    def __init__(self, engine: Engine, *, backoff: float | None = None):
         self.engine = engine
         ready, self.problems = targets_of(engine)
         self.rules = [_Rule(spec, target) for spec, target in ready]
         self.loop = asyncio.get_running_loop()
         self._outcomes: asyncio.Queue[Outcome] = asyncio.Queue()
-        self.dispatcher = Dispatcher([r.target for r in self.rules], self._from_thread, backoff=backoff)
+        self._recorded_at = 0.0
+        self.dispatcher = ProcessDispatcher([r.target for r in self.rules], self._from_thread,
+                                            backoff=RETRY_BACKOFF_S if backoff is None else backoff)
 
     def _from_thread(self, outcome: Outcome) -> None:
         with contextlib.suppress(RuntimeError):  # the loop closed while a thread finished
@@ -93,8 +99,14 @@ class Notifier:
                             "target": "*", "seq": ev.seq, "attempt": 0, "latency_ms": 0.0, "final": True,
                             "error": f"could not build the message: {type(exc).__name__}: {exc}"[:300]})
                 self._release_held()
-                while not self._outcomes.empty():
-                    await self._record_outcome(self._outcomes.get_nowait())
+                if time.monotonic() - self._recorded_at >= RECORD_EVERY_S:
+                    # Delivery records in one transaction a second: at an alert storm's rate, a write and a
+                    # redraw per delivery cost the console's keys (benchmarks/notify.py).
+                    self._recorded_at = time.monotonic()
+                    outcomes = []
+                    while not self._outcomes.empty():
+                        outcomes.append(self._outcomes.get_nowait())
+                    await self._record_outcomes(outcomes)
 
     def close(self) -> None:
         self.dispatcher.stop()
@@ -107,7 +119,7 @@ class Notifier:
                 outcome = await asyncio.wait_for(self._outcomes.get(), max(0.01, deadline - time.monotonic()))
             except TimeoutError:
                 return
-            await self._record_outcome(outcome)
+            await self._record_outcomes([outcome])
 
     # ---- routing ------------------------------------------------------------------------------------
     def _route(self, ev: Event, topics: list[str]) -> None:
@@ -155,13 +167,19 @@ class Notifier:
                          f"(min_interval_seconds {rule.spec.min_interval_seconds:g}); the latest:\n{m.body}"))
 
     # ---- recording ----------------------------------------------------------------------------------
-    async def _record_outcome(self, o: Outcome) -> None:
-        payload = {"target": o.target, "seq": o.seq, "topic": o.topic, "attempt": o.attempt,
-                   "latency_ms": o.latency_ms, "final": o.final}
-        if o.ok:
-            await self._record("notify.sent", payload)
-        else:
-            await self._record("notify.failed", {**payload, "error": o.error})
+    async def _record_outcomes(self, outcomes: list[Outcome]) -> None:
+        """Every attempt's outcome, in one transaction per batch (a burst of deliveries is one write)."""
+        from mdm_console.store.session import EventSpec
+
+        specs = []
+        for o in outcomes:
+            payload = {"target": o.target, "seq": o.seq, "topic": o.topic, "attempt": o.attempt,
+                       "latency_ms": o.latency_ms, "final": o.final}
+            specs.append(EventSpec("notify.sent", None, payload) if o.ok else
+                         EventSpec("notify.failed", None, {**payload, "error": o.error}))
+        if specs and not self.engine.read_only:
+            with contextlib.suppress(Exception):  # a full disk must not stop the notifications
+                await self.engine.record_many(specs)
 
     async def _record(self, kind: str, payload: dict) -> None:
         if self.engine.read_only:

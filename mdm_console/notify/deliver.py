@@ -40,6 +40,7 @@ class Target:
         self.name, self.timeout, self.retries = name, timeout, retries
         self.url = _resolved(url, base_dir)
         self.secrets = _secret_parts(self.url)
+        self._apprise = None  # built on the first send, in the target's own thread, and kept
 
     def mask(self, text: str) -> str:
         for s in sorted(self.secrets, key=len, reverse=True):
@@ -51,9 +52,12 @@ class Target:
         import apprise
 
         register_file_target()
-        a = apprise.Apprise()
-        if not a.add(_with_timeouts(self.url, self.timeout)):
-            return False, "the URL is not one Apprise knows (see docs/notifications.md)"
+        if self._apprise is None:
+            a = apprise.Apprise()
+            if not a.add(_with_timeouts(self.url, self.timeout)):
+                return False, "the URL is not one Apprise knows (see docs/notifications.md)"
+            self._apprise = a
+        a = self._apprise
         with apprise.LogCapture(level=apprise.logging.WARNING) as log:
             result = a.notify(body=message.body, title=message.title, notify_type=message.severity)
         if bool(result):
@@ -191,3 +195,96 @@ def register_file_target() -> None:
             return True
 
         _registered = True
+
+
+class ProcessDispatcher:
+    """The same contract as Dispatcher, with the sending done in a child process (notify/worker.py): the
+    console's interpreter lock is never held by a send. A child that ends is started again on the next
+    message; the messages it had not sent are reported failed."""
+
+    def __init__(self, targets: list[Target], report: Callable[[Outcome], None], backoff: float = 1.0):
+        self.targets = targets
+        self.report = report
+        self.backoff = backoff
+        self._proc = None
+        self._ready = threading.Event()
+        self._lock = threading.Lock()
+        self._pending: dict[tuple[str, int, str], int] = {}  # (target, seq, topic) -> messages not finished
+        self._start()
+
+    def _start(self) -> None:
+        import json
+        import subprocess
+        import sys
+
+        self._ready.clear()
+        proc = subprocess.Popen([sys.executable, "-m", "mdm_console.notify.worker"], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, bufsize=1)
+        proc.stdin.write(json.dumps({"backoff": self.backoff, "targets": [
+            {"name": t.name, "url": t.url, "timeout": t.timeout, "retries": t.retries} for t in self.targets]})
+            + "\n")
+        proc.stdin.flush()
+        self._proc = proc
+        threading.Thread(target=self._read, args=(proc,), name="notify-reader", daemon=True).start()
+
+    def _read(self, proc) -> None:
+        import json
+
+        for line in proc.stdout:
+            try:
+                doc = json.loads(line)
+            except ValueError:
+                continue
+            if doc.get("ready"):
+                self._ready.set()
+            elif "outcome" in doc:
+                o = Outcome(**doc["outcome"])
+                if o.final:
+                    with self._lock:
+                        key = (o.target, o.seq, o.topic)
+                        left = self._pending.get(key, 1) - 1
+                        if left > 0:
+                            self._pending[key] = left
+                        else:
+                            self._pending.pop(key, None)
+                self.report(o)
+        proc.wait()
+        with self._lock:
+            lost, self._pending = self._pending, {}
+        for (target, seq, topic), n in lost.items():
+            for _ in range(n):
+                self.report(Outcome(target, seq, topic, False, 0, 0.0,
+                                    f"the delivery process ended (exit {proc.returncode}) before sending it", True))
+
+    def wait_loaded(self, timeout: float) -> bool:
+        return self._ready.wait(timeout)
+
+    def submit(self, target: Target, message: Message) -> None:
+        import json
+        from dataclasses import asdict
+
+        with self._lock:
+            if self._proc is None or self._proc.poll() is not None:
+                self._start()
+            key = (target.name, message.seq, message.topic)
+            self._pending[key] = self._pending.get(key, 0) + 1
+            try:
+                self._proc.stdin.write(json.dumps({"target": target.name, "message": asdict(message)}) + "\n")
+                self._proc.stdin.flush()
+            except OSError:
+                self._pending[key] -= 1
+                self.report(Outcome(target.name, message.seq, message.topic, False, 0, 0.0,
+                                    "the delivery process is gone; it is started again for the next message", True))
+
+    def stop(self) -> None:
+        proc = self._proc
+        if proc is None:
+            return
+        try:
+            proc.stdin.close()  # the worker ends when its input does
+        except OSError:
+            pass
+        try:
+            proc.wait(2)
+        except Exception:  # noqa: BLE001 - a send still hanging: it does not hold the console up
+            proc.kill()

@@ -42,9 +42,10 @@ class ErrorVerdict:
     old_ops: int
     old_errors: int
     needed: str = ""  # for inconclusive: what is still missing
+    required: int = 0  # operations per path before "no regression detected"
 
     def text(self) -> str:
-        if self.diff is None or self.verdict == INCONCLUSIVE and self.low is None:
+        if self.diff is None:
             return f"inconclusive: {self.needed}"
         pp = lambda x: f"{x * 100:+.2f}"  # noqa: E731
         core = f"{pp(self.diff)} pp [{pp(self.low)}, {pp(self.high)}]"
@@ -98,7 +99,7 @@ class ComponentVerdict:
         if self.verdict == INCONCLUSIVE:
             part = e if e.verdict == INCONCLUSIVE else self.latency
             if part is e or part is None:
-                return f"inconclusive {min(e.new_ops, e.old_ops)}/{_need(e)} ops"
+                return f"inconclusive {min(e.new_ops, e.old_ops)}/{e.required} ops"
             return f"inconclusive latency {min(part.new_n, part.old_n)}"
         if self.verdict == REGRESSION and e.verdict != REGRESSION:
             lat = self.latency
@@ -111,18 +112,14 @@ class ComponentVerdict:
                 "latency": asdict(self.latency) if self.latency else None}
 
 
-def _need(e: ErrorVerdict) -> str:
-    digits = "".join(c for c in e.needed.split(" ops")[0].split(" of ")[-1] if c.isdigit())
-    return digits or "?"
-
-
 def error_verdict(new_ops: int, new_errors: int, old_ops: int, old_errors: int, *, alpha: float,
                   min_operations: int, tolerance: float = 0.0) -> ErrorVerdict:
     """The mSPRT confidence sequence for p_new - p_old on the counts since the stage began."""
     args = (new_ops, new_errors, old_ops, old_errors)
     if new_ops == 0 or old_ops == 0:
         missing = [f"{min_operations} ops on the {p} path" for p, n in (("new", new_ops), ("old", old_ops)) if n == 0]
-        return ErrorVerdict(INCONCLUSIVE, None, None, None, *args, needed="no data yet: needs " + " and ".join(missing))
+        return ErrorVerdict(INCONCLUSIVE, None, None, None, *args, needed="no data yet: needs " + " and ".join(missing),
+                            required=min_operations)
     p_new, p_old = new_errors / new_ops, old_errors / old_ops
     diff = p_new - p_old
     half = float(half_width(new_ops, new_errors, old_ops, old_errors, alpha))
@@ -130,10 +127,10 @@ def error_verdict(new_ops: int, new_errors: int, old_ops: int, old_errors: int, 
     short = [f"{n} of {min_operations} ops on the {p} path" for p, n in (("new", new_ops), ("old", old_ops))
              if n < min_operations]
     if low > tolerance and min(new_ops, old_ops) >= min(MIN_OPS_FOR_REGRESSION, min_operations):
-        return ErrorVerdict(REGRESSION, diff, low, high, *args)
+        return ErrorVerdict(REGRESSION, diff, low, high, *args, required=min_operations)
     if short:
-        return ErrorVerdict(INCONCLUSIVE, diff, low, high, *args, needed=", ".join(short))
-    return ErrorVerdict(NO_REGRESSION, diff, low, high, *args)
+        return ErrorVerdict(INCONCLUSIVE, diff, low, high, *args, needed=", ".join(short), required=min_operations)
+    return ErrorVerdict(NO_REGRESSION, diff, low, high, *args, required=min_operations)
 
 
 def half_width(new_ops, new_errors, old_ops, old_errors, alpha: float):

@@ -33,8 +33,10 @@ class ConsoleScreen(Screen):
         """Redraw from the engine's state."""
 
     def on_engine_event(self, event: Event) -> None:
-        """An event was recorded (called only on the active screen)."""
-        self.refresh_view()
+        """An event was recorded (called only on the active screen). A delivery record changes nothing a
+        screen shows but the dashboard's alert pane (which draws it itself): no redraw for it."""
+        if not event.kind.startswith("notify."):
+            self.refresh_view()
 
     def tick(self) -> None:
         """Once a second: figures age, feeds move."""

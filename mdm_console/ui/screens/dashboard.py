@@ -14,6 +14,10 @@ from mdm_console.ui.widgets.plots import ComponentPlots
 from mdm_console.ui.widgets.status_line import StatusLine
 
 
+RANK = {"info": 0, "warning": 1, "error": 2, "critical": 3}
+MAX_ALERT_LINES = 30
+
+
 class DashboardScreen(ConsoleScreen):
     """Live health.
 
@@ -60,6 +64,10 @@ class DashboardScreen(ConsoleScreen):
 
     def tick(self) -> None:
         self.refresh_view()
+
+    def on_engine_event(self, event) -> None:
+        if not event.kind.startswith("notify."):  # deliveries' counts are drawn by the next tick
+            self.refresh_view()
 
     def refresh_view(self) -> None:
         e, now = self.engine, self.engine.now()
@@ -113,11 +121,13 @@ class DashboardScreen(ConsoleScreen):
         set_text(w, "\n".join(lines))
 
     def _draw_alerts(self) -> None:
-        alerts = sorted(self.engine.state.alerts.values(), key=lambda a: a["seq"], reverse=True)
+        alerts = sorted(self.engine.state.alerts.values(), key=lambda a: (-RANK.get(a["level"], 0), -a["seq"]))
         color = {"critical": "$error", "error": "$error", "warning": "$warning", "info": "$primary"}
         text = "\n".join(f"[{color.get(a['level'], '$text')}]{a['level'].upper()}[/] {a['ts'][11:19]} "
                          f"{escape(a['message'])}"
-                         for a in alerts) or "no active alerts"
+                         for a in alerts[:MAX_ALERT_LINES]) or "no active alerts"
+        if len(alerts) > MAX_ALERT_LINES:  # the worst first; the rest counted (status shows them all)
+            text += f"\n[dim]… and {len(alerts) - MAX_ALERT_LINES} more active alerts[/]"
         for name, t in self.engine.state.notify.items():  # the deliveries of the plan's [[notify]] targets
             fail = f", [$error]{t['failed']} failed[/]" if t["failed"] else ""
             last = f" (last error: {escape(str(t['last_error'])[:60])})" if t["failed"] and t["last_error"] else ""
