@@ -26,7 +26,7 @@ class DashboardScreen(ConsoleScreen):
 
     TITLE_TEXT = "Dashboard"
     DEFAULT_CSS = """
-    DashboardScreen #side { width: 46; }
+    DashboardScreen #side { width: 40%; max-width: 46; min-width: 26; }
     DashboardScreen #host, DashboardScreen #feed { height: auto; border: round $panel; padding: 0 1; }
     DashboardScreen #alerts { height: 1fr; border: round $warning; padding: 0 1; }
     DashboardScreen #banner { height: auto; background: $error 30%; padding: 0 1; display: none; }
