@@ -15,6 +15,7 @@ from rich.text import Text
 from textual import events, on, work
 from textual.app import App
 from textual.binding import Binding
+from textual.css.query import NoMatches
 from textual.message import Message
 
 from mdm_console.cli.exits import EXIT_FAILED, EXIT_USAGE
@@ -243,7 +244,10 @@ class ConsoleApp(Actions, App):
             self.notify(ev.payload.get("message", ""), title="critical alert", severity="error", timeout=10)
         screen = self.screen
         if hasattr(screen, "on_engine_event"):
-            screen.on_engine_event(ev)
+            try:
+                screen.on_engine_event(ev)
+            except NoMatches:  # the screen is being taken apart (the app is closing)
+                pass
 
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, (events.Key, events.MouseDown)):
@@ -255,7 +259,10 @@ class ConsoleApp(Actions, App):
             return
         screen = self.screen
         if hasattr(screen, "tick") and screen.is_mounted:
-            screen.tick()
+            try:
+                screen.tick()
+            except NoMatches:  # the screen is being taken apart (the app is closing): nothing left to draw
+                return
         self.collector.maybe_collect()
 
     # ---- app-wide keys ------------------------------------------------------------------------------
