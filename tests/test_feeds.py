@@ -193,8 +193,8 @@ def test_windows_split_variants_and_count_since_a_stage_began():
         w.add_op(now - 30 + i * 0.1, "storage", True, 10.0, "old")
     st_ = w.stats("storage", datetime.fromtimestamp(now, UTC))
     assert st_.ops == 100 and st_.error == 5
-    assert st_.by_variant["new"]["error_rate"] == pytest.approx(0.1)
-    assert st_.by_variant["new"]["p99_ms"] == pytest.approx(100, rel=ALPHA)
+    assert st_.new.error_rate == pytest.approx(0.1)
+    assert st_.new.p99_ms == pytest.approx(100, rel=ALPHA)
     c = w.stage_counters("storage", datetime.fromtimestamp(now - 35, UTC))
     assert (c.operations, c.errors) == (50, 5)  # only the new path counts for the gates
 

@@ -35,17 +35,26 @@ COMPONENT = "storage"
 
 
 class OldStorage:
+    """Your existing code path (here: orders kept in memory)."""
+
+    def __init__(self) -> None:
+        self.orders: list[dict] = []
+
     def save(self, order: dict) -> None:
-        time.sleep(0)  # your existing code path
+        self.orders.append(order)
 
 
-class NewStorage:
+class NewStorage(OldStorage):
+    """The new code path, with the drill's injected fault."""
+
     def __init__(self, error_rate: float, rng: random.Random):
+        super().__init__()
         self.error_rate, self.rng = error_rate, rng
 
     def save(self, order: dict) -> None:
         if self.rng.random() < self.error_rate:
-            raise OSError("new storage refused the write")  # the drill's injected fault
+            raise OSError("new storage refused the write")
+        super().save(order)
 
 
 def main() -> int:

@@ -20,6 +20,7 @@ def add_parser(sub, parents) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import os
     import socket
     from datetime import UTC, datetime
 
@@ -35,8 +36,6 @@ def run(args: argparse.Namespace) -> int:
     results = []
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     for spec in specs:
-        import os
-
         url = spec.url if spec.url is not None else os.environ.get(spec.url_env or "")
         if not url:
             results.append({"target": spec.name, "ok": False, "latency_ms": 0.0,

@@ -116,6 +116,8 @@ class LiveMonitor:
         self._tasks.clear()
         if self.notifier is not None:
             self.notifier.close()
+            with contextlib.suppress(Exception):  # stopping never fails
+                await self.notifier.flush()
         if not self.engine.read_only:
             try:
                 await self.store_aggregates()

@@ -115,7 +115,6 @@ class WindowStats:
     p95_ms: float | None
     p99_ms: float | None
     p99_method: str  # "sketch (±1 %)" | "max of reported p99" | "none"
-    by_variant: dict[str, dict[str, float | int | None]]
     measured_at: datetime | None  # newest sample
     stale_reason: str | None
     window_seconds: float = 0.0
@@ -231,13 +230,8 @@ class Windows:
     def stats(self, component: str, now: datetime) -> WindowStats:
         t = now.timestamp()
         chosen = self._select(component, t - self.window_seconds, t)
-        by_variant = {}
-        paths = {}
-        for variant in (NEW, OLD, ALL):
-            part = [b for b in chosen if b.variant == variant]
-            ps = paths[PATH_OF[variant]] = _path(PATH_OF[variant], self.window_seconds, part)
-            if part:
-                by_variant[variant] = {"ops": ps.ops, "error_rate": ps.error_rate, "p99_ms": ps.p99_ms}
+        paths = {PATH_OF[v]: _path(PATH_OF[v], self.window_seconds, [b for b in chosen if b.variant == v])
+                 for v in (NEW, OLD, ALL)}
         ops = sum(b.ops for b in chosen)
         success = sum(b.success for b in chosen)
         error = sum(b.error for b in chosen)
@@ -252,7 +246,7 @@ class Windows:
         newest = max((b.last_ts for b in chosen), default=0.0) or self.newest(component)
         return WindowStats(
             component, ops, success, error, ops / self.window_seconds,
-            success / ops if ops else None, error / ops if ops else None, p50, p95, p99, method, by_variant,
+            success / ops if ops else None, error / ops if ops else None, p50, p95, p99, method,
             datetime.fromtimestamp(newest, UTC) if newest else None, self.stale.get(component),
             self.window_seconds, paths)
 

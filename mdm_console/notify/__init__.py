@@ -49,13 +49,13 @@ class _Rule:
     held: dict[str, _Held] = field(default_factory=dict)
 
 
-def targets_of(engine: Engine) -> tuple[list[tuple[NotifyTarget, Target]], list[str]]:
-    """The plan's targets made ready, and the problems of those that cannot be (an unset variable)."""
+def targets_of(engine: Engine) -> tuple[list[tuple[NotifyTarget, Target]], list[tuple[str, str]]]:
+    """The plan's targets made ready, and (name, problem) of those that cannot be (an unset variable)."""
     ready, problems = [], []
     for spec in engine.plan.notify:
         url = spec.url if spec.url is not None else os.environ.get(spec.url_env or "")
         if not url:
-            problems.append(f"notify target '{spec.name}': the environment variable {spec.url_env} is not set")
+            problems.append((spec.name, f"the environment variable {spec.url_env} is not set"))
             continue
         ready.append((spec, Target(spec.name, url, timeout=spec.timeout_seconds, retries=spec.retries,
                                    base_dir=engine.loaded.path.parent)))
@@ -80,8 +80,8 @@ class Notifier:
     async def run(self, stop: asyncio.Event) -> None:
         """Follow the events until `stop`; the announcements of start-up first (unfinished intents, targets
         that cannot be reached for want of their variable)."""
-        for problem in self.problems:
-            await self._record("notify.failed", {"target": problem.split("'")[1], "seq": None, "attempt": 0,
+        for name, problem in self.problems:
+            await self._record("notify.failed", {"target": name, "seq": None, "attempt": 0,
                                                  "latency_ms": 0.0, "error": problem, "final": True})
         self.problems = []
         for intent, p in self.engine.state.open_intents.items():
@@ -103,23 +103,17 @@ class Notifier:
                     # Delivery records in one transaction a second: at an alert storm's rate, a write and a
                     # redraw per delivery cost the console's keys (benchmarks/notify.py).
                     self._recorded_at = time.monotonic()
-                    outcomes = []
-                    while not self._outcomes.empty():
-                        outcomes.append(self._outcomes.get_nowait())
-                    await self._record_outcomes(outcomes)
+                    await self.flush()
 
     def close(self) -> None:
         self.dispatcher.stop()
 
-    async def drain(self, timeout: float) -> None:
-        """Record the outcomes that arrive within `timeout` (tests and a clean stop)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                outcome = await asyncio.wait_for(self._outcomes.get(), max(0.01, deadline - time.monotonic()))
-            except TimeoutError:
-                return
-            await self._record_outcomes([outcome])
+    async def flush(self) -> None:
+        """Record the outcomes that arrived since the last batch (the console stopping records them too)."""
+        outcomes = []
+        while not self._outcomes.empty():
+            outcomes.append(self._outcomes.get_nowait())
+        await self._record_outcomes(outcomes)
 
     # ---- routing ------------------------------------------------------------------------------------
     def _route(self, ev: Event, topics: list[str]) -> None:

@@ -8,27 +8,14 @@ none). Every string is made visible text (no escape sequences) and secrets are m
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import get_args
 
+from mdm_console.plan.models import NotifyTopic
 from mdm_console.store.chain import Event
 from mdm_console.textsafe import visible
 from mdm_console.validators.redact import redact_text
 
-# What a target may ask for in `events`, and the event kinds each covers.
-TOPICS = {
-    "alert.raised": "an alert is raised (or rises a level), at `min_level` or above",
-    "alert.cleared": "an alert clears (only with `send_clears = true`)",
-    "stage.changed": "a component moves to another stage",
-    "rollback.started": "a rollback starts (by a person or by the policy)",
-    "rollback.finished": "a rollback ends, with its time against the target and its verification",
-    "auto_rollback": "the auto-rollback policy proposes or runs a rollback",
-    "signoff.recorded": "a role signs off",
-    "intent.unfinished": "a change was left half done by a crash (found when the session opens)",
-    "feed.stale": "a metric feed stops sending",
-    "validation.failed": "a validation run ends with a critical failure",
-    "verdict.regression": "the canary verdict says regression",
-}
-DEFAULT_TOPICS = ["alert.raised", "stage.changed", "rollback.started", "rollback.finished", "auto_rollback",
-                  "signoff.recorded", "intent.unfinished", "feed.stale", "validation.failed", "verdict.regression"]
+TOPICS = frozenset(get_args(NotifyTopic))  # what a target may ask for in `events` (docs/notifications.md)
 LEVELS = {"info": 0, "warning": 1, "error": 2, "critical": 3}
 SILENT = ("notify.",)  # deliveries are recorded as events: they never notify themselves
 

@@ -15,7 +15,7 @@ import sys
 import threading
 from dataclasses import asdict
 
-from mdm_console.notify.deliver import Dispatcher, Outcome, Target
+from mdm_console.notify.deliver import Dispatcher, Target
 from mdm_console.notify.messages import Message
 
 
@@ -44,10 +44,6 @@ def main() -> int:
             dispatcher.submit(target, Message(**doc["message"]))
     dispatcher.stop()
     return 0
-
-
-def outcome_from(doc: dict) -> Outcome:
-    return Outcome(**doc)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ import re
 
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -176,6 +176,7 @@ class Verdict(Strict):
 NotifyTopic = Literal["alert.raised", "alert.cleared", "stage.changed", "rollback.started", "rollback.finished",
                       "auto_rollback", "signoff.recorded", "intent.unfinished", "feed.stale", "validation.failed",
                       "verdict.regression"]
+DEFAULT_NOTIFY_TOPICS = [t for t in get_args(NotifyTopic) if t != "alert.cleared"]  # clears: `send_clears`
 
 
 class NotifyTarget(Strict):
@@ -184,9 +185,7 @@ class NotifyTarget(Strict):
     name: Identifier
     url: Annotated[str, Field(min_length=3)] | None = None
     url_env: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] | None = None
-    events: list[NotifyTopic] = ["alert.raised", "stage.changed", "rollback.started", "rollback.finished",
-                                 "auto_rollback", "signoff.recorded", "intent.unfinished", "feed.stale",
-                                 "validation.failed", "verdict.regression"]
+    events: list[NotifyTopic] = DEFAULT_NOTIFY_TOPICS
     min_level: Literal["info", "warning", "error", "critical"] = "warning"  # for alert events
     min_interval_seconds: Annotated[float, Field(ge=0)] = 60  # repeats of one alert within it collapse into one
     send_clears: bool = False

@@ -81,8 +81,12 @@ class Actions:
             "Acknowledge the automatic rollback?", a.get("message", "") + "\n\nYour name and note are recorded. The "
             "component stays held: advancing it again needs a reason.", placeholder="note (optional)",
             confirm="Acknowledge", required=False))
-        if note is not None:
+        if note is None:
+            return
+        try:
             await self._try(self.engine.acknowledge(alert, note), "acknowledged")
+        except (KeyError, ValueError):  # someone acknowledged it meanwhile (another console, the CLI)
+            self.notify("that alert is no longer active", severity="warning")
 
     @work(group="operation")
     async def restore_flags(self) -> None:
