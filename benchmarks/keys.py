@@ -6,7 +6,7 @@ for each key (switching screens, which redraws a whole screen) the clock starts 
 receives the key event and stops when the screen's compositor has rendered the next update
 (Screen._compositor_refresh returns). The pilot's own settling time (pilot.press + pause, which
 waits for the whole process to go idle) is printed too, as an upper bound. Then the keys pause and the
-console runs its full garbage collection (ui/collector.py): its length is printed too.
+console runs its full garbage collection (collector.py): its length is printed too.
 
 Usage: python benchmarks/keys.py [--presses N] [--json]
 """
@@ -30,7 +30,7 @@ from mdm_console.plan.load import load_plan
 from textual import events
 from textual.screen import Screen
 
-from mdm_console.cli.console import tune_gc
+from mdm_console.cli.owner import tune_gc
 from mdm_console.ui.app import ConsoleApp
 
 
@@ -103,7 +103,7 @@ async def measure(tmp: Path, presses: int) -> tuple:
                 timings.append((time.perf_counter() - t0) * 1000)
             running = len(e.validation.running)
             ops = monitor.stats("storage").ops
-            # The keys pause: the console runs its full garbage collection now (ui/collector.py), not
+            # The keys pause: the console runs its full garbage collection now (collector.py), not
             # during them. Its length is what a key pressed at that moment would wait.
             passes, deadline = app.collector.passes, time.monotonic() + 30
             while app.collector.passes == passes:
@@ -138,7 +138,7 @@ def main() -> None:
          "how": "max over the five screens' first visits (the start-up dashboard is the app's default "
                 "screen; key 1 builds the dashboard mode's own), not in the figures above"},
         {"figure": "full garbage collection once the keys pause", "goal": "", "value": round(gc_pass, 1),
-         "unit": "ms", "how": f"the console's own pass 1 s after the last key (ui/collector.py), same load; "
+         "unit": "ms", "how": f"the console's own pass 1 s after the last key (collector.py), same load; "
                               f"{passes} such pass(es) ran during the {len(repaints)} keys (none is wanted)"},
         {"figure": "pilot settle time per key (upper bound)", "goal": "", "value": round(percentile(timings, 99), 1),
          "unit": "ms", "how": f"p99 of pilot.press + pause (waits for the process to go idle); "

@@ -28,7 +28,7 @@ from pathlib import Path
 from _common import emit, parse_args, percentile, write_plan
 from keys import TimedApp  # noqa: F401 - importing it times the compositor's refreshes
 
-from mdm_console.cli.console import tune_gc
+from mdm_console.cli.owner import tune_gc
 from mdm_console.engine.core import Engine
 from mdm_console.engine.live import LiveMonitor
 from mdm_console.plan.load import load_plan

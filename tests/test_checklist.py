@@ -26,9 +26,12 @@ requires_sections = ["Pre"]
 role = "Ops"''').replace('requires_roles = ["Ops"]', 'requires_roles = ["Ops", "QA"]\nrequires_sections = ["Post"]')
 
 
+REHEARSAL = "\n[access]\none_os_user_for_rehearsal = true\n"
+
+
 @pytest.fixture
 async def engine(plan_file):
-    plan_file.write_text(PLAN)
+    plan_file.write_text(PLAN + REHEARSAL)  # one OS user runs these tests: a rehearsal
     e = await Engine.open(load_plan(plan_file), record_start="test")
     yield e
     await e.close()
@@ -129,8 +132,25 @@ async def test_role_prerequisites_distinct_people_and_final_approval(engine):
     assert engine.phase != "finalization"  # components are still at testing
     events = [ev for ev in await engine.events() if ev.kind == "signoff.recorded"]
     assert [ev.payload["role"] for ev in events] == ["QA", "Ops", "QA", "Ops", "Final Approval"]
-    assert events[1].payload["warnings"] == ["OS user " + engine.store.actor.os_user + " also signed 'QA' (as Quinn)"]
+    assert events[1].payload["warnings"] == [f"OS user {engine.store.actor.os_user} also signed 'QA' (as Quinn): "
+                                             "allowed for a rehearsal only (access.one_os_user_for_rehearsal)"]
+    assert events[1].payload["rehearsal"] is True and "rehearsal" not in events[0].payload
     assert all(ev.payload["state_hash"] == c.state_hash(ev.payload["state"]) for ev in events)
+
+
+async def test_one_os_user_cannot_sign_two_roles_outside_a_rehearsal(plan_file):
+    plan_file.write_text(PLAN)  # no [access] table: one_os_user_for_rehearsal is false
+    e = await Engine.open(load_plan(plan_file), record_start="test")
+    try:
+        await e.checklist.complete("a")
+        await e.checklist.sign("QA", "Quinn")
+        with pytest.raises(ChecklistRefused, match=f"OS user {e.store.actor.os_user} already signed 'QA' .as Quinn."):
+            await e.checklist.sign("Ops", "Olga")  # another typed name, the same OS account
+        refused = [ev for ev in await e.events() if ev.kind == "signoff.refused"]
+        assert refused[-1].payload["role"] == "Ops" and "different person" in refused[-1].payload["reasons"][0]
+        assert "Ops" not in e.state.signoffs
+    finally:
+        await e.close()
 
 
 async def test_a_signature_on_an_earlier_state_is_shown_as_such(engine):

@@ -247,7 +247,7 @@ def console_args(plan, db=None):
 async def test_the_frame_paints_before_the_session_opens_and_fills_when_it_does(tmp_path):
     import asyncio
 
-    from mdm_console.cli.console import Parts
+    from mdm_console.cli.owner import Owner as Parts
     from tests.ui_helpers import write_plan
 
     plan, parts, go = write_plan(tmp_path), Parts(), asyncio.Event()
@@ -279,7 +279,7 @@ async def test_the_frame_paints_before_the_session_opens_and_fills_when_it_does(
 
 
 async def test_plan_error_screen_shows_the_one_line_error_and_ends_with_exit_2(tmp_path):
-    from mdm_console.cli.console import Parts
+    from mdm_console.cli.owner import Owner as Parts
 
     plan = tmp_path / "mdm-plan.toml"
     plan.write_text('version = 1\n[cutover]\nname = "x"\nflag_file = "f.json"\n[[components]]\nid = "a"\n'
@@ -297,7 +297,7 @@ async def test_plan_error_screen_shows_the_one_line_error_and_ends_with_exit_2(t
 
 
 async def test_a_held_session_db_ends_the_console_with_exit_3_naming_the_holder(tmp_path):
-    from mdm_console.cli.console import Parts
+    from mdm_console.cli.owner import Owner as Parts
     from tests.conftest import holding
     from tests.ui_helpers import write_plan
 
@@ -462,7 +462,7 @@ async def test_quitting_while_the_session_opens_still_stops_the_demo_workload(mo
     import asyncio
     import threading
 
-    from mdm_console.cli.console import Parts
+    from mdm_console.cli.owner import Owner as Parts
     from mdm_console.workload import child
 
     real_start, go, started = child.start, threading.Event(), []
@@ -513,7 +513,7 @@ async def test_the_host_pane_ages_its_sample_at_the_samplers_own_resolution(tmp_
 def test_full_collections_wait_for_a_pause_in_the_keys():
     """The console's full garbage collection runs after keys (what makes the garbage) once they pause,
     at most every `every` seconds; with no keys at all, rarely; never while keys keep coming."""
-    from mdm_console.ui.collector import IdleCollector
+    from mdm_console.collector import IdleCollector
 
     now = [0.0]
     passes = []
@@ -540,7 +540,7 @@ def test_full_collections_wait_for_a_pause_in_the_keys():
 
 
 async def test_the_console_collects_once_the_keys_pause(tmp_path):
-    from mdm_console.ui.collector import IdleCollector
+    from mdm_console.collector import IdleCollector
 
     e = await open_engine(tmp_path)
     app = ConsoleApp(e, tick_seconds=0.1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from mdm_console.cli.common import EXIT_FAILED, EXIT_OK, CliExit, load, open_engine, require_writable, run_async
+from mdm_console.cli.common import EXIT_FAILED, EXIT_OK, CliExit, load, run_async, run_op
 
 
 def add_parser(sub, parents) -> None:
@@ -22,45 +22,24 @@ def add_parser(sub, parents) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from mdm_console.api.models import AdvanceRequest
+
     loaded = load(args)
-
-    async def go() -> int:
-        from mdm_console.engine.effects import EffectError
-        from mdm_console.engine.rollout import RolloutError
-
-        engine = await open_engine(args, loaded, read_only=args.dry_run)
-        try:
-            if not args.dry_run:
-                require_writable(engine)
-            from mdm_console.feeds.stored import StoredHealth
-
-            engine.health = await StoredHealth.load(engine)  # what the running console measured and stored
-            if args.adopt_flag_file and not args.dry_run:
-                try:
-                    await engine.rollout.adopt_flag_file(args.adopt_flag_file)
-                except (RolloutError, EffectError) as exc:
-                    raise CliExit(EXIT_FAILED, f"adopt the flag file: {exc}") from None
-                print(f"adopted {engine.loaded.flag_file} (sha256 {engine.state.flags_sha256[:12]}…)")
-            try:
-                r = await engine.rollout.advance(args.component, override=args.override, reason=args.reason,
-                                                 dry_run=args.dry_run)
-            except (RolloutError, EffectError) as exc:
-                raise CliExit(EXIT_FAILED, f"advance {args.component}: {exc}") from None
-            print(f"{r.component}: {r.from_stage} -> {r.to_stage} ({r.to_percent:g} %)")
-            for g in r.gates:
-                print(f"  {g.line()}")
-            if r.blocked:
-                raise CliExit(EXIT_FAILED, f"advance blocked by {len(r.failing)} gate(s): "
-                              + "; ".join(f"{g.name} {g.reason}" for g in r.failing)
-                              + " (use --override REASON to advance anyway)")
-            if r.dry_run:
-                print("dry run: nothing changed" + (f"; would override: {r.override}" if r.override else ""))
-                print(r.flag_diff, end="")
-            else:
-                seq = engine.state.components[r.component].stage_seq
-                print(f"done at seq {seq}" + (f", gates overridden: {r.override}" if r.override else ""))
-            return EXIT_OK
-        finally:
-            await engine.close()
-
-    return run_async(go)
+    r = run_async(lambda: run_op(args, loaded, "advance", AdvanceRequest(
+        component=args.component, override=args.override, reason=args.reason, dry_run=args.dry_run,
+        adopt_flag_file=args.adopt_flag_file)))
+    if r.adopted:
+        print(f"adopted {loaded.flag_file} (sha256 {r.adopted[:12]}…)")
+    print(f"{r.component}: {r.from_stage} -> {r.to_stage} ({r.to_percent:g} %)")
+    for g in r.gates:
+        print(f"  {g['line']}")
+    if r.blocked:
+        raise CliExit(EXIT_FAILED, f"advance blocked by {len(r.failing)} gate(s): "
+                      + "; ".join(f"{g['name']} {g['reason']}" for g in r.failing)
+                      + " (use --override REASON to advance anyway)")
+    if r.dry_run:
+        print("dry run: nothing changed" + (f"; would override: {r.override}" if r.override else ""))
+        print(r.flag_diff, end="")
+    else:
+        print(f"done at seq {r.seq}" + (f", gates overridden: {r.override}" if r.override else ""))
+    return EXIT_OK

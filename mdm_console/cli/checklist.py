@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import asdict
+from types import SimpleNamespace
 
-from mdm_console.cli.common import EXIT_FAILED, EXIT_OK, CliExit, load, open_engine, require_writable, run_async
+from mdm_console.cli.common import EXIT_OK, load, run_async, run_op
 
 MARK = {"pending": "[ ]", "in_progress": "[~]", "completed": "[x]", "failed": "[!]", "blocked": "[#]"}
 
@@ -52,20 +52,15 @@ def add_parser(sub, parents) -> None:
 
 
 def show(args: argparse.Namespace) -> int:
+    from mdm_console.api.models import ChecklistRequest
+
     loaded = load(args)
-
-    async def go():
-        engine = await open_engine(args, loaded, read_only=True)
-        try:
-            return engine.checklist.items(), engine.checklist.signoffs(), engine.checklist.state_hash()
-        finally:
-            await engine.close()
-
-    items, signoffs, state_hash = run_async(go)
+    r = run_async(lambda: run_op(args, loaded, "checklist", ChecklistRequest()))
     if args.json:
-        print(json.dumps({"state_hash": state_hash, "items": [asdict(i) | {"why_not": i.why_not} for i in items],
-                          "signoffs": [asdict(s) for s in signoffs]}, indent=2))
+        print(json.dumps({"state_hash": r.state_hash, "items": r.items, "signoffs": r.signoffs}, indent=2))
         return EXIT_OK
+    items, signoffs, state_hash = [SimpleNamespace(**i) for i in r.items], [SimpleNamespace(**x) for x in r.signoffs], \
+        r.state_hash
     section = None
     for i in items:
         if i.section != section:
@@ -89,37 +84,12 @@ def show(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _mutate(args: argparse.Namespace, action):
-    loaded = load(args)
-
-    async def go():
-        from mdm_console.engine.checklist import ChecklistRefused
-
-        engine = await open_engine(args, loaded)
-        try:
-            require_writable(engine)
-            try:
-                return await action(engine)
-            except ChecklistRefused as exc:
-                raise CliExit(EXIT_FAILED, "refused: " + "; ".join(exc.reasons)) from None
-        finally:
-            await engine.close()
-
-    return run_async(go)
-
-
 def change(args: argparse.Namespace, what: str) -> int:
-    async def action(engine):
-        c = engine.checklist
-        if what == "complete":
-            return await c.complete(args.item)
-        if what == "fail":
-            return await c.fail(args.item, args.reason)
-        if what == "reopen":
-            return await c.reopen(args.item, args.reason)
-        return await c.note(args.item, args.text)
+    from mdm_console.api.models import ItemRequest
 
-    view = _mutate(args, action)
+    loaded = load(args)
+    text = args.text if what == "note" else getattr(args, "reason", "")
+    view = run_async(lambda: run_op(args, loaded, "item", ItemRequest(action=what, item=args.item, text=text)))
     relied = f" (relied on validator results {', '.join(f'{k}@seq {v}' for k, v in view.relied_on.items())})" \
         if what == "complete" and view.relied_on else ""
     print(f"{view.id}: {view.status}{relied}" if what != "note" else f"{view.id}: note added")
@@ -127,6 +97,12 @@ def change(args: argparse.Namespace, what: str) -> int:
 
 
 def signoff(args: argparse.Namespace) -> int:
-    view = _mutate(args, lambda engine: engine.checklist.sign(args.role, args.name, args.comment))
-    print(f"{view.role}: signed by {view.name} at {view.ts[:19]} UTC, checklist state sha256 {view.state_hash}")
+    from mdm_console.api.models import SignoffRequest
+
+    loaded = load(args)
+    view = run_async(lambda: run_op(args, loaded, "signoff", SignoffRequest(role=args.role, name=args.name,
+                                                                               comment=args.comment)))
+    print(f"{view.role}: signed by {view.name} (OS user {view.os_user}) at {view.ts[:19]} UTC, checklist state "
+          f"sha256 {view.state_hash}" + (" - REHEARSAL: this OS user signed another role too" if view.rehearsal
+                                         else ""))
     return EXIT_OK

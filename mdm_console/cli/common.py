@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from mdm_console.cli.exits import EXIT_FAILED, EXIT_LOCKED, EXIT_OK, EXIT_USAGE, CliExit  # noqa: F401 (re-exported)
+from mdm_console.exits import EXIT_FAILED, EXIT_LOCKED, EXIT_OK, EXIT_USAGE, CliExit  # noqa: F401 (re-exported)
 from mdm_console.textsafe import visible
 
 if TYPE_CHECKING:
@@ -116,6 +117,50 @@ async def open_engine(args: argparse.Namespace, loaded: LoadedPlan, *, read_only
         old, new = engine.report.plan_changed
         say(f"note: the plan changed since the last session (sha256 {old[:12]}… -> {new[:12]}…)")
     return engine
+
+
+def operator_name(args: argparse.Namespace) -> str | None:
+    return getattr(args, "operator", None) or os.environ.get("MDM_OPERATOR") or None
+
+
+async def run_op(args: argparse.Namespace, loaded: LoadedPlan, name: str, req, *, on_progress=None):
+    """Run one operation (`api.ops`): through the socket of the service or console that owns the session when
+    one does (as the OS user the kernel names for us), else in this process on the session opened here.
+    A refusal or failure ends the command with its exit code and message."""
+    from mdm_console.api import paths
+    from mdm_console.api.ops import OPS, OpFailed
+
+    op = OPS[name]
+    db = (db_path(args) or loaded.session_db).absolute()
+    req = req.model_copy(update={"operator": operator_name(args)})
+    if paths.locate(db) is not None:  # aiohttp is imported only when there is a socket to talk to
+        from mdm_console.client.remote import NoService, ServiceClient
+
+        try:
+            client = await ServiceClient.connect(db, operator=req.operator)
+        except NoService as exc:
+            if exc.denied:
+                raise CliExit(EXIT_FAILED, f"the session {db} is served by another process, but {exc.reason}; "
+                              "ask its owner for access (the plan's [access] group)") from None
+        else:
+            async with client:
+                try:
+                    return await client.call(name, req, on_progress)
+                except OpFailed as exc:
+                    raise CliExit(exc.code, exc.message) from None
+    engine = await open_engine(args, loaded, read_only=not op.writes(req))
+    try:
+        if op.writes(req):
+            require_writable(engine)
+        if op.health:
+            from mdm_console.feeds.stored import StoredHealth
+
+            engine.health = await StoredHealth.load(engine)  # what the owner measured and stored
+        return await op.fn(engine, req, on_progress)
+    except OpFailed as exc:
+        raise CliExit(exc.code, exc.message) from None
+    finally:
+        await engine.close()
 
 
 def require_writable(engine) -> None:

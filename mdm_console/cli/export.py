@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-from mdm_console.cli.common import EXIT_FAILED, EXIT_OK, CliExit, load, open_engine, run_async
+from mdm_console.cli.common import EXIT_FAILED, EXIT_OK, CliExit, db_path, load, open_engine, operator_name, run_async
 
 
 def add_parser(sub, parents) -> None:
@@ -21,11 +22,17 @@ def add_parser(sub, parents) -> None:
 
 def run(args: argparse.Namespace) -> int:
     loaded = load(args)
+    db = (db_path(args) or loaded.session_db).absolute()
 
     async def go():
+        from mdm_console.api import paths
         from mdm_console.export.files import ExportError
         from mdm_console.export.run import export_session
 
+        if paths.locate(db) is not None:
+            r = await _through_service(args, db)
+            if r is not None:
+                return r
         engine = await open_engine(args, loaded, read_only=True)
         try:
             return await export_session(engine, args.format, args.output, since=args.since, force=args.force)
@@ -40,3 +47,36 @@ def run(args: argparse.Namespace) -> int:
     if not r.chain_ok:
         print("WARNING: the hash chain of this session is broken; the export says where")
     return EXIT_OK
+
+
+async def _through_service(args: argparse.Namespace, db: Path):
+    """The owner writes the export on its side; its files come over the socket and are written here with the
+    same care (never replacing a file without --force, never a partial file). None: nobody serves the session."""
+    from mdm_console.api.models import ExportRequest
+    from mdm_console.api.ops import OpFailed
+    from mdm_console.client.remote import NoService, ServiceClient
+    from mdm_console.export import data
+    from mdm_console.export.files import ExportError, atomic_targets, check_target
+    from mdm_console.export.run import ExportResult
+
+    try:
+        client = await ServiceClient.connect(db, operator=operator_name(args))
+    except NoService as exc:
+        if exc.denied:
+            raise CliExit(EXIT_FAILED, f"export: {exc.reason}") from None
+        return None
+    async with client:
+        try:
+            path = check_target(Path(args.output), args.force)
+            targets = [path] + ([check_target(data.metrics_path(path), args.force)]
+                                if args.format in ("csv", "parquet") else [])
+            answer = await client.export(ExportRequest(format=args.format, since=args.since))
+            with atomic_targets(targets) as tmps:
+                for info, tmp in zip(answer.files, tmps, strict=True):
+                    with open(tmp, "wb") as fh:
+                        await client.export_file(answer.ticket, info["index"], fh.write)
+        except OpFailed as exc:
+            raise CliExit(exc.code, exc.message) from None
+        except ExportError as exc:
+            raise CliExit(EXIT_FAILED, f"export: {exc}") from None
+    return ExportResult(path, answer.events, targets[1:], answer.chain_ok)

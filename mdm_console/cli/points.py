@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from mdm_console.cli.common import EXIT_OK, load, open_engine, require_writable, run_async
+from mdm_console.cli.common import EXIT_OK, load, run_async, run_op
 
 
 def add_parser(sub, parents) -> None:
@@ -18,23 +18,13 @@ def add_parser(sub, parents) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from mdm_console.api.models import PointsRequest
+
     loaded = load(args)
-
-    async def go() -> list[dict]:
-        from mdm_console.engine.effects import take_point
-
-        engine = await open_engine(args, loaded, read_only=not args.take)
-        try:
-            if args.take:
-                require_writable(engine)
-                async with engine.effects_lock:
-                    point = await take_point(engine, args.take, auto=False)
-                print(f"took point {point['id']}")
-            return list(engine.state.points.values())
-        finally:
-            await engine.close()
-
-    points = run_async(go)
+    r = run_async(lambda: run_op(args, loaded, "points", PointsRequest(take=args.take)))
+    if r.taken:
+        print(f"took point {r.taken}")
+    points = r.points
     if args.json:
         print(json.dumps(points, indent=2))
         return EXIT_OK

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 
-from mdm_console.cli.common import EXIT_FAILED, EXIT_OK, CliExit, load, open_engine, require_writable, run_async
+from mdm_console.cli.common import EXIT_FAILED, EXIT_OK, load, run_async, run_op
 
 
 def add_parser(sub, parents) -> None:
@@ -22,41 +21,22 @@ def add_parser(sub, parents) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from mdm_console.api.models import ReconcileRequest
+
     loaded = load(args)
-
-    async def go() -> int:
-        from mdm_console.engine import effects
-
-        engine = await open_engine(args, loaded, read_only=not args.yes)
-        try:
-            pending = list(engine.state.open_intents.values())
-            if not pending:
-                print("no open intents: nothing to reconcile")
-                return EXIT_OK
-            for payload in pending:
-                info = await asyncio.to_thread(effects.inspect, engine, payload)
-                suggested = "finish" if info.effect_on_disk == "complete" else "revert"
-                print(f"intent {info.intent} ({info.action}, seq {info.seq}): on disk the change is "
-                      f"{info.effect_on_disk}; suggested: {suggested}")
-                for d in info.details:
-                    print(f"    {d}")
-                if not args.yes:
-                    continue
-                require_writable(engine)
-                choice = "finish" if args.finish else "revert" if args.revert else suggested
-                try:
-                    if choice == "finish":
-                        await effects.finish(engine, payload)
-                    else:
-                        await effects.revert(engine, payload)
-                except effects.EffectError as exc:
-                    raise CliExit(EXIT_FAILED, f"reconcile {info.intent}: {exc}") from None
-                print(f"    {choice}ed")
-            if not args.yes:
-                print("run again with --yes (and --finish or --revert) to resolve")
-                return EXIT_FAILED
-            return EXIT_OK
-        finally:
-            await engine.close()
-
-    return run_async(go)
+    choice = "finish" if args.finish else "revert" if args.revert else None
+    r = run_async(lambda: run_op(args, loaded, "reconcile", ReconcileRequest(choice=choice, yes=args.yes)))
+    if not r.intents:
+        print("no open intents: nothing to reconcile")
+        return EXIT_OK
+    for i in r.intents:
+        print(f"intent {i['intent']} ({i['action']}, seq {i['seq']}): on disk the change is {i['on_disk']}; "
+              f"suggested: {i['suggested']}")
+        for d in i["details"]:
+            print(f"    {d}")
+        if i["done"]:
+            print(f"    {i['done']}ed")
+    if not args.yes:
+        print("run again with --yes (and --finish or --revert) to resolve")
+        return EXIT_FAILED
+    return EXIT_OK

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from mdm_console.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CliExit, load, open_engine, require_writable, run_async
+from mdm_console.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CliExit, load, run_async, run_op
 
 
 def add_parser(sub, parents) -> None:
@@ -27,44 +27,28 @@ def add_parser(sub, parents) -> None:
 def run(args: argparse.Namespace) -> int:
     if not args.dry_run and not args.yes:
         raise CliExit(EXIT_USAGE, "rollback changes the flag file and config files: add --yes (or --dry-run)")
+    from mdm_console.api.models import RollbackRequest
+
     loaded = load(args)
-
-    async def go() -> int:
-        from mdm_console.engine.effects import EffectError
-        from mdm_console.engine.rollback import RollbackError, RollbackRequest
-        from mdm_console.engine.rollout import RolloutError
-
-        engine = await open_engine(args, loaded, read_only=args.dry_run)
-        req = RollbackRequest(args.kind, args.component, args.to_stage, args.point, args.reason)
-        try:
-            if args.dry_run:
-                plan = await engine.rollback.plan(req)
-                print("\n".join(plan.lines()))
-                if plan.flag_diff:
-                    print(plan.flag_diff, end="")
-                for diff in plan.file_diffs.values():
-                    print(diff, end="")
-                print("dry run: nothing changed")
-                return EXIT_OK
-            require_writable(engine)
-            result = await engine.rollback.run(req)
-        except (RollbackError, RolloutError, EffectError) as exc:
-            raise CliExit(EXIT_FAILED, f"rollback {args.kind}: {exc}") from None
-        finally:
-            await engine.close()
-        print("\n".join(result.plan.lines()))
-        flags = f"; flag file written after {result.flags_s * 1000:.0f} ms" if result.flags_s is not None else ""
-        print(f"done in {result.elapsed_s:.2f} s (target {result.target_s:g} s: "
-              f"{'met' if result.within_target else 'MISSED'}){flags}")
-        v = result.verification
-        if v is None:
-            print("verification: the plan has no `rollback` validators")
-        else:
-            counts = ", ".join(f"{n} {s}" for s, n in sorted(v.counts().items()))
-            print(f"verification: {counts}")
-            for r in v.results:
-                if r["status"] != "passed":
-                    print(f"  {r['status'].upper()} {r['id']}: {r['detail']}")
-        return EXIT_OK if result.verified else EXIT_FAILED
-
-    return run_async(go)
+    r = run_async(lambda: run_op(args, loaded, "rollback", RollbackRequest(
+        kind=args.kind, component=args.component, to_stage=args.to_stage, point=args.point, reason=args.reason,
+        dry_run=args.dry_run)))
+    print("\n".join(r.lines))
+    if r.dry_run:
+        if r.flag_diff:
+            print(r.flag_diff, end="")
+        for diff in r.file_diffs:
+            print(diff, end="")
+        print("dry run: nothing changed")
+        return EXIT_OK
+    flags = f"; flag file written after {r.flags_s * 1000:.0f} ms" if r.flags_s is not None else ""
+    print(f"done in {r.elapsed_s:.2f} s (target {r.target_s:g} s: {'met' if r.within_target else 'MISSED'}){flags}")
+    v = r.verification
+    if v is None:
+        print("verification: the plan has no `rollback` validators")
+    else:
+        counts = ", ".join(f"{n} {s}" for s, n in sorted(v["counts"].items()))
+        print(f"verification: {counts}")
+        for x in v["not_passed"]:
+            print(f"  {x['status'].upper()} {x['id']}: {x['detail']}")
+    return EXIT_OK if r.verified else EXIT_FAILED

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections import Counter
 
-from mdm_console.cli.common import EXIT_OK, load, open_engine, run_async
+from mdm_console.cli.common import EXIT_OK, load, run_op, run_async
 
 
 def add_parser(sub, parents) -> None:
@@ -14,41 +13,6 @@ def add_parser(sub, parents) -> None:
                        description="Print the session's current state (read-only).")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(run=run)
-
-
-def snapshot(engine) -> dict:
-    plan, state = engine.plan, engine.state
-    items = engine.checklist.items()
-    statuses = Counter(i.status for i in items)
-    return {
-        "plan": {"name": plan.cutover.name, "path": str(engine.loaded.path), "sha256": engine.loaded.sha256,
-                 "demo": engine.loaded.is_demo},
-        "session_db": str(engine.store.path),
-        "phase": engine.phase,
-        "head": {"seq": state.head_seq, "hash": state.head_hash},
-        "components": [
-            {"id": c.id, "title": c.title, "flag_key": c.flag_key, "stage": state.components[c.id].stage,
-             "percent": state.components[c.id].percent, "stage_since": state.components[c.id].stage_since,
-             "auto_advance": state.components[c.id].auto_advance, "held": state.components[c.id].held}
-            for c in plan.components
-        ],
-        "checklist": {
-            "items": len(state.checklist),
-            "by_status": dict(statuses),
-            "critical_completed": sum(i.critical and i.status == "completed" for i in items),
-            "critical": sum(i.critical for i in items),
-            "state_sha256": engine.checklist.state_hash(),
-        },
-        "signoffs": [
-            {"role": s.role, "signed": s.signed, "name": s.name, "ts": s.ts, "current": s.current,
-             "changed_since": s.changed_since, "unmet": s.unmet}
-            for s in engine.checklist.signoffs()
-        ],
-        "gates": {c.id: [g.as_dict() for g in engine.rollout.gates(c.id)] for c in plan.components},
-        "open_intents": list(state.open_intents),
-        "alerts": list(state.alerts.values()),
-        "notes": engine.report.notes,
-    }
 
 
 def render(s: dict) -> str:
@@ -90,18 +54,9 @@ def render(s: dict) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from mdm_console.api.models import StatusRequest
+
     loaded = load(args)
-
-    async def go() -> dict:
-        from mdm_console.feeds.stored import StoredHealth
-
-        engine = await open_engine(args, loaded, read_only=True)
-        try:
-            engine.health = await StoredHealth.load(engine)
-            return snapshot(engine)
-        finally:
-            await engine.close()
-
-    s = run_async(go)
+    s = run_async(lambda: run_op(args, loaded, "status", StatusRequest())).status
     print(json.dumps(s, indent=2) if args.json else render(s))
     return EXIT_OK

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from mdm_console.cli.common import EXIT_FAILED, EXIT_OK, CliExit, load, open_engine, require_writable, run_async
+from mdm_console.cli.common import EXIT_FAILED, EXIT_OK, load, run_async, run_op
 
 
 def add_parser(sub, parents) -> None:
@@ -25,35 +25,29 @@ SYMBOL = {"passed": "ok  ", "failed": "FAIL", "error": "ERR ", "timeout": "TIME"
           "skipped": "SKIP"}
 
 
+def line(r: dict) -> str:
+    dur = "" if r["duration_ms"] is None else f"{r['duration_ms']:>8.1f} ms"
+    crit = "!" if r["critical"] else " "
+    return f"{SYMBOL[r['status']]} {crit} {r['id']:<28}{dur:>12}  {r['detail']}"
+
+
+def json_line(r: dict) -> str:
+    return json.dumps({k: r[k] for k in ("id", "kind", "status", "duration_ms", "detail", "measured", "critical",
+                                         "batch", "phase")})
+
+
 def run(args: argparse.Namespace) -> int:
+    from mdm_console.api.models import ValidateRequest
+
     loaded = load(args)
 
-    async def go():
-        from mdm_console.validators.runner import ValidationError
+    def progress(r: dict) -> None:  # each result as it finishes (the order they finish in)
+        print(json_line(r) if args.json else line(r), flush=True)
 
-        engine = await open_engine(args, loaded)
-        try:
-            require_writable(engine)
-            if args.jobs:
-                engine.validation.concurrency = max(1, args.jobs)
-            try:
-                return await engine.validation.run(args.phase, args.only)
-            except ValidationError as exc:
-                raise CliExit(2, str(exc)) from None
-        finally:
-            await engine.close()
-
-    summary = run_async(go)
-    if args.json:
-        for r in summary.results:
-            print(json.dumps({k: r[k] for k in ("id", "kind", "status", "duration_ms", "detail", "measured",
-                                                "critical", "batch", "phase")}))
-    else:
-        for r in summary.results:
-            dur = "" if r["duration_ms"] is None else f"{r['duration_ms']:>8.1f} ms"
-            crit = "!" if r["critical"] else " "
-            print(f"{SYMBOL[r['status']]} {crit} {r['id']:<28}{dur:>12}  {r['detail']}")
-        counts = ", ".join(f"{n} {s}" for s, n in sorted(summary.counts().items()))
+    summary = run_async(lambda: run_op(args, loaded, "validate", ValidateRequest(
+        phase=args.phase, only=args.only, jobs=args.jobs), on_progress=progress))
+    if not args.json:
+        counts = ", ".join(f"{n} {s}" for s, n in sorted(summary.counts.items()))
         print(f"{summary.phase}: {counts} in {summary.duration_ms / 1000:.2f} s"
               + (f"; {summary.stopped}" if summary.stopped else ""))
     if args.junit:
@@ -62,6 +56,6 @@ def run(args: argparse.Namespace) -> int:
         write_junit(summary, loaded.plan.cutover.name, args.junit)
     if not summary.ok:
         if not args.json:
-            print("critical check(s) not passed: " + ", ".join(r["id"] for r in summary.critical_failures))
+            print("critical check(s) not passed: " + ", ".join(summary.critical_failures))
         return EXIT_FAILED
     return EXIT_OK

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from mdm_console.cli.common import EXIT_FAILED, EXIT_OK, err, load, open_engine, run_async
+from mdm_console.cli.common import EXIT_FAILED, EXIT_OK, err, load, run_async, run_op
 
 
 def add_parser(sub, parents) -> None:
@@ -25,23 +25,19 @@ def run(args: argparse.Namespace) -> int:
         from mdm_console.export.verify import verify_export
 
         return _report(verify_export(args.from_export, args.expect_head), args)
+    from mdm_console.api.models import VerifyRequest
+
     loaded = load(args)
-
-    async def go():
-        engine = await open_engine(args, loaded, read_only=True)
-        try:
-            return await engine.verify(expect_head=args.expect_head)
-        finally:
-            await engine.close()
-
-    return _report(run_async(go), args)
+    return _report(run_async(lambda: run_op(args, loaded, "verify", VerifyRequest(expect_head=args.expect_head))),
+                   args)
 
 
 def _report(result, args: argparse.Namespace) -> int:
+    line = result.line if isinstance(result.line, str) else result.line()
     if not result.ok:
-        err(result.line())
+        err(line)
         return EXIT_FAILED
-    print(result.line())
+    print(line)
     for problem in result.checkpoint_problems:
         err(f"checkpoint BAD: {problem}")
     if result.checkpoint_problems:

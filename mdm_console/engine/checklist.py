@@ -282,16 +282,24 @@ class Checklist:
             if other != role_name and person_key(s.name) == person_key(name):
                 reasons.append(f"{s.name} already signed as '{other}' ('{name}' is the same name): "
                                "each role needs a different person")
+        os_user = self.engine.actor.os_user
+        same_user = [(other, s) for other, s in state.signoffs.items() if other != role_name and s.os_user == os_user]
+        rehearsal = plan.access is not None and plan.access.one_os_user_for_rehearsal
+        if same_user and not rehearsal:
+            other, s = same_user[0]
+            reasons.append(f"OS user {os_user} already signed '{other}' (as {s.name}): each role needs a different "
+                           "person, told apart by their OS account (a rehearsal plan may set "
+                           "access.one_os_user_for_rehearsal = true)")
         reasons += current.unmet
         if reasons:
             await self._refuse_signoff(role_name, name, reasons)
-        warnings = [f"OS user {self.engine.store.actor.os_user} also signed '{other}' (as {s.name})"
-                    for other, s in state.signoffs.items()
-                    if other != role_name and s.os_user == self.engine.store.actor.os_user]
+        warnings = [f"OS user {os_user} also signed '{other}' (as {s.name}): allowed for a rehearsal only "
+                    "(access.one_os_user_for_rehearsal)" for other, s in same_user]
         doc = self.scoped_doc(role_name)
         await self.engine.record("signoff.recorded", None, {
             "role": role_name, "name": name, "comment": comment, "state_hash": self.state_hash(doc),
-            "state": doc, "warnings": warnings, "renews": current.state_hash if current.signed else None})
+            "state": doc, "warnings": warnings, "renews": current.state_hash if current.signed else None,
+            **({"rehearsal": True} if same_user else {})})
         return next(s for s in self.signoffs() if s.role == role_name)
 
     async def _known(self, item_id: str, action: str) -> ItemView:

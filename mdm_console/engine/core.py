@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import dataclasses
-import getpass
 import hashlib
 import os
 import socket
@@ -41,8 +40,18 @@ POLICY = "policy:auto_rollback"  # the operator name on what the auto-rollback p
 _acting: contextvars.ContextVar[Actor | None] = contextvars.ContextVar("mdm_acting", default=None)
 
 
+def os_user_name(uid: int) -> str:
+    """The account name of a uid as the system knows it (never from the environment, which anyone can set)."""
+    import pwd
+
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"uid:{uid}"
+
+
 def resolve_actor(operator: str | None) -> Actor:
-    os_user = getpass.getuser()
+    os_user = os_user_name(os.geteuid())
     name = operator or os.environ.get("MDM_OPERATOR") or os_user
     return Actor(operator=name, os_user=os_user, host=socket.gethostname())
 
@@ -202,11 +211,23 @@ class Engine:
     def acting_as(self, operator: str):
         """Events recorded inside (in this task) name `operator` as who acted, on this OS account and host:
         what the policy does by itself is never recorded under the name of the person at the console."""
-        token = _acting.set(dataclasses.replace(self.store.actor, operator=operator))
+        with self.acting(dataclasses.replace(self.store.actor, operator=operator)):
+            yield
+
+    @contextmanager
+    def acting(self, actor: Actor):
+        """Events recorded inside (in this task and the tasks it starts) are recorded as `actor`'s: a request
+        through the socket acts as the OS user the kernel names for its caller."""
+        token = _acting.set(actor)
         try:
             yield
         finally:
             _acting.reset(token)
+
+    @property
+    def actor(self) -> Actor:
+        """Who is acting right now: the caller of the request being served, else the session's own operator."""
+        return _acting.get() or self.store.actor
 
     async def acknowledge(self, alert: str, note: str = "") -> Event:
         """A person clears an alert that only a person may clear (an automatic rollback's)."""
@@ -215,7 +236,7 @@ class Engine:
             raise KeyError(f"no active alert '{alert}'")
         if not active.get("ack"):
             raise ValueError(f"alert '{alert}' clears by itself when its condition ends; nothing to acknowledge")
-        who = self.store.actor.operator
+        who = self.actor.operator
         return await self.record("alert.cleared", active.get("component"), {
             "alert": alert, "acknowledged": True, "note": note,
             "message": f"acknowledged by {who}" + (f": {note}" if note else "")})

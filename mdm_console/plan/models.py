@@ -246,6 +246,25 @@ class SignoffRole(Strict):
     requires_roles: list[str] = []
 
 
+Principal = Annotated[str, Field(pattern=r"^(\*|(user|group):[A-Za-z0-9_.][A-Za-z0-9_.$-]*)$")]
+
+
+class Access(Strict):
+    """Who may do what through the session's socket, by OS user or group (as the kernel reports the caller).
+
+    The OS user that owns the session (runs `serve` or the console) may always do everything: it could open the
+    session db itself. Without an `[access]` table everyone who can open the socket may do everything (the
+    socket is 0600: only that same user). Principals: "user:NAME", "group:NAME", or "*" for anyone who can
+    connect. `operate`, `complete` and `sign` imply `observe`."""
+
+    group: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.][A-Za-z0-9_.$-]*$")] | None = None  # socket 0660 for it
+    operate: list[Principal] = []  # advance, step back, pause/resume, rollback, validate, reconcile, points
+    complete: list[Principal] = []  # checklist complete, fail, reopen, note
+    sign: dict[str, list[Principal]] = {}  # role -> who may sign it
+    observe: list[Principal] = []  # read only: status, log, events, export, verify
+    one_os_user_for_rehearsal: bool = False  # one OS user may sign several roles; each such signature says so
+
+
 class Plan(Strict):
     version: Literal[1]
     cutover: Cutover
@@ -259,6 +278,7 @@ class Plan(Strict):
     validators: list[Validator] = []
     checklist: list[ChecklistItem] = []
     signoffs: list[SignoffRole] = []
+    access: Access | None = None
 
     @field_validator("stages")
     @classmethod
@@ -302,6 +322,10 @@ class Plan(Strict):
             if role.role in role.requires_roles:
                 raise PlanRefError(f"signoffs[{n}].requires_roles", "a role cannot require itself")
         _acyclic("signoffs", "requires_roles", [(r.role, r.requires_roles) for r in roles], "role cycle")
+        if self.access is not None:
+            for role in self.access.sign:
+                if role not in {r.role for r in roles}:
+                    raise PlanRefError(f"access.sign.{role}", f"unknown role '{role}'")
         return self
 
     # ---- lookups used everywhere -------------------------------------------------

@@ -18,10 +18,10 @@ from textual.binding import Binding
 from textual.css.query import NoMatches
 from textual.message import Message
 
-from mdm_console.cli.exits import EXIT_FAILED, EXIT_USAGE
+from mdm_console.exits import EXIT_FAILED, EXIT_USAGE
 from mdm_console.textsafe import visible
 from mdm_console.ui.actions import Actions
-from mdm_console.ui.collector import IdleCollector
+from mdm_console.collector import IdleCollector
 from mdm_console.ui.keymap import Keymap, bindings_by_scope, check, load_keymap
 from mdm_console.ui.modals.confirm import ConfirmModal
 from mdm_console.ui.modals.help import HelpModal, key_rows
@@ -134,7 +134,7 @@ class ConsoleApp(Actions, App):
         # Set before the first paint: changing the theme later restyles every widget once more.
         for t in load_themes():
             self.register_theme(t)
-        self.collector = IdleCollector()  # full garbage collections between keys (ui/collector.py)
+        self.collector = IdleCollector()  # full garbage collections between keys (collector.py)
         self._unknown_theme = theme if theme and theme not in self.available_themes else None
         self.theme = DEFAULT_THEME if self._unknown_theme or not theme else theme
 
@@ -170,7 +170,7 @@ class ConsoleApp(Actions, App):
 
     @work(exclusive=True, group="open")
     async def _open_engine(self) -> None:
-        from mdm_console.cli.exits import CliExit
+        from mdm_console.exits import CliExit
 
         try:
             engine, monitor = await self.opener()

@@ -10,7 +10,7 @@ from textual.containers import Center, Vertical
 from textual.screen import Screen
 from textual.widgets import Static
 
-from mdm_console.cli.exits import EXIT_USAGE
+from mdm_console.exits import EXIT_USAGE
 from mdm_console.ui.widgets.footer import ConsoleFooter
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -69,6 +70,7 @@ class ValidationRunner:
         self.concurrency = concurrency
         self.running: dict[str, asyncio.Task] = {}
         self._cancel_all = False
+        self._on_result: Callable[[dict[str, Any]], Awaitable[None] | None] | None = None
 
     def select(self, phase: str | None, only: list[str] | None) -> list[Validator]:
         plan = self.engine.plan
@@ -87,8 +89,11 @@ class ValidationRunner:
         return Context(base_dir=e.loaded.base_dir, flag_file=e.loaded.flag_file, recorded=recorded,
                        timeout=v.timeout_seconds)
 
-    async def run(self, phase: str = "preflight", only: list[str] | None = None) -> RunSummary:
+    async def run(self, phase: str = "preflight", only: list[str] | None = None,
+                  on_result: Callable[[dict[str, Any]], Awaitable[None] | None] | None = None) -> RunSummary:
+        """Run the validators of `phase` (or `only` these); `on_result` hears each result as it is recorded."""
         chosen = self.select(phase, only)
+        self._on_result = on_result
         run_id = uuid.uuid4().hex[:10]
         summary = RunSummary(run_id, phase)
         groups = batches(chosen)
@@ -178,6 +183,13 @@ class ValidationRunner:
             "max_ms": v.max_ms, "detail": masked_detail, "measured": measured, "output_tail": tail,
         }
         await self.engine.record("validator.result", None, result)
+        if self._on_result is not None:
+            try:
+                heard = self._on_result(result)
+                if heard is not None:
+                    await heard
+            except Exception:  # noqa: BLE001 - a listener that went away (a client hung up) stops nothing
+                self._on_result = None
         return result
 
 

@@ -1,4 +1,4 @@
-"""Exit codes and the exception that carries one (no heavy imports: the console's first paint needs it)."""
+"""Exit codes and the exception that carries one (no imports: the console's first paint and every layer use it)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,82 @@
+"""Where a session's socket lives: beside its db (`<db>.sock`), or, when that path is too long for a Unix
+socket (the kernel's limit is 107 bytes), in a runtime directory of the owner's with a pointer file beside the
+db (`<db>.sock.path`) that names it. Clients look in the same two places."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+import tempfile
+from pathlib import Path
+
+from mdm_console.fsguard import unsafe_directory
+
+MAX_SOCKET_PATH = 107  # bytes: sizeof(sun_path) - 1 on Linux
+
+
+def beside(db: Path) -> Path:
+    return db.with_name(db.name + ".sock")
+
+
+def pointer(db: Path) -> Path:
+    return db.with_name(db.name + ".sock.path")
+
+
+def runtime_dir() -> Path:
+    """A directory of our own for sockets whose natural path is too long ($XDG_RUNTIME_DIR, else /tmp)."""
+    base = os.environ.get("XDG_RUNTIME_DIR")
+    if base and Path(base).is_dir():
+        return Path(base) / "mdm-console"
+    return Path(tempfile.gettempdir()) / f"mdm-console-{os.geteuid()}"
+
+
+def fits(path: Path) -> bool:
+    return len(os.fsencode(str(path))) <= MAX_SOCKET_PATH
+
+
+def choose(db: Path) -> tuple[Path, Path | None]:
+    """(socket path, pointer file or None) for a service that owns `db`."""
+    db = db.absolute()
+    natural = beside(db)
+    if fits(natural):
+        return natural, None
+    digest = hashlib.sha256(os.fsencode(str(db))).hexdigest()[:24]
+    fallback = runtime_dir() / f"{digest}.sock"
+    if not fits(fallback):
+        raise OSError(f"no socket path short enough for {db} (tried {natural} and {fallback})")
+    return fallback, pointer(db)
+
+
+def prepare_runtime_dir(path: Path, shared: bool) -> None:
+    """Create the fallback directory as ours, 0700 (0711 when a group must reach the socket in it); refuse one
+    that someone else could change."""
+    d = path.parent
+    d.mkdir(mode=0o700, parents=True, exist_ok=True)
+    st = d.lstat()
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid():
+        raise OSError(f"{d} is not a directory of ours; refusing to put the session socket there")
+    os.chmod(d, 0o711 if shared else 0o700)
+    problem = unsafe_directory(path)
+    if problem:
+        raise OSError(problem)
+
+
+def locate(db: Path) -> Path | None:
+    """The socket a service serves for `db`, if one is there (it may still be stale: connecting tells)."""
+    db = db.absolute()
+    natural = beside(db)
+    if _is_socket(natural):
+        return natural
+    try:
+        named = Path(pointer(db).read_text(encoding="utf-8").strip())
+    except (OSError, UnicodeDecodeError):
+        return None
+    return named if named.is_absolute() and _is_socket(named) else None
+
+
+def _is_socket(p: Path) -> bool:
+    try:
+        return stat.S_ISSOCK(p.lstat().st_mode)
+    except OSError:
+        return False

@@ -1,0 +1,408 @@
+"""The session's API server: aiohttp, HTTP/1.1 over the Unix socket beside the session db.
+
+Routes (bodies are the models of `api.models`; /v1/schema describes them all):
+  GET  /v1/hello                  who owns the session, and who you are as the kernel says
+  GET  /v1/schema                 the API's schema document
+  POST /v1/ops/{name}             one operation (`api.ops.OPS`); validate answers in JSON Lines, a line per result
+  GET  /v1/events?after=SEQ       JSON Lines: every event after SEQ, then live ones; `health=1` adds a health
+                                  snapshot at most once a second; a keep-alive line every 5 s
+  GET  /v1/export/{ticket}/{i}    the bytes of a file an export op wrote (once; then it is removed)
+
+Every request is served as its caller: the OS user SO_PEERCRED names, with the operator name it typed beside it.
+A request the plan's `[access]` refuses is answered 403 with the reason and recorded (`access.refused`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import socket
+import stat
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from pydantic import ValidationError
+
+from mdm_console import __version__
+from mdm_console.api import access, models as m, paths
+from mdm_console.api.ops import OPS, OpFailed, refusals
+from mdm_console.api.peer import Peer, peer_of
+from mdm_console.exits import EXIT_FAILED, EXIT_USAGE
+
+KEEPALIVE_S = 5.0
+HEALTH_EVERY_S = 1.0
+EXPORT_TTL_S = 600.0
+MAX_BODY = 1 << 20
+
+Log = Callable[..., None]
+
+
+def _json(model: m.Body, status: int = 200) -> web.Response:
+    return web.Response(text=model.model_dump_json(), status=status, content_type="application/json")
+
+
+def _error(code: int, message: str, status: int) -> web.Response:
+    return _json(m.ErrorBody(code=code, message=message), status)
+
+
+class ApiServer:
+    def __init__(self, engine, monitor=None, *, mode: str = "serve", log: Log | None = None):
+        self.engine = engine
+        self.monitor = monitor
+        self.mode = mode
+        self.log: Log = log or (lambda *a, **k: None)
+        self.socket_path: Path | None = None
+        self.pointer: Path | None = None
+        self._runner: web.AppRunner | None = None
+        self._streams: set[web.StreamResponse] = set()
+        self._closing = asyncio.Event()
+        self._exports: dict[str, tuple[Path, list[Path], float]] = {}
+        self.requests = 0
+        self.owner_uid = os.geteuid()  # may do everything: it could open the session db itself
+
+    # ---- lifecycle -----------------------------------------------------------------------------------------
+    async def start(self) -> Path:
+        app = web.Application(client_max_size=MAX_BODY)
+        app.add_routes([
+            web.get("/v1/hello", self.hello),
+            web.get("/v1/schema", self.schema),
+            web.post("/v1/ops/{name}", self.op),
+            web.get("/v1/events", self.events),
+            web.get("/v1/export/{ticket}/{index}", self.export_file),
+            web.post("/v1/export", self.export),
+        ])
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
+        await self._runner.setup()
+        sock = await asyncio.to_thread(self._bind)
+        await web.SockSite(self._runner, sock).start()
+        self.log("info", "listening", socket=str(self.socket_path), pid=os.getpid(), mode=self.mode)
+        return self.socket_path
+
+    def _bind(self) -> socket.socket:
+        """Bind under a temporary name, set its mode (and group) and only then rename it into place: no moment
+        where the socket is open to more than it should be."""
+        db = self.engine.store.path
+        target, pointer = paths.choose(db)
+        acc = self.engine.plan.access
+        group = acc.group if acc is not None else None
+        if pointer is not None:
+            paths.prepare_runtime_dir(target, shared=group is not None)
+        self._clear_stale(target)
+        tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}")
+        if not paths.fits(tmp):
+            tmp = target  # no room for a temporary name: bound in place (umask 022 already shuts out others)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.bind(str(tmp))
+            if group is not None:
+                import grp
+
+                os.chown(tmp, -1, grp.getgrnam(group).gr_gid)
+                os.chmod(tmp, 0o660)
+            else:
+                os.chmod(tmp, 0o600)
+            if tmp != target:
+                os.rename(tmp, target)
+            sock.listen(128)
+            sock.setblocking(False)
+        except BaseException:
+            sock.close()
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        self.socket_path = target
+        if pointer is not None:
+            from mdm_console.flags.flagfile import write_atomic
+
+            write_atomic(pointer, (str(target) + "\n").encode(), 0o644)
+            self.pointer = pointer
+        return sock
+
+    @staticmethod
+    def _clear_stale(target: Path) -> None:
+        """We hold the session db's lock, so a socket already at our path is a dead owner's: removed. Anything
+        that is not a socket is someone else's: refused."""
+        try:
+            st = target.lstat()
+        except FileNotFoundError:
+            return
+        if not stat.S_ISSOCK(st.st_mode):
+            raise OSError(f"{target} exists and is not a socket; refusing to replace it")
+        if st.st_uid != os.geteuid():
+            raise OSError(f"{target} is a socket of uid {st.st_uid}, not ours; refusing to replace it")
+        os.unlink(target)
+
+    async def stop(self) -> None:
+        self._closing.set()
+        for resp in list(self._streams):
+            with contextlib.suppress(Exception):
+                await resp.write_eof()
+        if self._runner is not None:
+            with contextlib.suppress(Exception):
+                await self._runner.cleanup()
+        for p in (self.socket_path, self.pointer):
+            if p is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(p)
+        for ticket in list(self._exports):
+            self._drop_export(ticket)
+        self.log("info", "socket closed", requests=self.requests)
+
+    # ---- identity and access -------------------------------------------------------------------------------
+    def peer(self, request: web.Request) -> Peer:
+        sock = request.transport.get_extra_info("socket") if request.transport else None
+        if sock is None:
+            raise web.HTTPBadRequest(text="no socket")
+        return peer_of(sock)
+
+    def actor(self, peer: Peer, operator: str | None):
+        from mdm_console.store.chain import Actor
+        from mdm_console.textsafe import visible
+
+        name = " ".join((operator or "").split())[:200] or peer.user
+        return Actor(operator=visible(name, one_line=True) if name != peer.user else name, os_user=peer.user,
+                     host=self.engine.store.actor.host)
+
+    async def refused(self, peer: Peer, operator: str | None, action: str, reason: str) -> web.Response:
+        self.log("warning", "refused", user=peer.user, uid=peer.uid, pid=peer.pid, action=action, reason=reason)
+        if not self.engine.read_only:
+            with contextlib.suppress(Exception), self.engine.acting(self.actor(peer, operator)):
+                await self.engine.record("access.refused", None, {
+                    "action": action, "uid": peer.uid, "pid": peer.pid, "reason": reason})
+        return _error(EXIT_FAILED, f"refused: {reason}", 403)
+
+    def _refusal(self, peer: Peer, capability: str) -> str | None:
+        if capability.startswith(access.SIGN + ":"):
+            return access.refusal(self.engine.plan.access, peer, access.SIGN, capability.split(":", 1)[1],
+                                  self.owner_uid)
+        return access.refusal(self.engine.plan.access, peer, capability, owner_uid=self.owner_uid)
+
+    # ---- routes --------------------------------------------------------------------------------------------
+    async def hello(self, request: web.Request) -> web.Response:
+        peer = self.peer(request)
+        e = self.engine
+        return _json(m.Hello(
+            version=__version__, mode=self.mode, pid=os.getpid(), os_user=e.store.actor.os_user,
+            session_db=str(e.store.path), plan_path=str(e.loaded.path), plan_name=e.plan.cutover.name,
+            plan_sha256=e.loaded.sha256, demo=e.loaded.is_demo, head_seq=e.state.head_seq,
+            you={"uid": peer.uid, "pid": peer.pid, "os_user": peer.user, "groups": sorted(peer.groups),
+                 "may": access.may(e.plan.access, peer, self.owner_uid)}))
+
+    async def schema(self, request: web.Request) -> web.Response:
+        from mdm_console.api.schema import document
+
+        return web.json_response(document())
+
+    async def op(self, request: web.Request) -> web.StreamResponse:
+        self.requests += 1
+        t0 = time.perf_counter()
+        name = request.match_info["name"]
+        op = OPS.get(name)
+        if op is None:
+            return _error(EXIT_USAGE, f"no operation '{name}' (operations: {', '.join(OPS)})", 404)
+        peer = self.peer(request)
+        try:
+            req = op.request.model_validate_json(await request.read())
+        except ValidationError as exc:
+            return _error(EXIT_USAGE, f"{name}: bad request: {_first_error(exc)}", 400)
+        reason = self._refusal(peer, op.capability(req))
+        if reason is not None:
+            return await self.refused(peer, req.operator, name, reason)
+        if op.writes(req) and self.engine.read_only:
+            why = "its hash chain is broken" if self.engine.store.sealed else "it is open read-only"
+            return _error(EXIT_FAILED, f"refusing to change the session: {why}", 409)
+        actor = self.actor(peer, req.operator)
+        if op.streams:
+            return await self._streamed(request, op, req, actor, peer, t0)
+        try:
+            with self.engine.acting(actor):
+                result = await op.fn(self.engine, req)
+        except OpFailed as exc:
+            self._log_op(name, peer, 409, t0)
+            return _error(exc.code, exc.message, 409)
+        except refusals() as exc:
+            self._log_op(name, peer, 409, t0)
+            return _error(EXIT_FAILED, str(exc), 409)
+        self._log_op(name, peer, 200, t0)
+        return _json(result)
+
+    async def _streamed(self, request, op, req, actor, peer, t0) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
+        await resp.prepare(request)
+
+        async def emit(progress: dict[str, Any]) -> None:
+            await resp.write((json.dumps({"progress": progress}) + "\n").encode())
+
+        try:
+            with self.engine.acting(actor):
+                result = await op.fn(self.engine, req, emit)
+            line = {"result": result.model_dump(mode="json")}
+        except OpFailed as exc:
+            line = {"error": {"code": exc.code, "message": exc.message}}
+        except refusals() as exc:
+            line = {"error": {"code": EXIT_FAILED, "message": str(exc)}}
+        with contextlib.suppress(ConnectionError):
+            await resp.write((json.dumps(line) + "\n").encode())
+            await resp.write_eof()
+        self._log_op(op.name, peer, 200 if "result" in line else 409, t0)
+        return resp
+
+    def _log_op(self, name: str, peer: Peer, status: int, t0: float) -> None:
+        self.log("info", "request", op=name, user=peer.user, uid=peer.uid, pid=peer.pid, status=status,
+                 ms=round((time.perf_counter() - t0) * 1000, 1))
+
+    async def events(self, request: web.Request) -> web.StreamResponse:
+        """Every event after `after`, then each new one as it is recorded: a client that reconnects with the last
+        seq it saw misses nothing (the subscription starts before the catch-up is read)."""
+        peer = self.peer(request)
+        reason = self._refusal(peer, access.OBSERVE)
+        if reason is not None:
+            return await self.refused(peer, request.query.get("operator"), "events", reason)
+        try:
+            after = int(request.query.get("after", "0"))
+        except ValueError:
+            return _error(EXIT_USAGE, "after must be a seq number", 400)
+        health = request.query.get("health") == "1"
+        resp = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
+        await resp.prepare(request)
+        self._streams.add(resp)
+        self.log("info", "stream opened", user=peer.user, pid=peer.pid, after=after)
+        try:
+            async with self.engine.subscribe() as queue:
+                for ev in await self.engine.events(after):
+                    await resp.write(_line(m.StreamLine(event=m.wire_event(ev))))
+                    after = ev.seq
+                last_health = last_write = 0.0
+                while not self._closing.is_set():
+                    now = time.monotonic()
+                    if health and now - last_health >= HEALTH_EVERY_S:
+                        await resp.write(_line(m.StreamLine(health=self.health_snapshot())))
+                        last_health = last_write = now
+                    elif now - last_write >= KEEPALIVE_S:
+                        await resp.write(_line(m.StreamLine(alive=time.time())))
+                        last_write = now
+                    wait = HEALTH_EVERY_S if health else KEEPALIVE_S
+                    try:
+                        ev = await asyncio.wait_for(queue.get(), wait - (time.monotonic() - last_write) % wait)
+                    except TimeoutError:
+                        continue
+                    batch = [ev]
+                    while not queue.empty():
+                        batch.append(queue.get_nowait())
+                    data = b"".join(_line(m.StreamLine(event=m.wire_event(x))) for x in batch if x.seq > after)
+                    if data:
+                        await resp.write(data)
+                        after = batch[-1].seq
+                        last_write = time.monotonic()
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            self._streams.discard(resp)
+            self.log("info", "stream closed", user=peer.user, pid=peer.pid, at=after)
+        return resp
+
+    def health_snapshot(self) -> dict[str, Any]:
+        """What the live monitor measures now: per component the new and old path over the window, the feed,
+        the host, the verdicts (at most once a second per client)."""
+        mon = self.monitor
+        if mon is None:
+            return {"live": False}
+        comps = {}
+        for cid in mon.windows.components:
+            st = mon.stats(cid)
+            comps[cid] = {
+                "ops": st.ops, "error_rate": st.error_rate, "p99_ms": st.p99_ms, "stale": st.stale_reason,
+                "measured_at": st.measured_at.isoformat() if st.measured_at else None,
+                "window_s": st.window_seconds,
+                "paths": {k: {"ops": p.ops, "errors": p.errors, "p99_ms": p.p99_ms, "seconds": p.seconds}
+                          for k, p in st.paths.items()},
+                "verdict": (v.as_dict() if (v := mon.verdicts.get(cid)) else None),
+            }
+        feed = mon.feed.status if mon.feed is not None else None
+        host = mon.system.latest if mon.system is not None else None
+        return {"live": True, "at": time.time(), "components": comps,
+                "feed": None if feed is None else {"name": feed.name, "good": feed.good, "bad": feed.bad,
+                                                   "error": feed.error, "age_s": feed.age()},
+                "host": None if host is None else {"cpu_percent": host.cpu_percent,
+                                                   "memory_percent": host.memory_percent}}
+
+    # ---- export: written by the owner, fetched by the client ------------------------------------------------
+    async def export(self, request: web.Request) -> web.Response:
+        from mdm_console.export.files import ExportError
+        from mdm_console.export.run import export_session
+
+        peer = self.peer(request)
+        try:
+            req = m.ExportRequest.model_validate_json(await request.read())
+        except ValidationError as exc:
+            return _error(EXIT_USAGE, f"export: bad request: {_first_error(exc)}", 400)
+        reason = self._refusal(peer, access.OBSERVE)
+        if reason is not None:
+            return await self.refused(peer, req.operator, "export", reason)
+        self._expire_exports()
+        d = Path(tempfile.mkdtemp(prefix="mdm-export-"))  # 0700, ours
+        target = d / f"export.{req.format}"
+        try:
+            r = await export_session(self.engine, req.format, target, since=req.since)
+        except ExportError as exc:
+            shutil.rmtree(d, ignore_errors=True)
+            return _error(EXIT_FAILED, f"export: {exc}", 409)
+        files = [r.path, *r.extra]
+        ticket = secrets.token_urlsafe(16)
+        self._exports[ticket] = (d, files, time.monotonic())
+        infos = []
+        for n, f in enumerate(files):
+            infos.append({"index": n, "role": "events" if n == 0 else "metrics", "size": f.stat().st_size})
+        return _json(m.ExportResponse(ticket=ticket, files=infos, events=r.events, chain_ok=r.chain_ok))
+
+    async def export_file(self, request: web.Request) -> web.StreamResponse:
+        ticket = request.match_info["ticket"]
+        entry = self._exports.get(ticket)
+        try:
+            index = int(request.match_info["index"])
+            path = entry[1][index] if entry else None
+        except (ValueError, IndexError):
+            path = None
+        if path is None or not path.exists():
+            return _error(EXIT_FAILED, "no such export file (fetched already, or expired)", 404)
+        resp = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
+        await resp.prepare(request)
+        with open(path, "rb") as fh:
+            while chunk := await asyncio.to_thread(fh.read, 1 << 20):
+                await resp.write(chunk)
+        await resp.write_eof()
+        path.unlink(missing_ok=True)
+        if not any(p.exists() for p in entry[1]):
+            self._drop_export(ticket)
+        return resp
+
+    def _expire_exports(self) -> None:
+        now = time.monotonic()
+        for ticket, (_, _, at) in list(self._exports.items()):
+            if now - at > EXPORT_TTL_S:
+                self._drop_export(ticket)
+
+    def _drop_export(self, ticket: str) -> None:
+        entry = self._exports.pop(ticket, None)
+        if entry:
+            shutil.rmtree(entry[0], ignore_errors=True)
+
+
+def _line(model: m.StreamLine) -> bytes:
+    """One JSON line with only the part that is set (an event keeps its own null fields)."""
+    top = {k: v for k, v in model.model_dump(mode="json").items() if v is not None}
+    return (json.dumps(top, ensure_ascii=False) + "\n").encode()
+
+
+def _first_error(exc: ValidationError) -> str:
+    e = exc.errors()[0]
+    where = ".".join(str(x) for x in e.get("loc", ())) or "body"
+    return f"{where}: {e.get('msg', 'invalid')}"

@@ -1,0 +1,133 @@
+"""The socket client: aiohttp over the Unix socket beside the session db (the same library as the server)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from mdm_console.api import models as m, paths
+from mdm_console.api.ops import OPS, OpFailed
+from mdm_console.exits import EXIT_FAILED
+
+BASE = "http://mdm-console"  # the host is ignored on a Unix socket; it names the service in errors
+
+
+class NoService(Exception):
+    """Nobody serves this session's socket (missing, stale, or we may not connect: `reason` says)."""
+
+    def __init__(self, reason: str, denied: bool = False):
+        super().__init__(reason)
+        self.reason, self.denied = reason, denied
+
+
+class ServiceClient:
+    def __init__(self, socket_path: Path, *, operator: str | None = None, timeout: float | None = None):
+        self.socket_path = socket_path
+        self.operator = operator
+        self._timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=5)
+        self._session: aiohttp.ClientSession | None = None
+        self.hello: m.Hello | None = None
+
+    @classmethod
+    async def connect(cls, db: Path, *, operator: str | None = None) -> ServiceClient:
+        """The service that owns `db`, or NoService."""
+        sock = paths.locate(db)
+        if sock is None:
+            raise NoService(f"no socket for {db}")
+        client = cls(sock, operator=operator)
+        try:
+            client.hello = await client._get(m.Hello, "/v1/hello")
+        except PermissionError as exc:
+            await client.close()
+            raise NoService(f"the socket {sock} does not let you connect ({exc.strerror or exc})", denied=True) \
+                from None
+        except (aiohttp.ClientConnectionError, OSError) as exc:
+            await client.close()
+            raise NoService(f"nobody answers on {sock} ({exc})") from None
+        return client
+
+    async def __aenter__(self) -> ServiceClient:
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _http(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(connector=aiohttp.UnixConnector(path=str(self.socket_path)),
+                                                  timeout=self._timeout)
+        return self._session
+
+    async def _get(self, model: type[m.Body], path: str) -> Any:
+        try:
+            async with self._http().get(BASE + path) as resp:
+                return _answer(model, resp.status, await resp.read())
+        except aiohttp.ClientConnectorError as exc:
+            raise (exc.os_error if isinstance(exc.os_error, PermissionError) else exc) from None
+
+    async def call(self, name: str, req: m.Request, on_progress: Callable[[dict[str, Any]], Awaitable[None] | None]
+                   | None = None) -> m.Body:
+        """Run operation `name` on the owner; its refusal or failure is an OpFailed with the CLI's exit code."""
+        op = OPS[name]
+        if req.operator is None and self.operator is not None:
+            req = req.model_copy(update={"operator": self.operator})
+        async with self._http().post(f"{BASE}/v1/ops/{name}", data=req.model_dump_json(),
+                                     headers={"Content-Type": "application/json"}) as resp:
+            if not op.streams or resp.status != 200:
+                return _answer(op.response, resp.status, await resp.read())
+            async for raw in resp.content:
+                line = json.loads(raw)
+                if "progress" in line:
+                    if on_progress is not None:
+                        r = on_progress(line["progress"])
+                        if r is not None:
+                            await r
+                elif "error" in line:
+                    raise OpFailed(line["error"]["code"], line["error"]["message"])
+                else:
+                    return op.response.model_validate(line["result"])
+        raise OpFailed(EXIT_FAILED, f"{name}: the service closed the answer before its end")
+
+    async def events(self, after: int = 0, *, health: bool = False) -> AsyncIterator[m.StreamLine]:
+        """Every event after `after`, then live ones (and health snapshots with `health`), until the service ends."""
+        url = f"{BASE}/v1/events?after={after}" + ("&health=1" if health else "")
+        if self.operator:
+            url += "&operator=" + aiohttp.helpers.quote(self.operator, safe="")
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=5, sock_read=30)
+        async with self._http().get(url, timeout=timeout) as resp:
+            if resp.status != 200:
+                _answer(m.ErrorBody, resp.status, await resp.read())
+            async for raw in resp.content:
+                yield m.StreamLine.model_validate_json(raw)
+
+    async def export(self, req: m.ExportRequest) -> m.ExportResponse:
+        async with self._http().post(f"{BASE}/v1/export", data=req.model_dump_json(),
+                                     headers={"Content-Type": "application/json"}) as resp:
+            answer = _answer(m.ExportResponse, resp.status, await resp.read())
+        return answer
+
+    async def export_file(self, ticket: str, index: int, sink: Callable[[bytes], None]) -> None:
+        async with self._http().get(f"{BASE}/v1/export/{ticket}/{index}") as resp:
+            if resp.status != 200:
+                _answer(m.ErrorBody, resp.status, await resp.read())
+            async for chunk in resp.content.iter_chunked(1 << 20):
+                sink(chunk)
+
+
+def _answer(model: type[m.Body], status: int, body: bytes) -> Any:
+    if status == 200:
+        return model.model_validate_json(body)
+    try:
+        err = m.ErrorBody.model_validate_json(body)
+    except ValueError:
+        raise OpFailed(EXIT_FAILED, f"the service answered {status}: {body[:200]!r}") from None
+    raise OpFailed(err.code, err.message)
