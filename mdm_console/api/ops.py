@@ -34,7 +34,7 @@ class Op:
     fn: Callable[..., Awaitable[m.Body]]
     capability: Callable[[Any], str]
     writes: Callable[[Any], bool]
-    health: bool = False  # run in-process, it judges on the aggregates the owner stored (StoredHealth)
+    health: bool = False  # run in-process, the metric feed is caught up first (LiveMonitor.catch_up)
     streams: bool = False  # progress lines before the answer (validate)
     summary: str = ""
 

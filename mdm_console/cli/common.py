@@ -152,10 +152,11 @@ async def run_op(args: argparse.Namespace, loaded: LoadedPlan, name: str, req, *
     try:
         if op.writes(req):
             require_writable(engine)
-        if op.health:
-            from mdm_console.feeds.stored import StoredHealth
+        if op.health and engine.plan.metrics.source != "none":
+            # Nobody runs the feeds: read them up to now first, so the gates judge on live data or say why not.
+            from mdm_console.engine.live import LiveMonitor
 
-            engine.health = await StoredHealth.load(engine)  # what the owner measured and stored
+            await LiveMonitor(engine, system=False).catch_up()
         return await op.fn(engine, req, on_progress)
     except OpFailed as exc:
         raise CliExit(exc.code, exc.message) from None

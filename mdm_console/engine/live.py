@@ -106,6 +106,65 @@ class LiveMonitor:
         self._supervise("monitor", self._loop)
         e.health = self
 
+    async def catch_up(self) -> str:
+        """Headless, with nobody running the feeds: bring the windows to the feed's present before the gates
+        judge (a JSONL feed from the stored read position to the end of the file; PromQL by a range query over
+        the window; a scrape target by two scrapes one interval apart), store what was read when the session is
+        writable, and mark every component whose newest figure is too old as stale, saying why. Returns one line
+        saying what was read."""
+        from mdm_console.feeds.base import STALE_INTERVALS
+
+        await self._restore()
+        e, m = self.engine, self.engine.plan.metrics
+        comps = {c.id for c in e.plan.components}
+        before = {c: self.windows.newest(c) for c in comps}
+        if m.source == "jsonl":
+            path = e.loaded.resolve(m.path)
+            pos = self._positions.get("jsonl")
+            self.feed = JsonlFeed(path, comps, self.windows.add, m.interval_seconds, Position(*pos) if pos else None)
+            try:
+                samples = await pools.FEEDS.run(self.feed.read_available)
+            finally:
+                self.feed.close()
+            what = f"read {len(samples)} new line(s) of {path}" + (f", {self.feed.status.bad} unusable"
+                                                                 if self.feed.status.bad else "")
+        elif m.source == "promql":
+            from mdm_console.feeds.promql import PromQLFeed
+
+            self.feed = PromQLFeed(m.url, m.queries, self.windows.add, m.interval_seconds)
+            end = time.time()
+            samples = await pools.FEEDS.run(self.feed.history, end - m.window_seconds, end, before)
+            what = f"asked {self.feed.status.name} for the last {m.window_seconds:g} s: {len(samples)} step(s)"
+        elif m.source == "prometheus":
+            from mdm_console.feeds.prometheus import PrometheusFeed
+
+            samples = []
+            self.feed = PrometheusFeed(m.url, m.prefix, comps, samples.append, m.interval_seconds)
+            await self.feed.scrape_once()
+            await asyncio.sleep(m.interval_seconds)  # counters are cumulative: a rate needs two looks
+            await self.feed.scrape_once()
+            what = f"scraped {self.feed.status.name} twice, {m.interval_seconds:g} s apart"
+        else:
+            return "the plan has no metric feed"
+        for sample in samples:
+            self.windows.add(sample)
+        if self.feed.status.error:
+            what += f" ({self.feed.status.error})"
+        now = time.time()
+        limit = STALE_INTERVALS * max(m.interval_seconds, BUCKET_SECONDS)
+        for c in comps:
+            newest = self.windows.newest(c)
+            if not newest:
+                self.windows.stale[c] = f"no metrics for {c} (headless, caught up: {what})"
+            elif now - newest > limit:
+                self.windows.stale[c] = (f"the newest metrics for {c} are {now - newest:.0f} s old (headless, "
+                                         f"caught up: {what})")
+        if not self.engine.read_only:
+            await self.store_aggregates()
+        await self.judge_verdicts()
+        self.engine.health = self
+        return what
+
     async def stop(self) -> None:
         self._stop.set()
         for t in self._tasks:

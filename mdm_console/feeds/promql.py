@@ -56,6 +56,33 @@ def scalar(body: str) -> float | None:
     return v
 
 
+def matrix(body: str) -> dict[float, float]:
+    """The values of a range query answered in the API's JSON shape: {timestamp: value} of its one series."""
+    try:
+        doc = json.loads(body)
+    except (ValueError, RecursionError):
+        raise BadLine("the answer is not JSON") from None
+    if not isinstance(doc, dict) or doc.get("status") != "success":
+        raise FetchError(f"query failed: {str(doc.get('error') if isinstance(doc, dict) else doc)[:200]}")
+    data = doc.get("data")
+    if not isinstance(data, dict) or data.get("resultType") != "matrix" or not isinstance(data.get("result"), list):
+        raise BadLine("a range answer must be a matrix")
+    result = data["result"]
+    if not result:
+        return {}
+    if len(result) > 1:
+        raise BadLine(f"the query returned {len(result)} series; it must aggregate to one (sum, max...)")
+    out = {}
+    for pair in result[0].get("values", []) if isinstance(result[0], dict) else []:
+        try:
+            ts, v = float(pair[0]), float(pair[1])
+        except (TypeError, ValueError, IndexError):
+            raise BadLine(f"the step {str(pair)[:60]!r} is not [time, number]") from None
+        if math.isfinite(v) and v >= 0:
+            out[ts] = v
+    return out
+
+
 VARIANT = "$variant"  # in a query: asked once with "new", once with "old"
 
 
@@ -93,6 +120,32 @@ class PromQLFeed:
         total = check_count(ops, f"{comp} operations")
         errors = int(round(total * min(max(err or 0.0, 0.0), 1.0)))
         return [Sample(now, comp, variant, max(total - errors, 0), errors, None, p99, False)]
+
+    def history(self, start: float, end: float, after: dict[str, float] | None = None) -> list[Sample]:
+        """The same figures over [start, end] by range queries (one step per polling interval), for a headless
+        command that has no running feed behind it. Steps at or before `after[component]` (what is stored
+        already) are left out, so nothing is counted twice. Blocking: call it in a thread."""
+        step = self.status.interval
+        out: list[Sample] = []
+        for comp, q in self.queries.items():
+            texts = (q.operations_rate, q.error_rate, q.latency_p99_ms)
+            split = any(VARIANT in t for t in texts)
+            for variant in (("new", "old") if split else ("all",)):
+                series = [self._range(t.replace(VARIANT, variant), start, end, step) for t in texts]
+                for ts in sorted(series[0]):
+                    if after and ts <= after.get(comp, 0.0):
+                        continue
+                    rate, err, p99 = series[0][ts], series[1].get(ts), series[2].get(ts)
+                    total = check_count(rate * step, f"{comp} operations")
+                    errors = int(round(total * min(max(err or 0.0, 0.0), 1.0)))
+                    out.append(Sample(ts, comp, variant, max(total - errors, 0), errors, None, p99, False))
+        self.status.good += 1
+        self.status.got_data()
+        return out
+
+    def _range(self, promql: str, start: float, end: float, step: float) -> dict[float, float]:
+        q = urllib.parse.urlencode({"query": promql, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step:g}"})
+        return matrix(get(f"{self.url}/api/v1/query_range?{q}", max(self.status.interval, 10.0)))
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():

@@ -53,30 +53,6 @@ def positions(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, int, int]]
     return {r[0]: (r[1], r[2], r[3]) for r in rows}
 
 
-def stage_counters(since: dict[str, datetime]) -> Query:
-    """New-path counts per component since each component's stage began, with the operations whose feed gave
-    no variant counted apart: (ops, success, error, newest bucket start, ops without a variant, old-path ops,
-    old-path errors)."""
-
-    def run(con: duckdb.DuckDBPyConnection) -> dict[str, tuple]:
-        out = {}
-        for comp, t in since.items():
-            row = con.execute(
-                "SELECT coalesce(sum(ops) FILTER (variant = 'new'), 0),"
-                " coalesce(sum(success) FILTER (variant = 'new'), 0),"
-                " coalesce(sum(error) FILTER (variant = 'new'), 0),"
-                " (SELECT max(start) FROM metrics WHERE component = $c),"
-                " coalesce(sum(ops) FILTER (variant = 'all'), 0),"
-                " coalesce(sum(ops) FILTER (variant = 'old'), 0), coalesce(sum(error) FILTER (variant = 'old'), 0)"
-                " FROM metrics WHERE component = $c"
-                " AND start + INTERVAL 5 SECOND > $t",
-                {"c": comp, "t": t.astimezone(UTC).replace(tzinfo=None)}).fetchone()
-            out[comp] = row
-        return out
-
-    return run
-
-
 def series(component: str, since: datetime) -> Query:
     """Per-bucket error rate and p99 of one component (all variants together), for plots."""
 
