@@ -14,7 +14,7 @@ import time
 
 from _common import emit, parse_args
 
-from mdm_console.validators.redact import redact_text
+from mdm_console.redact import redact_text
 
 
 def timed(fn, text: str, runs: int = 5) -> float:

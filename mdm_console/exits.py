@@ -12,3 +12,12 @@ class CliExit(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
+
+
+class OpFailed(Exception):
+    """An operation refused or failed (a gate, a checklist rule, [access], a full disk): the CLI's exit code and the
+    message to show; raised alike by an operation run in this process and by one the service answered."""
+
+    def __init__(self, code: int, message: str):
+        super().__init__(message)
+        self.code, self.message = code, message

@@ -12,7 +12,7 @@ import pytest
 from mdm_console.feeds.http import FetchError, get, request
 from mdm_console.feeds.promql import PromQLFeed
 from mdm_console.feeds.prometheus import PrometheusFeed
-from mdm_console.validators.redact import mask_url
+from mdm_console.redact import mask_url
 
 
 @pytest.fixture

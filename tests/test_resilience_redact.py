@@ -8,7 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from mdm_console.validators.redact import MASK, redact_text
+from mdm_console.redact import MASK, redact_text
 from mdm_console.validators.runner import MAX_DETAIL, MAX_VALUE, cap
 from tests.test_validators import run_validators
 

@@ -100,7 +100,7 @@ async def test_rollback_wizard_end_to_end_on_real_files(tmp_path):
         wizard.query_one("#kind", Select).value = "full"
         await until(pilot, lambda: wizard.plan is not None)
         preview = str(wizard.query_one("#preview-text").render())
-        assert "  storage: early_adopters 25 % -> testing 0 %" in wizard.plan.lines() and "broken = [" in preview
+        assert "  storage: early_adopters 25 % -> testing 0 %" in wizard.plan.lines and "broken = [" in preview
         assert e.state.components["storage"].stage == "early_adopters"  # the preview changed nothing
         wizard.query_one("#word", Input).value = "ROLLBACK"
         await pilot.click("#run")
@@ -231,7 +231,7 @@ async def test_a_prompt_policy_proposal_opens_the_prefilled_wizard(tmp_path):
         await until(pilot, lambda: w.plan is not None)
         assert w.query_one("#kind", Select).value == "component"
         assert w.query_one("#component", Select).value == "storage"
-        assert "  storage: canary 5 % -> testing 0 %" in w.plan.lines()
+        assert "  storage: canary 5 % -> testing 0 %" in w.plan.lines
     await e.close()
 
 

@@ -207,6 +207,7 @@ class SignoffResponse(Body):
 class ReconcileRequest(Request):
     choice: Literal["finish", "revert"] | None = None
     yes: bool = False
+    intent: str | None = Field(None, description="only this open intent")
 
 
 class ReconcileResponse(Body):
@@ -220,6 +221,11 @@ class VerifyRequest(Request):
 class VerifyResponse(Body):
     ok: bool
     line: str
+    events: int
+    head_seq: int
+    head_hash: str
+    bad_seq: int | None
+    reason: str | None
     checkpoint_problems: list[str]
     partial_from: int | None
     contains_head: bool | None
@@ -248,14 +254,70 @@ class ExportResponse(Body):
 
 
 class LogRequest(Request):
-    after: int = 0
-    limit: int | None = Field(None, ge=1)
-    kind: str | None = None
-    component: str | None = None
+    kind: str = Field("", description="kind prefix, or a pattern with * (alert.*)")
+    component: str = ""
+    after: int = Field(0, description="only events after this seq")
+    before: int | None = Field(None, description="only events before this seq (the next older page)")
+    limit: int = Field(200, ge=1, le=10_000)
 
 
 class LogResponse(Body):
-    events: list[WireEvent]
+    events: list[WireEvent] = Field(description="newest first")
+    total: int = Field(description="how many events match the kind and component filters")
+
+
+class PlanRequest(Request):
+    pass
+
+
+class PlanResponse(Body):
+    path: str
+    sha256: str
+    demo: bool
+    plan: dict[str, Any] = Field(description="the plan as validated, secrets in validator params and notify URLs masked")
+
+
+class StateRequest(Request):
+    pass
+
+
+class StateResponse(Body):
+    head_seq: int
+    state: str = Field(description="the session state at head_seq (the projection of every event), as JSON")
+
+
+class ValidatorOutputRequest(Request):
+    id: str
+
+
+class ValidatorOutputResponse(Body):
+    output: str
+
+
+class CancelRequest(Request):
+    validator: str | None = Field(None, description="one running validator; none: every running one")
+
+
+class CancelResponse(Body):
+    cancelled: int
+
+
+class FlagsRequest(Request):
+    action: Literal["restore", "adopt"]
+    reason: str
+
+
+class FlagsResponse(Body):
+    sha256: str | None
+
+
+class SeriesRequest(Request):
+    component: str
+
+
+class SeriesResponse(Body):
+    series: dict[str, list[list[float]]] = Field(
+        description="per path (new path, old path, no variant): [seconds ago], [error %], [p99 ms] per 5 s bucket")
 
 
 def wire_event(ev) -> WireEvent:

@@ -15,15 +15,9 @@ from typing import Any
 
 from mdm_console.api import models as m
 from mdm_console.api.access import COMPLETE, OBSERVE, OPERATE, SIGN
-from mdm_console.exits import EXIT_FAILED, EXIT_USAGE
+from mdm_console.exits import EXIT_FAILED, EXIT_USAGE, OpFailed
 
 Emit = Callable[[dict[str, Any]], Awaitable[None]] | None  # progress lines of a streamed operation
-
-
-class OpFailed(Exception):
-    def __init__(self, code: int, message: str):
-        super().__init__(message)
-        self.code, self.message = code, message
 
 
 @dataclass(frozen=True)
@@ -110,15 +104,68 @@ async def checklist(engine, req: m.ChecklistRequest, emit: Emit = None) -> m.Che
 
 async def verify(engine, req: m.VerifyRequest, emit: Emit = None) -> m.VerifyResponse:
     r = await engine.verify(expect_head=req.expect_head)
-    return m.VerifyResponse(ok=r.ok, line=r.line(), checkpoint_problems=list(r.checkpoint_problems),
+    return m.VerifyResponse(ok=r.ok, line=r.line(), events=r.events, head_seq=r.head_seq, head_hash=r.head_hash,
+                            bad_seq=r.bad_seq, reason=r.reason, checkpoint_problems=list(r.checkpoint_problems),
                             partial_from=r.partial_from, contains_head=r.contains_head)
 
 
 async def log(engine, req: m.LogRequest, emit: Emit = None) -> m.LogResponse:
-    events = await engine.events(req.after, None if (req.kind or req.component) else req.limit)
-    events = [ev for ev in events if (req.kind is None or ev.kind == req.kind)
-              and (req.component is None or ev.component == req.component)]
-    return m.LogResponse(events=[m.wire_event(ev) for ev in events[:req.limit]])
+    from mdm_console.store.session import SessionStore
+
+    events, total = await engine.store.acall(SessionStore.q_page(req.kind, req.component, req.before, req.after,
+                                                                 req.limit))
+    return m.LogResponse(events=[m.wire_event(ev) for ev in events], total=total)
+
+
+async def plan(engine, req: m.PlanRequest, emit: Emit = None) -> m.PlanResponse:
+    from mdm_console.redact import mask_url, redact_obj
+
+    doc = engine.plan.model_dump(mode="json")
+    for v in doc.get("validators", []):
+        v["params"] = redact_obj(v.get("params", {}))
+    for t in doc.get("notify", []):
+        if t.get("url"):
+            t["url"] = mask_url(t["url"])
+    return m.PlanResponse(path=str(engine.loaded.path), sha256=engine.loaded.sha256, demo=engine.loaded.is_demo,
+                          plan=doc)
+
+
+async def state(engine, req: m.StateRequest, emit: Emit = None) -> m.StateResponse:
+    # Events are applied to the state synchronously, on this loop: between two awaits it is whole.
+    return m.StateResponse(head_seq=engine.state.head_seq, state=engine.state.to_json())
+
+
+async def validator_output(engine, req: m.ValidatorOutputRequest, emit: Emit = None) -> m.ValidatorOutputResponse:
+    from mdm_console.store.session import SessionStore
+
+    return m.ValidatorOutputResponse(output=await engine.store.acall(SessionStore.q_last_output(req.id)))
+
+
+async def series(engine, req: m.SeriesRequest, emit: Emit = None) -> m.SeriesResponse:
+    from mdm_console.api.health import series as plot_series
+
+    if req.component not in engine.state.components:
+        raise OpFailed(EXIT_USAGE, f"no component '{req.component}'")
+    data = plot_series(engine.health, req.component, engine.now()) if engine.health is not None else {}
+    return m.SeriesResponse(series={k: [list(v[0]), list(v[1]), list(v[2])] for k, v in data.items()})
+
+
+async def cancel(engine, req: m.CancelRequest, emit: Emit = None) -> m.CancelResponse:
+    v = engine.validation
+    if req.validator:
+        return m.CancelResponse(cancelled=int(v.cancel(req.validator)))
+    return m.CancelResponse(cancelled=v.cancel_all())
+
+
+async def flags(engine, req: m.FlagsRequest, emit: Emit = None) -> m.FlagsResponse:
+    try:
+        if req.action == "restore":
+            await engine.rollout.restore_flags(req.reason)
+        else:
+            await engine.rollout.adopt_flag_file(req.reason)
+    except refusals() as exc:
+        raise _failed(f"{req.action} the flag file: ", exc) from None
+    return m.FlagsResponse(sha256=engine.state.flags_sha256)
 
 
 # ---- rollout ----------------------------------------------------------------------------------------------------
@@ -201,7 +248,9 @@ async def reconcile(engine, req: m.ReconcileRequest, emit: Emit = None) -> m.Rec
     from mdm_console.engine import effects
 
     out = []
-    for payload in list(engine.state.open_intents.values()):
+    if req.intent is not None and req.intent not in engine.state.open_intents:
+        raise OpFailed(EXIT_FAILED, f"no open intent '{req.intent}' (finished or reverted already)")
+    for payload in [p for i, p in engine.state.open_intents.items() if req.intent in (None, i)]:
         info = await asyncio.to_thread(effects.inspect, engine, payload)
         suggested = "finish" if info.effect_on_disk == "complete" else "revert"
         entry = {"intent": info.intent, "action": info.action, "seq": info.seq, "on_disk": info.effect_on_disk,
@@ -293,7 +342,19 @@ OPS: dict[str, Op] = {op.name: op for op in (
        summary="checklist items with why not yet, and the sign-offs"),
     Op("verify", m.VerifyRequest, m.VerifyResponse, verify, _observe, _never,
        summary="re-check the hash chain"),
-    Op("log", m.LogRequest, m.LogResponse, log, _observe, _never, summary="events after a seq, filtered"),
+    Op("log", m.LogRequest, m.LogResponse, log, _observe, _never,
+       summary="a page of events, newest first, filtered by kind and component"),
+    Op("plan", m.PlanRequest, m.PlanResponse, plan, _observe, _never, summary="the plan the session runs"),
+    Op("state", m.StateRequest, m.StateResponse, state, _observe, _never,
+       summary="the session state at the head seq (a client then applies the events after it)"),
+    Op("validator_output", m.ValidatorOutputRequest, m.ValidatorOutputResponse, validator_output, _observe, _never,
+       summary="the output tail of a validator's newest result"),
+    Op("series", m.SeriesRequest, m.SeriesResponse, series, _observe, _never,
+       summary="a component's error rate and p99 per 5 s bucket over the window, per path (plots)"),
+    Op("cancel", m.CancelRequest, m.CancelResponse, cancel, _operate, _never,
+       summary="cancel a running validator, or every running one"),
+    Op("flags", m.FlagsRequest, m.FlagsResponse, flags, _operate, _always,
+       summary="restore the flag file from the recorded stages, or adopt one this session did not write"),
     Op("points", m.PointsRequest, m.PointsResponse, points, lambda r: OPERATE if r.take else OBSERVE,
        lambda r: bool(r.take), summary="rollback points (take one with `take`)"),
     Op("advance", m.AdvanceRequest, m.AdvanceResponse, advance, _operate, lambda r: not r.dry_run, health=True,

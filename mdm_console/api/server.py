@@ -310,29 +310,9 @@ class ApiServer:
         return resp
 
     def health_snapshot(self) -> dict[str, Any]:
-        """What the live monitor measures now: per component the new and old path over the window, the feed,
-        the host, the verdicts (at most once a second per client)."""
-        mon = self.monitor
-        if mon is None:
-            return {"live": False}
-        comps = {}
-        for cid in mon.windows.components:
-            st = mon.stats(cid)
-            comps[cid] = {
-                "ops": st.ops, "error_rate": st.error_rate, "p99_ms": st.p99_ms, "stale": st.stale_reason,
-                "measured_at": st.measured_at.isoformat() if st.measured_at else None,
-                "window_s": st.window_seconds,
-                "paths": {k: {"ops": p.ops, "errors": p.errors, "p99_ms": p.p99_ms, "seconds": p.seconds}
-                          for k, p in st.paths.items()},
-                "verdict": (v.as_dict() if (v := mon.verdicts.get(cid)) else None),
-            }
-        feed = mon.feed.status if mon.feed is not None else None
-        host = mon.system.latest if mon.system is not None else None
-        return {"live": True, "at": time.time(), "components": comps,
-                "feed": None if feed is None else {"name": feed.name, "good": feed.good, "bad": feed.bad,
-                                                   "error": feed.error, "age_s": feed.age()},
-                "host": None if host is None else {"cpu_percent": host.cpu_percent,
-                                                   "memory_percent": host.memory_percent}}
+        from mdm_console.api.health import snapshot
+
+        return snapshot(self.engine, self.monitor)
 
     # ---- export: written by the owner, fetched by the client ------------------------------------------------
     async def export(self, request: web.Request) -> web.Response:

@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
             raise CliExit(EXIT_USAGE, f"the plan's metrics source is '{m.source}': give a FILE or URL to check")
     if source.startswith(("http://", "https://")):
         from mdm_console.feeds.http import FetchError, get
-        from mdm_console.validators.redact import mask_url
+        from mdm_console.redact import mask_url
 
         try:
             text = get(source, 10.0)

@@ -50,14 +50,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _through_service(args: argparse.Namespace, db: Path):
-    """The owner writes the export on its side; its files come over the socket and are written here with the
-    same care (never replacing a file without --force, never a partial file). None: nobody serves the session."""
-    from mdm_console.api.models import ExportRequest
+    """The export, made by the service that owns the session; None: nobody serves it."""
     from mdm_console.api.ops import OpFailed
-    from mdm_console.client.remote import NoService, ServiceClient
-    from mdm_console.export import data
-    from mdm_console.export.files import ExportError, atomic_targets, check_target
-    from mdm_console.export.run import ExportResult
+    from mdm_console.client.remote import NoService, ServiceClient, export_to
+    from mdm_console.export.files import ExportError
 
     try:
         client = await ServiceClient.connect(db, operator=operator_name(args))
@@ -67,16 +63,8 @@ async def _through_service(args: argparse.Namespace, db: Path):
         return None
     async with client:
         try:
-            path = check_target(Path(args.output), args.force)
-            targets = [path] + ([check_target(data.metrics_path(path), args.force)]
-                                if args.format in ("csv", "parquet") else [])
-            answer = await client.export(ExportRequest(format=args.format, since=args.since))
-            with atomic_targets(targets) as tmps:
-                for info, tmp in zip(answer.files, tmps, strict=True):
-                    with open(tmp, "wb") as fh:
-                        await client.export_file(answer.ticket, info["index"], fh.write)
+            return await export_to(client, args.format, Path(args.output), since=args.since, force=args.force)
         except OpFailed as exc:
             raise CliExit(exc.code, exc.message) from None
         except ExportError as exc:
             raise CliExit(EXIT_FAILED, f"export: {exc}") from None
-    return ExportResult(path, answer.events, targets[1:], answer.chain_ok)

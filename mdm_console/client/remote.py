@@ -131,3 +131,22 @@ def _answer(model: type[m.Body], status: int, body: bytes) -> Any:
     except ValueError:
         raise OpFailed(EXIT_FAILED, f"the service answered {status}: {body[:200]!r}") from None
     raise OpFailed(err.code, err.message)
+
+
+async def export_to(client: ServiceClient, fmt: str, output: Path, *, since: int = 0, force: bool = False):
+    """The owner writes the export on its side; its files come over the socket and are written here with the same
+    care as a local export (never replacing a file without `force`, never a partial file)."""
+    from mdm_console.export import data
+    from mdm_console.export.files import ExportError, atomic_targets, check_target
+    from mdm_console.export.run import ExportResult
+
+    path = check_target(Path(output), force)
+    targets = [path] + ([check_target(data.metrics_path(path), force)] if fmt in ("csv", "parquet") else [])
+    answer = await client.export(m.ExportRequest(format=fmt, since=since))
+    if len(answer.files) != len(targets):
+        raise ExportError(f"the service sent {len(answer.files)} file(s) for a {fmt} export, not {len(targets)}")
+    with atomic_targets(targets) as tmps:
+        for info, tmp in zip(answer.files, tmps, strict=True):
+            with open(tmp, "wb") as fh:
+                await client.export_file(answer.ticket, info["index"], fh.write)
+    return ExportResult(path, answer.events, targets[1:], answer.chain_ok)

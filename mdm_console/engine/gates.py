@@ -11,22 +11,11 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
+from mdm_console.feeds.base import StageCounters  # noqa: F401 - what a HealthView answers (defined by the feeds)
 from mdm_console.plan.models import Gate
 
 if TYPE_CHECKING:
     from mdm_console.verdict import ComponentVerdict
-
-
-@dataclass(frozen=True)
-class StageCounters:
-    """What a health window observed for one component since a given time."""
-
-    operations: int
-    successes: int
-    errors: int
-    measured_at: datetime | None  # time of the newest sample; None: nothing ever arrived
-    stale_reason: str | None = None  # set when the feed went silent
-    unknown: int = 0  # operations in the span whose feed did not say which path served them
 
 
 class HealthView(Protocol):

@@ -17,7 +17,7 @@ from mdm_console.engine.phases import derive_phase
 from mdm_console.engine.state import SessionState
 from mdm_console.store.chain import event_from_body
 from mdm_console.textsafe import visible
-from mdm_console.validators.redact import redact_text
+from mdm_console.redact import redact_text
 
 KINDS = ("session.started", "plan.changed", "stage.changed", "gate.override", "advance.refused", "validator.result",
          "validation.finished", "alert.raised", "alert.cleared", "rollback.started", "rollback.finished",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from mdm_console.feeds.parse import Sample
 
@@ -62,3 +63,15 @@ class FeedStatus:
         text = line if isinstance(line, str) else line.decode("utf-8", errors="replace")
         self.last_bad = text.strip()[:160]
         self.last_bad_reason = reason
+
+
+@dataclass(frozen=True)
+class StageCounters:
+    """What a health window observed for one component since a given time (what the gates judge)."""
+
+    operations: int
+    successes: int
+    errors: int
+    measured_at: datetime | None  # time of the newest sample; None: nothing ever arrived
+    stale_reason: str | None = None  # set when the feed went silent
+    unknown: int = 0  # operations in the span whose feed did not say which path served them

@@ -14,7 +14,7 @@ import threading
 import time
 import urllib.parse
 
-from mdm_console.validators.redact import mask_url
+from mdm_console.redact import mask_url
 
 MAX_BODY = 8 * 1024 * 1024
 MAX_REDIRECTS = 3

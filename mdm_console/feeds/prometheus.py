@@ -17,7 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from mdm_console.feeds.base import FeedStatus, Sink
 from mdm_console.feeds.http import FetchError, get
 from mdm_console.feeds.parse import MAX_LATENCY_MS, BadLine, Sample, check_count
-from mdm_console.validators.redact import mask_url
+from mdm_console.redact import mask_url
 from mdm_console import pools
 
 Key = tuple[str, str]  # (component, variant)

@@ -13,7 +13,7 @@ from mdm_console.feeds.base import FeedStatus, Sink
 from mdm_console.feeds.http import FetchError, get
 from mdm_console.feeds.parse import MAX_LATENCY_MS, BadLine, Sample, check_count
 from mdm_console.plan.models import PromQLQueries
-from mdm_console.validators.redact import mask_url
+from mdm_console.redact import mask_url
 from mdm_console import pools
 
 

@@ -18,7 +18,7 @@ from bisect import bisect_left
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from mdm_console.engine.gates import StageCounters
+from mdm_console.feeds.base import StageCounters
 from mdm_console.feeds.parse import Sample
 from mdm_console.feeds.sketch import Sketch
 

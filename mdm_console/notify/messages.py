@@ -13,7 +13,7 @@ from typing import get_args
 from mdm_console.plan.models import NotifyTopic
 from mdm_console.store.chain import Event
 from mdm_console.textsafe import visible
-from mdm_console.validators.redact import redact_text
+from mdm_console.redact import redact_text
 
 TOPICS = frozenset(get_args(NotifyTopic))  # what a target may ask for in `events` (docs/notifications.md)
 LEVELS = {"info": 0, "warning": 1, "error": 2, "critical": 3}

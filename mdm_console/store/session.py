@@ -431,6 +431,42 @@ class SessionStore:
         return run
 
     @staticmethod
+    def q_page(kind: str = "", component: str = "", before: int | None = None, after: int = 0,
+               limit: int = 200) -> Callable[[duckdb.DuckDBPyConnection], tuple[list[Event], int]]:
+        """Newest first: up to `limit` events with seq in (after, before), whose kind starts with `kind` (`*` a
+        wildcard) and whose component is `component` (empty: any); and how many match in all."""
+
+        def run(con: duckdb.DuckDBPyConnection) -> tuple[list[Event], int]:
+            where, args = ["seq > ?"], [after]
+            if kind:
+                where.append("kind LIKE ? ESCAPE '\\'")
+                pattern = kind.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_").replace("*", "%")
+                args.append(pattern if "*" in kind else pattern + "%")
+            if component:
+                where.append("component = ?")
+                args.append(component)
+            total = con.execute("SELECT count(*) FROM events WHERE " + " AND ".join(where), args).fetchone()[0]
+            if before is not None:
+                where.append("seq < ?")
+                args.append(before)
+            rows = con.execute("SELECT body, prev_hash, hash FROM events WHERE " + " AND ".join(where)
+                               + " ORDER BY seq DESC LIMIT ?", [*args, limit]).fetchall()
+            return [event_from_body(b, p, h) for b, p, h in rows], total
+
+        return run
+
+    @staticmethod
+    def q_last_output(validator_id: str) -> Callable[[duckdb.DuckDBPyConnection], str]:
+        """The output tail of a validator's newest result."""
+
+        def run(con: duckdb.DuckDBPyConnection) -> str:
+            row = con.execute("SELECT payload->>'output_tail' FROM event_log WHERE kind = 'validator.result' "
+                              "AND payload->>'id' = ? ORDER BY seq DESC LIMIT 1", [validator_id]).fetchone()
+            return (row[0] if row else "") or ""
+
+        return run
+
+    @staticmethod
     def q_verify(con: duckdb.DuckDBPyConnection) -> VerifyResult:
         return SessionStore.q_verify_with(None)(con)
 

@@ -1,5 +1,6 @@
-"""The console app: five screens over one engine. It renders engine state and events and calls
-engine methods (through `Actions`); it holds no domain state of its own.
+"""The console app: five screens over one session (client/session.py: the engine in this process, or the
+service it is attached to). It renders the session's state and events and asks the session to act (through
+`Actions`); it holds no domain state of its own.
 
 Started from the command line it paints first and opens the engine after (`opener`): the plan,
 DuckDB and the session db load in a worker while the operator already sees the dashboard's frame
@@ -26,16 +27,18 @@ from mdm_console.ui.keymap import Keymap, bindings_by_scope, check, load_keymap
 from mdm_console.ui.modals.confirm import ConfirmModal
 from mdm_console.ui.modals.help import HelpModal, key_rows
 from mdm_console.ui.palette import ConsoleCommands
+from mdm_console.ui.screens.base import WRITES
 from mdm_console.ui.screens.dashboard import DashboardScreen
 from mdm_console.ui.themes import DEFAULT_THEME, load_themes
 
 if TYPE_CHECKING:
-    from mdm_console.engine.core import Engine
+    from mdm_console.client.session import Session
     from mdm_console.store.chain import Event
 
-Opener = Callable[[], Awaitable[tuple["Engine", object]]]
+Opener = Callable[[], Awaitable["Session | tuple[object, object]"]]
 # What works before the engine is open: the dashboard's frame, help and quitting.
 NEEDS_ENGINE = {"show", "rollback", "export", "command_palette"}
+
 
 
 def _screen(module: str, name: str):
@@ -109,22 +112,27 @@ class ConsoleApp(Actions, App):
             self.event = event
 
     class Opened(Message):
-        """The engine is open (or failed to open: `error` says why, `code` is the exit code)."""
+        """The session is open (or failed to open: `error` says why, `code` is the exit code)."""
 
-        def __init__(self, engine=None, monitor=None, error: str = "", code: int = 0) -> None:
+        def __init__(self, session=None, error: str = "", code: int = 0) -> None:
             super().__init__()
-            self.engine, self.monitor, self.error, self.code = engine, monitor, error, code
+            self.session, self.error, self.code = session, error, code
 
-    def __init__(self, engine: Engine | None = None, monitor=None, theme: str | None = None,
+    def __init__(self, engine=None, monitor=None, theme: str | None = None,
                  keymap: Keymap | dict[str, str] | None = None, tick_seconds: float | None = 1.0,
-                 opener: Opener | None = None, opening: str = ""):
+                 opener: Opener | None = None, opening: str = "", session: Session | None = None,
+                 taker: Opener | None = None):
         super().__init__()
-        if engine is None and opener is None:
-            raise ValueError("ConsoleApp needs an engine or an opener")
+        if engine is None and opener is None and session is None:
+            raise ValueError("ConsoleApp needs a session, an engine or an opener")
         self.tick_seconds = tick_seconds  # None: no periodic redraw (snapshot tests want still pictures)
-        self.engine = engine
-        self.monitor = monitor
+        if session is None and engine is not None:
+            from mdm_console.client.session import EmbeddedSession
+
+            session = EmbeddedSession(engine, monitor)
+        self.session: Session | None = session  # the one interface to the session (client/session.py)
         self.opener = opener
+        self.taker = taker  # opens the session in this process when the service it followed is gone
         self.opening = opening  # what is being opened, shown until the engine is ready
         if keymap is None:
             keymap = load_keymap()
@@ -146,7 +154,7 @@ class ConsoleApp(Actions, App):
         if self.user_keymap.problems:
             self.notify("keymap: " + "\n".join(self.user_keymap.problems), title="some keys were not changed",
                         severity="warning", timeout=15)
-        if self.engine is not None:
+        if self.session is not None:
             self._engine_ready(redraw=False)  # the dashboard draws itself when it mounts
         else:
             # After the first paint, so the frame is on screen while the engine opens.
@@ -161,11 +169,13 @@ class ConsoleApp(Actions, App):
 
     @property
     def ready(self) -> bool:
-        return self.engine is not None
+        return self.session is not None
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if not self.ready and action in NEEDS_ENGINE:
             return None  # shown dimmed until the engine is open
+        if self.ready and self.session.observe and action in WRITES:
+            return False  # observing: hidden from the footer and the help
         return super().check_action(action, parameters)
 
     @work(exclusive=True, group="open")
@@ -173,13 +183,17 @@ class ConsoleApp(Actions, App):
         from mdm_console.exits import CliExit
 
         try:
-            engine, monitor = await self.opener()
+            opened = await self.opener()
         except CliExit as exc:
             self.post_message(self.Opened(error=exc.message, code=exc.code))
         except Exception as exc:  # noqa: BLE001 - shown, then the console ends with exit 1
             self.post_message(self.Opened(error=f"{type(exc).__name__}: {exc}", code=EXIT_FAILED))
         else:
-            self.post_message(self.Opened(engine, monitor))
+            if isinstance(opened, tuple):  # (engine, monitor): this process owns the session
+                from mdm_console.client.session import EmbeddedSession
+
+                opened = EmbeddedSession(*opened)
+            self.post_message(self.Opened(opened))
 
     @on(Opened)
     async def _on_opened(self, message: Opened) -> None:
@@ -190,7 +204,7 @@ class ConsoleApp(Actions, App):
         elif message.error:
             self.exit(return_code=message.code, message=Text(visible(message.error)))
         else:
-            self.engine, self.monitor = message.engine, message.monitor
+            self.session = message.session
             self._engine_ready()
 
     def notify(self, message: str, *, title: str = "", severity="information", timeout: float | None = None,
@@ -200,9 +214,9 @@ class ConsoleApp(Actions, App):
                        markup=False)
 
     def _engine_ready(self, redraw: bool = True) -> None:
-        loaded = self.engine.loaded
+        loaded = self.session.loaded
         self.title = ("DEMO · " if loaded.is_demo else "") + visible(loaded.plan.cutover.name, one_line=True)
-        self.sub_title = f"operator {visible(self.engine.store.actor.operator, one_line=True)}"
+        self.sub_title = self.session.described()
         if self.tick_seconds:
             self.set_interval(self.tick_seconds, self._tick)
         self._follow_engine()
@@ -212,12 +226,16 @@ class ConsoleApp(Actions, App):
 
     def banner_lines(self) -> list[str]:
         """What the operator must see first: start-up notes, open intents, drift, a broken chain."""
-        e = self.engine
-        lines = list(e.report.notes)
-        if e.store.lost:
-            lines.insert(0, f"SESSION LOG LOST: {e.store.lost}. Nothing can be changed; restart on a session db.")
-        if e.report.plan_changed:
-            old, new = e.report.plan_changed
+        e = self.session
+        lines = list(e.notes)
+        if e.gone:
+            lines.insert(0, f"NOT FOLLOWING THE SESSION: {e.gone}. What shows is as it was then; ctrl+p → "
+                            "'Take the session over' runs it here.")
+        lost = e.store_status().get("lost")
+        if lost:
+            lines.insert(0, f"SESSION LOG LOST: {lost}. Nothing can be changed; restart on a session db.")
+        if e.plan_changed:
+            old, new = e.plan_changed
             lines.append(f"The plan changed since the last session: sha256 {old[:12]}… -> {new[:12]}…")
         if e.state.open_intents:
             lines.append("ctrl+p → 'Finish intent' or 'Revert intent' to reconcile.")
@@ -229,7 +247,7 @@ class ConsoleApp(Actions, App):
     # ---- events -------------------------------------------------------------------------------
     @work(exclusive=True, group="engine-events")
     async def _follow_engine(self) -> None:
-        async with self.engine.subscribe() as queue:
+        async with self.session.subscribe() as queue:
             while True:
                 self.post_message(self.EngineEvent(await queue.get()))
 
@@ -257,6 +275,10 @@ class ConsoleApp(Actions, App):
     def _tick(self) -> None:
         if not self.screen_stack:  # shutting down
             return
+        if self.session.gone and not self._said_gone:
+            self._said_gone = True  # once: the banner and the status line keep saying it
+            self.notify(f"{self.session.gone}. ctrl+p → 'Take the session over' runs it in this console.",
+                        title="the session's owner is gone", severity="error", timeout=30)
         screen = self.screen
         if hasattr(screen, "tick") and screen.is_mounted:
             try:
@@ -265,11 +287,35 @@ class ConsoleApp(Actions, App):
                 return
         self.collector.maybe_collect()
 
+    _said_gone = False
+
+    @work(exclusive=True, group="take-over")
+    async def take_over(self) -> None:
+        """Run the session here after the service this console followed ended (the db is free again)."""
+        if self.taker is None or self.session.owner:
+            return
+        try:
+            new = await self.taker()
+        except Exception as exc:  # noqa: BLE001 - e.g. the service is back and holds the db again
+            self.notify(f"{getattr(exc, 'message', None) or exc}", title="could not take the session over",
+                        severity="error", timeout=15)
+            return
+        old, self.session, self._said_gone = self.session, new, False
+        await old.close()
+        self.sub_title = new.described()
+        self._follow_engine()
+        self.refresh_bindings()
+        if hasattr(self.screen, "refresh_view"):
+            self.screen.refresh_view()
+        self.notify("this console now runs the session (feeds, alerts, auto-rollback)", title="taken over")
+
     # ---- app-wide keys ------------------------------------------------------------------------------
     def action_help(self) -> None:
         screen = self.screen
         # The keys in force (the user's keymap applied), as people type them ("?", not "question_mark").
-        active = screen.active_bindings
+        # An observing console's help leaves out what it cannot do.
+        active = {k: a for k, a in screen.active_bindings.items()
+                  if a.node.check_action(a.binding.action, ()) is not False}
         screen_keys = key_rows([(self.get_key_display(a.binding), a.binding) for a in active.values()
                                 if a.node is screen])
         app_keys = key_rows([(self.get_key_display(a.binding), a.binding) for a in active.values()
@@ -285,29 +331,50 @@ class ConsoleApp(Actions, App):
 
         if isinstance(self.screen, RollbackWizard):
             return
-        self.push_screen(RollbackWizard(self.engine, kind=kind, component=component, reason=reason))
+        if self.session.observe:
+            self.notify("this console observes (read-only): it cannot roll back", severity="warning")
+            return
+        self.push_screen(RollbackWizard(self.session, kind=kind, component=component, reason=reason))
 
     def action_export(self) -> None:
         from mdm_console.ui.modals.export import ExportModal
 
-        self.push_screen(ExportModal(self.engine))
+        self.push_screen(ExportModal(self.session))
 
     @work(exclusive=True, group="quit")
     async def action_quit_console(self) -> None:
         if not self.ready:
             self.exit()
             return
+        s = self.session
         busy = [w for w in self.workers if w.group == "operation" and w.is_running]
-        if busy or self.engine.validation.running:
+        if s.owner and (busy or s.running_validators):
             ok = await self.push_screen_wait(ConfirmModal(
                 "An operation is running", "Quitting now cancels it (a stage change finishes or is reconciled at "
-                "the next start; running validators are killed).", "QUIT"))
+                "the next start; running validators are killed)." + self._safety_net_note(), "QUIT"))
             if not ok:
                 return
-            self.engine.validation.cancel_all()
+            from mdm_console.api.models import CancelRequest
+
+            await s.call("cancel", CancelRequest())
             # Let the cancelled validators record their results before the loop stops.
             for _ in range(100):
-                if not self.engine.validation.running:
+                if not s.running_validators:
                     break
                 await asyncio.sleep(0.05)
+        elif s.owner and s.auto_rollback_on and s.live and any(c.percent > 0 for c in s.state.components.values()):
+            # A canary is out and this process is what would roll it back: say so before it goes.
+            ok = await self.push_screen_wait(ConfirmModal(
+                "Quit and stop the safety net?", self._safety_net_note().strip(), "QUIT"))
+            if not ok:
+                return
         self.exit()
+
+    def _safety_net_note(self) -> str:
+        """What quitting a console that runs the engine itself stops (a service would keep it running)."""
+        if not (self.session.auto_rollback_on and self.session.live):
+            return ""
+        mode = self.session.plan.alerts.auto_rollback.mode
+        return (f"\n\nThis console runs the session itself: quitting stops the metric feeds, the alerts and the "
+                f"auto-rollback policy ({mode}). To keep them running without a terminal, run "
+                "`mdm-console serve` and attach consoles to it.")

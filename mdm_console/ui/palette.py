@@ -13,18 +13,23 @@ from mdm_console.ui.safe import escape
 class ConsoleCommands(Provider):
     def commands(self) -> list[tuple[str, object, str]]:
         app = self.app
-        e = app.engine
+        e = app.session
         out: list[tuple[str, object, str]] = []
         for n, (mode, title) in enumerate(app.SCREEN_TITLES.items(), 1):
             out.append((f"Go to {title}", partial(app.action_show, mode), f"key {n}"))
+        if e.gone and not e.owner:
+            out.append(("Take the session over (run it in this console)", app.take_over, e.gone))
+        out.append(("Export the session log", app.action_export, "jsonl, csv, parquet, md, html"))
+        if e.observe:  # read-only: nothing that would change the session is offered
+            return out
         for c in e.plan.components:
             st = e.state.components[c.id]
-            nxt = e.rollout.next_stage(c.id)
+            nxt = e.next_stage(c.id)
             if nxt and st.held:
                 out.append((f"Retry {c.id}: advance to {nxt[0]} (held after an automatic rollback; needs a reason)",
                             partial(app.advance, c.id), f"{c.id} was rolled back at {st.held['ts'][11:19]} UTC"))
             elif nxt:
-                gates = e.rollout.gates(c.id)
+                gates = e.gates(c.id)
                 out.append((f"Advance {c.id} to {nxt[0]} (gates: {sum(g.ok for g in gates)} of {len(gates)} hold)",
                             partial(app.advance, c.id), f"{c.id} is at {st.stage} {st.percent:g} %"))
             if e.plan.stage_index(st.stage) > 0:
@@ -37,7 +42,6 @@ class ConsoleCommands(Provider):
             n = sum(phase in v.phases for v in e.plan.validators)
             out.append((f"Run {phase} validators ({n})", partial(app.run_validators, phase, None), "validation"))
         out.append(("Rollback wizard", app.action_rollback, "full, component, flags or config"))
-        out.append(("Export the session log", app.action_export, "jsonl, csv, parquet, md, html"))
         for item in e.checklist.items():
             if item.status != "completed" and not item.why_not:
                 out.append((f"Complete {item.id}: {item.title}", partial(app.checklist_action, "complete", item.id),

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from mdm_console.plan.models import Validator
 from mdm_console.validators.base import Context, Outcome
 from mdm_console.validators.kinds import checker
-from mdm_console.validators.redact import redact_obj, redact_text, secret_values
+from mdm_console.redact import redact_obj, redact_text, secret_values
 from mdm_console import pools
 
 if TYPE_CHECKING:

@@ -11,7 +11,6 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
-from mdm_console.export.run import FORMATS
 from mdm_console.ui.safe import escape
 
 
@@ -30,15 +29,16 @@ class ExportModal(ModalScreen[None]):
     """
     BINDINGS = [Binding("escape", "close", "Close", id="export.close")]
 
-    def __init__(self, engine):
+    def __init__(self, session):
         super().__init__()
-        self.engine = engine
+        self.session = session
 
     def compose(self) -> ComposeResult:
-        stem = self.engine.store.path.with_name(f"session-{self.engine.now():%Y%m%dT%H%M%S}")
+        stem = self.session.default_export_dir / f"session-{self.session.now():%Y%m%dT%H%M%S}"
         with Vertical():
             yield Label("[b]Export the session log[/b]")
-            yield Select([(f, f) for f in FORMATS], value="html", id="format", allow_blank=False)
+            yield Select([(f, f) for f in self.session.export_formats()], value="html", id="format",
+                         allow_blank=False)
             yield Input(value=str(stem) + ".html", id="path")
             yield Static("", id="result")
             with Horizontal():
@@ -57,15 +57,12 @@ class ExportModal(ModalScreen[None]):
 
     @work(exclusive=True, group="operation")
     async def _export(self, fmt: str, path: str) -> None:
-        from mdm_console.export.files import ExportError
-        from mdm_console.export.run import export_session
-
         out = self.query_one("#result", Static)
-        out.update(f"exporting {self.engine.state.head_seq} events…")
+        out.update(f"exporting {self.session.state.head_seq} events…")
         try:
-            r = await export_session(self.engine, fmt, path)
-        except ExportError as exc:
-            out.update(f"[red]{escape(str(exc))}[/]")
+            r = await self.session.export(fmt, Path(path))
+        except Exception as exc:  # noqa: BLE001 - ExportError, a refusal, a service gone: said, never a crash
+            out.update(f"[red]{escape(getattr(exc, 'message', None) or str(exc))}[/]")
             return
         extra = "".join(f"\n  and {p}" for p in r.extra)
         warn = "" if r.chain_ok else "\n[b red]the hash chain is broken: the export says where[/]"

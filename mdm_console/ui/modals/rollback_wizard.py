@@ -13,7 +13,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
-from mdm_console.engine.rollback import RollbackError, RollbackRequest
+from mdm_console.exits import OpFailed
 
 CONFIRM_WORD = "ROLLBACK"
 KINDS = [("full: every component to 0 %, config files restored", "full"),
@@ -43,15 +43,15 @@ class RollbackWizard(ModalScreen[None]):
     """
     BINDINGS = [Binding("escape", "close", "Close", id="wizard.close")]
 
-    def __init__(self, engine, *, kind: str | None = None, component: str | None = None, reason: str = ""):
+    def __init__(self, session, *, kind: str | None = None, component: str | None = None, reason: str = ""):
         super().__init__()
-        self.engine = engine
+        self.session = session
         self.prefill = (kind, component, reason)
         self.running = False
         self.plan = None
 
     def compose(self) -> ComposeResult:
-        e = self.engine
+        e = self.session
         kind, comp, reason = self.prefill
         with Vertical():
             yield Label("[b]Rollback wizard[/b]" + (f" — proposed: {escape(reason)}" if reason else ""))
@@ -76,7 +76,9 @@ class RollbackWizard(ModalScreen[None]):
         if self.prefill[0]:
             self._preview()
 
-    def _request(self) -> RollbackRequest | None:
+    def _request(self, dry_run: bool):
+        from mdm_console.api.models import RollbackRequest
+
         kind = self.query_one("#kind", Select).value
         if kind is Select.NULL:
             return None
@@ -85,8 +87,8 @@ class RollbackWizard(ModalScreen[None]):
             v = self.query_one(wid, Select).value
             return None if v is Select.NULL else v
 
-        return RollbackRequest(kind, val("#component"), val("#stage"), val("#point"),
-                               self.query_one("#reason", Input).value.strip(), automatic=False)
+        return RollbackRequest(kind=kind, component=val("#component"), to_stage=val("#stage"), point=val("#point"),
+                               reason=self.query_one("#reason", Input).value.strip(), dry_run=dry_run)
 
     @on(Select.Changed)
     def _changed(self) -> None:
@@ -95,27 +97,27 @@ class RollbackWizard(ModalScreen[None]):
 
     @work(exclusive=True, group="wizard-preview")
     async def _preview(self) -> None:
-        req = self._request()
+        req = self._request(dry_run=True)
         text = self.query_one("#preview-text", Static)
         err = self.query_one("#error", Static)
         self.plan = None
         if req is None:
             return
         try:
-            plan = await self.engine.rollback.plan(req)
-        except RollbackError as exc:
-            err.update(escape(str(exc)))
+            plan = await self.session.call("rollback", req)
+        except OpFailed as exc:
+            err.update(escape(exc.message))
             text.update("")
             return
         err.update("")
         self.plan = plan
-        parts = ["[b]Dry run: these changes would be made[/b]", *map(escape, plan.lines())]
+        parts = ["[b]Dry run: these changes would be made[/b]", *map(escape, plan.lines)]
         if plan.flag_diff:
             parts += ["", "[b]flag file[/b]", escape(plan.flag_diff)]
-        for label, diff in plan.file_diffs.items():
-            parts += ["", f"[b]{escape(label)}[/b]", escape(diff)]
+        for diff in plan.file_diffs:
+            parts += ["", escape(diff)]
         parts += ["", f"then the plan's rollback validators verify; target "
-                      f"{self.engine.plan.cutover.rollback_target_seconds:g} s"]
+                      f"{self.session.plan.cutover.rollback_target_seconds:g} s"]
         text.update("\n".join(parts))
 
     @on(Button.Pressed, "#run")
@@ -130,19 +132,16 @@ class RollbackWizard(ModalScreen[None]):
         if self.query_one("#word", Input).value.strip() != CONFIRM_WORD:
             err.update(f"Type {CONFIRM_WORD} to confirm.")
             return
-        self._execute(self._request())
+        self._execute(self._request(dry_run=False))
 
     @work(exclusive=True, group="operation")
-    async def _execute(self, req: RollbackRequest) -> None:
-        from mdm_console.engine.effects import EffectError
-        from mdm_console.engine.rollout import RolloutError
-
+    async def _execute(self, req) -> None:
         self.running = True
         text = self.query_one("#preview-text", Static)
         lines = ["[b]Running…[/b]"]
         text.update("\n".join(lines))
-        async with self.engine.subscribe() as q:
-            run = asyncio.ensure_future(self.engine.rollback.run(req))
+        async with self.session.subscribe() as q:
+            run = asyncio.ensure_future(self.session.call("rollback", req))
             while not run.done() or not q.empty():
                 get = asyncio.ensure_future(q.get())
                 done, _ = await asyncio.wait({run, get}, return_when=asyncio.FIRST_COMPLETED)
@@ -155,14 +154,14 @@ class RollbackWizard(ModalScreen[None]):
         self.running = False
         try:
             r = run.result()
-        except (RollbackError, RolloutError, EffectError) as exc:
-            lines.append(f"[b red]rollback failed: {escape(str(exc))}[/]")
+        except OpFailed as exc:
+            lines.append(f"[b red]rollback failed: {escape(exc.message)}[/]")
         else:
             verdict = "[green]met[/]" if r.within_target else "[red]MISSED[/]"
             if r.verification is None:
                 ver = "verification: none (the plan has no rollback validators)"
             else:
-                counts = ", ".join(f"{n} {s}" for s, n in sorted(r.verification.counts().items()))
+                counts = ", ".join(f"{n} {s}" for s, n in sorted(r.verification["counts"].items()))
                 ver = f"verification: {'[green]passed[/]' if r.verified else '[red]FAILED[/]'} ({counts})"
             lines += ["", f"[b]done in {r.elapsed_s:.2f} s[/b] (target {r.target_s:g} s: {verdict})"
                           + (f"; flag file written after {r.flags_s * 1000:.0f} ms" if r.flags_s else ""), ver]

@@ -1,4 +1,4 @@
-"""What the five console screens share: access to the engine, and three refresh hooks."""
+"""What the five console screens share: access to the session, and three refresh hooks."""
 
 from __future__ import annotations
 
@@ -11,18 +11,25 @@ if TYPE_CHECKING:
     from mdm_console.store.chain import Event
 
 
+# What an observing console (--observe) hides: every action that would change the session.
+WRITES = frozenset({"rollback", "advance", "step_back", "toggle_auto", "run_phase", "run_selected", "cancel",
+                    "complete", "fail", "note", "reopen", "sign"})
+
+
 class ConsoleScreen(Screen):
-    """A screen renders engine state; it keeps none of its own beyond what is on display."""
+    """A screen renders the session's state; it keeps none of its own beyond what is on display."""
 
     TITLE_TEXT = ""
 
-    @property
-    def engine(self):
-        return self.app.engine
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in WRITES and self.app.ready and self.app.session.observe:
+            return False  # observing: hidden from the footer and the help, and the key does nothing
+        return super().check_action(action, parameters)
 
     @property
-    def monitor(self):
-        return self.app.monitor
+    def session(self):
+        """The one interface to the session (client/session.py): embedded engine or attached service."""
+        return self.app.session
 
     def on_screen_resume(self) -> None:
         # A screen built by this switch draws itself in on_mount, once its widgets exist.
@@ -30,7 +37,7 @@ class ConsoleScreen(Screen):
             self.refresh_view()
 
     def refresh_view(self) -> None:
-        """Redraw from the engine's state."""
+        """Redraw from the session's state."""
 
     def on_engine_event(self, event: Event) -> None:
         """An event was recorded (called only on the active screen). A delivery record changes nothing a

@@ -60,7 +60,7 @@ class ChecklistScreen(ConsoleScreen):
         return selected_key(self.query_one("#items", DataTable))
 
     def refresh_view(self) -> None:
-        e = self.engine
+        e = self.session
         self.query_one(StatusLine).render_from(e, e.now())
         rows = []
         for i in e.checklist.items():

@@ -70,9 +70,9 @@ class DashboardScreen(ConsoleScreen):
             self.refresh_view()
 
     def refresh_view(self) -> None:
-        e, now = self.engine, self.engine.now()
+        e, now = self.session, self.session.now()
         self.query_one(StatusLine).render_from(e, now)
-        self.query_one(HealthTable).refresh_from(e, self.monitor, now)
+        self.query_one(HealthTable).refresh_from(e, now)
         banner = self.query_one("#banner", Static)
         notes = self.app.banner_lines()
         set_text(banner, escape("\n".join(notes)))
@@ -83,35 +83,34 @@ class DashboardScreen(ConsoleScreen):
         self._draw_plots()
 
     def _draw_plots(self) -> None:
-        self.query_one(ComponentPlots).draw(self.query_one(HealthTable).selected, self.monitor, self.engine.now())
+        self.query_one(ComponentPlots).draw(self.query_one(HealthTable).selected, self.session, self.session.now())
 
     def _draw_host(self, now) -> None:
-        system = getattr(self.monitor, "system", None)
-        s = system.latest if system else None
-        if s is None:
+        host = self.session.host()
+        if host is None:
             set_text(self.query_one("#host", Static), "no host sample yet")
             return
         from datetime import UTC, datetime
 
-        age = age_text(datetime.fromtimestamp(s.ts, UTC), now, within=system.status.interval + 1)
+        s, interval = host
+        age = age_text(datetime.fromtimestamp(s.ts, UTC), now, within=interval + 1)
         io = "" if s.disk_read_bps is None else \
             f"\ndisk read {s.disk_read_bps / 1e6:.1f} MB/s, write {s.disk_write_bps / 1e6:.1f} MB/s"
         set_text(self.query_one("#host", Static), f"CPU {s.cpu_percent:.0f} %   memory {s.memory_percent:.0f} %{io}\n"
                                                f"[dim]measured {age}[/]")
 
     def _draw_feed(self, now) -> None:
-        feed = getattr(self.monitor, "feed", None)
+        st = self.session.feed_status()
         w = self.query_one("#feed", Static)
-        if feed is None:
+        if st is None:
             set_text(w, "the plan has no metrics source")
             return
-        st = feed.status
         age = st.age(now.timestamp())
         stale = st.stale_reason(now.timestamp())
         lines = [f"{st.name}", f"last data: {'never' if age is None else f'{age:.0f} s ago'}"
                  + (" [b reverse $error] STALE [/]" if stale else ""),
                  f"good {st.good}   bad {st.bad}"]
-        unknown = self.monitor.windows.unknown_ops
+        unknown = self.session.unknown_ops()
         if unknown:
             lines.append(f"[$warning]{unknown} ops without a variant[/] (no new/old split: gates cannot use them)")
         if st.bad:
@@ -121,14 +120,14 @@ class DashboardScreen(ConsoleScreen):
         set_text(w, "\n".join(lines))
 
     def _draw_alerts(self) -> None:
-        alerts = sorted(self.engine.state.alerts.values(), key=lambda a: (-RANK.get(a["level"], 0), -a["seq"]))
+        alerts = sorted(self.session.state.alerts.values(), key=lambda a: (-RANK.get(a["level"], 0), -a["seq"]))
         color = {"critical": "$error", "error": "$error", "warning": "$warning", "info": "$primary"}
         text = "\n".join(f"[{color.get(a['level'], '$text')}]{a['level'].upper()}[/] {a['ts'][11:19]} "
                          f"{escape(a['message'])}"
                          for a in alerts[:MAX_ALERT_LINES]) or "no active alerts"
         if len(alerts) > MAX_ALERT_LINES:  # the worst first; the rest counted (status shows them all)
             text += f"\n[dim]… and {len(alerts) - MAX_ALERT_LINES} more active alerts[/]"
-        for name, t in self.engine.state.notify.items():  # the deliveries of the plan's [[notify]] targets
+        for name, t in self.session.state.notify.items():  # the deliveries of the plan's [[notify]] targets
             fail = f", [$error]{t['failed']} failed[/]" if t["failed"] else ""
             last = f" (last error: {escape(str(t['last_error'])[:60])})" if t["failed"] and t["last_error"] else ""
             text += f"\n[dim]notify[/] {escape(name)}: {t['sent']} sent{fail}{last}"

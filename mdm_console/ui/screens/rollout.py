@@ -54,7 +54,7 @@ class RolloutScreen(ConsoleScreen):
 
     @property
     def selected(self) -> str:
-        return selected_key(self.query_one("#components", DataTable)) or self.engine.plan.components[0].id
+        return selected_key(self.query_one("#components", DataTable)) or self.session.plan.components[0].id
 
     def tick(self) -> None:
         self.refresh_view()
@@ -64,7 +64,7 @@ class RolloutScreen(ConsoleScreen):
             self._draw_gates()
 
     def refresh_view(self) -> None:
-        e = self.engine
+        e = self.session
         self.query_one(StatusLine).render_from(e, e.now())
         rows = []
         for c in e.plan.components:
@@ -83,15 +83,15 @@ class RolloutScreen(ConsoleScreen):
         refill(self.query_one("#points", DataTable), points)
 
     def _draw_gates(self) -> None:
-        e = self.engine
+        e = self.session
         cid = self.selected
-        nxt = e.rollout.next_stage(cid)
+        nxt = e.next_stage(cid)
         head = f"[b]{cid}[/b]: " + (f"gates to advance to {nxt[0]} ({nxt[1]:g} %)" if nxt else "at the last stage")
         lines = [head]
-        for g in e.rollout.gates(cid):
+        for g in e.gates(cid):
             mark = "[green]✔ holds[/]" if g.ok else "[red]✘ fails[/]"
             lines.append(f"  {mark}  {g.name:<13} {escape(g.reason)}")
-        lines += verdict_lines(getattr(self.monitor, "verdict", lambda _: None)(cid))
+        lines += verdict_lines(e.verdict(cid) if e.live else None)
         set_text(self.query_one("#gates", Static), "\n".join(lines))
 
     def action_advance(self) -> None:

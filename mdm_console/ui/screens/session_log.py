@@ -1,5 +1,5 @@
-"""5 Session log: the events, newest first, a page at a time from DuckDB, with filters and
-the chain's verification status and head hash."""
+"""5 Session log: the events, newest first, a page at a time (the session's `log` operation), with filters
+and the chain's verification status and head hash."""
 
 from __future__ import annotations
 
@@ -9,37 +9,12 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Header, Input, Static
 
-from mdm_console.store.chain import Event
+from mdm_console.exits import OpFailed
 from mdm_console.ui.screens.base import ConsoleScreen, set_text
 from mdm_console.ui.widgets.footer import ConsoleFooter
 from mdm_console.ui.widgets.status_line import StatusLine
 
 PAGE = 200
-
-
-def page_query(kind: str, component: str, before_seq: int | None):
-    """Newest-first page of the event log (runs on the store thread)."""
-
-    def run(con):
-        where, args = [], []
-        if kind:
-            where.append("kind LIKE ?")
-            args.append(kind.replace("*", "%") + ("%" if "*" not in kind else ""))
-        if component:
-            where.append("component = ?")
-            args.append(component)
-        if before_seq is not None:
-            where.append("seq < ?")
-            args.append(before_seq)
-        sql = ("SELECT seq, strftime(ts, '%H:%M:%S'), operator, kind, component, CAST(payload AS VARCHAR), hash "
-               "FROM event_log" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY seq DESC LIMIT ?")
-        rows = con.execute(sql, [*args, PAGE]).fetchall()
-        total = con.execute("SELECT count(*) FROM event_log" + (" WHERE " + " AND ".join(
-            w for w in where if not w.startswith("seq")) if [w for w in where if not w.startswith("seq")] else ""),
-            [a for w, a in zip(where, args) if not w.startswith("seq")]).fetchone()[0]
-        return rows, total
-
-    return run
 
 
 class SessionLogScreen(ConsoleScreen):
@@ -89,22 +64,40 @@ class SessionLogScreen(ConsoleScreen):
 
     @work(exclusive=True, group="log-verify")
     async def _verify(self) -> None:
-        v = await self.engine.verify()
+        from mdm_console.api.models import VerifyRequest
+        from mdm_console.ui.safe import escape
+
+        try:
+            v = await self.session.call("verify", VerifyRequest())
+        except OpFailed as exc:
+            set_text(self.query_one("#chain", Static), f"[b red]chain not verified: {escape(exc.message)}[/]")
+            return
         set_text(self.query_one("#chain", Static),
                  f"chain [green]verified[/]: {v.events} events, head seq {v.head_seq}, head hash {v.head_hash}"
-                 if v.ok else f"[b red]chain BROKEN at seq {v.bad_seq}: {v.reason}[/]")
+                 if v.ok else f"[b red]chain BROKEN at seq {v.bad_seq}: {escape(v.reason or '')}[/]")
 
     @work(exclusive=True, group="log-page")
     async def _load(self) -> None:
         kind = self.query_one("#kind", Input).value.strip()
         comp = self.query_one("#component", Input).value.strip()
-        rows, total = await self.engine.store.acall(page_query(kind, comp, self.pages[-1]))
-        t = self.query_one("#log", DataTable)
-        t.clear()
+        import json
+
+        from mdm_console.api.models import LogRequest
         from mdm_console.ui.safe import escape
 
-        for seq, ts, who, k, c, payload, h in rows:
-            t.add_row(str(seq), ts, escape(who), k, c or "", escape((payload or "")[:100]), h[:12], key=str(seq))
+        try:
+            page = await self.session.call("log", LogRequest(kind=kind, component=comp, before=self.pages[-1],
+                                                              limit=PAGE))
+        except OpFailed as exc:
+            self.notify(exc.message, title="the log could not be read", severity="error")
+            return
+        rows, total = page.events, page.total
+        t = self.query_one("#log", DataTable)
+        t.clear()
+        for ev in rows:
+            payload = json.dumps(ev.payload, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+            t.add_row(str(ev.seq), f"{ev.ts:%H:%M:%S}", escape(ev.operator), ev.kind, ev.component or "",
+                      escape(payload[:100]), ev.hash[:12], key=str(ev.seq))
         where = "live tail" if self.pages[-1] is None else f"page {len(self.pages)}"
         t.border_title = f"{total} event(s){' matching' if kind or comp else ''} · {where} · ] older · [ newer"
 
@@ -117,12 +110,12 @@ class SessionLogScreen(ConsoleScreen):
     def _done_filtering(self) -> None:
         self.query_one("#log", DataTable).focus()
 
-    def on_engine_event(self, event: Event) -> None:
+    def on_engine_event(self, event) -> None:
         if self.pages[-1] is None:  # on the live tail: show it
             self._load()
 
     def refresh_view(self) -> None:
-        self.query_one(StatusLine).render_from(self.engine, self.engine.now())
+        self.query_one(StatusLine).render_from(self.session, self.session.now())
 
     def action_older(self) -> None:
         t = self.query_one("#log", DataTable)

@@ -12,7 +12,6 @@ from textual.widgets import DataTable, Header, Static
 from mdm_console.ui.screens.base import ConsoleScreen, refill, selected_key, set_text
 from mdm_console.ui.widgets.footer import ConsoleFooter
 from mdm_console.ui.widgets.status_line import StatusLine
-from mdm_console.validators.runner import batches
 
 PHASES = ("preflight", "post", "rollback")
 STYLE = {"passed": "green", "failed": "bold red", "error": "bold red", "timeout": "bold red",
@@ -61,14 +60,14 @@ class ValidationScreen(ConsoleScreen):
         return selected_key(self.query_one("#validators", DataTable))
 
     def refresh_view(self) -> None:
-        e = self.engine
+        e = self.session
         self.query_one(StatusLine).render_from(e, e.now())
         t = self.query_one("#validators", DataTable)
         t.border_title = f"Validators of phase '{self.phase}' (tab: next phase · v run · enter run selected · x cancel)"
         rows = []
         chosen = [v for v in e.plan.validators if self.phase in v.phases]
-        running = set(e.validation.running)
-        for batch, members in batches(chosen):
+        running = e.running_validators
+        for batch, members in e.validator_batches(chosen):
             for v in members:
                 r = e.state.validators.get(v.id)
                 status = "running" if v.id in running else (r.status if r else "not run")
@@ -89,8 +88,8 @@ class ValidationScreen(ConsoleScreen):
         if vid is None:
             set_text(self.query_one("#detail", Static), "this phase has no validators")
             return
-        v = next(x for x in self.engine.plan.validators if x.id == vid)
-        r = self.engine.state.validators.get(vid)
+        v = next(x for x in self.session.plan.validators if x.id == vid)
+        r = self.session.state.validators.get(vid)
         tail = await self.app.last_result_output(vid) if r else ""
         lines = [f"[b]{v.id}[/b] {escape(v.title)}", f"kind {v.kind} · phases {escape(', '.join(v.phases))} · timeout "
                  f"{v.timeout_seconds:g} s" + (f" · baseline {v.max_ms:g} ms" if v.max_ms else "")]
@@ -103,7 +102,7 @@ class ValidationScreen(ConsoleScreen):
         set_text(self.query_one("#detail", Static), "\n".join(lines[:3]) + "\n" + escape("\n".join(lines[3:])))
 
     def action_next_phase(self) -> None:
-        phases = list(dict.fromkeys([*PHASES, *(p for v in self.engine.plan.validators for p in v.phases)]))
+        phases = list(dict.fromkeys([*PHASES, *(p for v in self.session.plan.validators for p in v.phases)]))
         self.phase = phases[(phases.index(self.phase) + 1) % len(phases)]
         self.refresh_view()
 

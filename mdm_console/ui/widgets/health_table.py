@@ -102,19 +102,19 @@ class HealthTable(DataTable):
 
     _drawn: tuple | None = None
 
-    def refresh_from(self, engine, monitor, now: datetime) -> None:
-        self._drawn = (engine, monitor, now)
-        window = engine.plan.metrics.window_seconds
+    def refresh_from(self, session, now: datetime) -> None:
+        self._drawn = (session, now)
+        window = session.plan.metrics.window_seconds
         self.border_title = f"Components · new and old path, last {window:g} s"
         rows, blended = [], False
-        for c in engine.plan.components:
-            st = engine.state.components[c.id]
+        for c in session.plan.components:
+            st = session.state.components[c.id]
             cells = {"component": c.id, "stage": f"{st.stage} {st.percent:g}%"}
             held = st.held is not None
-            if monitor is None or engine.plan.metrics.source == "none":
+            if not session.live:
                 cells["status"] = "[bold red]ROLLED BACK[/]" if held else "NO FEED"
             else:
-                w = monitor.stats(c.id)
+                w = session.stats(c.id)
                 primary = w.primary
                 mark = "~" if primary.path == "unknown" else ""
                 blended |= bool(mark)
@@ -125,10 +125,10 @@ class HealthTable(DataTable):
                 elif w.ops == 0:
                     status = "NO DATA"
                 else:
-                    level = worst_level(engine.plan.alerts, primary, component_alerts(engine.state.alerts, c.id))
+                    level = worst_level(session.plan.alerts, primary, component_alerts(session.state.alerts, c.id))
                     status = {"critical": "[bold red]CRITICAL[/]", "warning": "[bold yellow]WARNING[/]"}.get(
                         level, "[green]OK[/]")
-                verdict = monitor.verdict(c.id) if hasattr(monitor, "verdict") else None
+                verdict = session.verdict(c.id)
                 cells["verdict"] = verdict.short() if verdict else "-"
                 cells.update(status=status, new_err=mark + short_pct(primary.error_rate), new_p99=mark + ms(primary),
                              new_ops=mark + str(primary.ops), old_err=short_pct(w.old.error_rate),

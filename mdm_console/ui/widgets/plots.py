@@ -21,26 +21,6 @@ _PLOTEXT = threading.Lock()  # plotext keeps one global figure
 
 
 Series = dict[str, tuple[list[float], list[float], list[float]]]  # path -> seconds ago, error %, p99 ms
-PATH_NAMES = {"new": "new path", "old": "old path", "all": "no variant"}
-
-
-def series(monitor, component: str, now: datetime) -> Series:
-    """Per path (new, old, and operations whose feed gave no variant), each 5 s bucket in the window:
-    seconds ago, error rate % and p99 ms. Two lines, so a failing canary is not hidden in the blend."""
-    w = monitor.windows
-    t_now = now.timestamp()
-    since = t_now - w.window_seconds
-    out: Series = {}
-    for variant in ("new", "old", "all"):
-        buckets = sorted((b for b in w.in_window(component, t_now) if b.start >= since and b.variant == variant),
-                         key=lambda b: b.start)
-        if not buckets:
-            continue
-        xs = [b.start - t_now for b in buckets]
-        err = [100 * b.error / b.ops if b.ops else 0.0 for b in buckets]
-        p99 = [(b.sketch.quantile(0.99) if b.sketch.count else b.reported_p99) or 0.0 for b in buckets]
-        out[PATH_NAMES[variant]] = (xs, err, p99)
-    return out
 
 
 def render(title: str, lines: dict[str, tuple[list[float], list[float]]], width: int, height: int) -> str:
@@ -75,26 +55,36 @@ class ComponentPlots(Horizontal):
         if self._args:
             self.draw(*self._args)
 
-    def draw(self, component: str | None, monitor, now: datetime) -> None:
-        self._args = (component, monitor, now)
-        if component is None or monitor is None:
+    def draw(self, component: str | None, session, now: datetime) -> None:
+        self._args = (component, session, now)
+        if component is None or session is None:
             return
-        from mdm_console.feeds.windows import BUCKET_SECONDS  # loaded with the engine, after the first paint
+        from mdm_console.client.session import BUCKET_SECONDS  # loaded after the first paint
 
         size = self.query_one("#err-plot").content_size
         key = (component, int(now.timestamp() // BUCKET_SECONDS), size.width, size.height)
         if key == self._drawn or size.width < 20 or size.height < 6:
             return  # unchanged, or not laid out yet (the next second draws it at its real size)
         self._drawn = key
-        self._build(component, series(monitor, component, now), size.width, size.height)
+        self._build(component, session, size.width, size.height)
 
-    @work(thread=True, exclusive=True, group="plots")
-    def _build(self, component: str, data: Series, width: int, height: int) -> None:
-        texts = (render(f"{component}: error rate % (5 s buckets)", {k: (v[0], v[1]) for k, v in data.items()},
-                        width, height),
-                 render(f"{component}: p99 ms (5 s buckets)", {k: (v[0], v[2]) for k, v in data.items()},
-                        width, height))
-        self.app.call_from_thread(self._show, component, texts)
+    @work(exclusive=True, group="plots")
+    async def _build(self, component: str, session, width: int, height: int) -> None:
+        import asyncio
+
+        try:
+            data: Series = await session.series(component)  # the engine's windows, or the service's answer
+        except Exception:  # noqa: BLE001 - a service that went away: the plots keep their last picture
+            self._drawn = None
+            return
+
+        def build() -> tuple[str, str]:
+            return (render(f"{component}: error rate % (5 s buckets)", {k: (v[0], v[1]) for k, v in data.items()},
+                           width, height),
+                    render(f"{component}: p99 ms (5 s buckets)", {k: (v[0], v[2]) for k, v in data.items()},
+                           width, height))
+
+        self._show(component, await asyncio.to_thread(build))
 
     _shown: tuple | None = None  # the pictures on display: a quiet feed redraws the same ones
 

@@ -32,20 +32,25 @@ class StatusLine(Static):
     StatusLine { height: 1; padding: 0 1; background: $panel; color: $text; }
     """
 
-    def render_from(self, engine, now: datetime) -> None:
-        plan = engine.plan.cutover
-        alerts = engine.state.alerts
+    def render_from(self, session, now: datetime) -> None:
+        plan = session.plan.cutover
+        alerts = session.state.alerts
         crit = sum(a.get("level") == "critical" for a in alerts.values())
         alert_text = (f"[b $error]{len(alerts)} alert(s), {crit} critical[/]" if crit else
                       f"[b $warning]{len(alerts)} alert(s)[/]" if alerts else "no alerts")
-        chain = "[b $error]chain BROKEN: read-only[/]" if engine.store.sealed else f"events {engine.state.head_seq}"
-        if engine.store.write_error and not engine.store.lost:
-            chain = f"[b reverse $error] SESSION LOG NOT WRITABLE: {escape(engine.store.write_error[:60])} [/]"
-        if engine.store.lost:
+        store = session.store_status()
+        chain = "[b $error]chain BROKEN: read-only[/]" if store["sealed"] else f"events {session.state.head_seq}"
+        if store["write_error"] and not store["lost"]:
+            chain = f"[b reverse $error] SESSION LOG NOT WRITABLE: {escape(store['write_error'][:60])} [/]"
+        if store["lost"]:
             chain = "[b reverse $error] SESSION LOG LOST: nothing can be recorded [/]"
-        demo = "[reverse b] DEMO [/] " if engine.loaded.is_demo else ""
-        held = [cid for cid, c in engine.state.components.items() if c.held]
+        if session.gone:
+            chain = f"[b reverse $error] NOT FOLLOWING: {escape(session.gone[:70])} [/]"
+        demo = "[reverse b] DEMO [/] " if session.loaded.is_demo else ""
+        if session.observe:
+            demo += "[reverse b] OBSERVING [/] "
+        held = [cid for cid, c in session.state.components.items() if c.held]
         if held:  # an automatic rollback: on every screen until a person retries the component
             demo += f"[b reverse $error] ROLLED BACK: {escape(', '.join(held))} (ctrl+p) [/] "
-        set_text(self, f"{demo}phase [b]{engine.phase}[/b] · {clock(now, plan.window_start, plan.window_end)} · "
-                       f"operator [b]{escape(engine.store.actor.operator)}[/b] · {alert_text} · {chain}")
+        set_text(self, f"{demo}phase [b]{session.phase}[/b] · {clock(now, plan.window_start, plan.window_end)} · "
+                       f"operator [b]{escape(session.actor.operator)}[/b] · {alert_text} · {chain}")

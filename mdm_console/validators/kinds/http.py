@@ -8,7 +8,7 @@ import json
 from mdm_console.feeds.http import FetchError, request
 from mdm_console.plan.validator_params import HttpParams
 from mdm_console.validators.base import Context, Outcome, error, failed, passed
-from mdm_console.validators.redact import mask_url
+from mdm_console.redact import mask_url
 from mdm_console import pools
 
 MAX_BODY = 1024 * 1024

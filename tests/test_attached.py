@@ -1,0 +1,222 @@
+"""Consoles attached to the session's owner over its socket: they follow its events and health, act as the OS user
+the kernel names, observe read-only with --observe, and notice when the owner is gone."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+from textual.widgets import Input
+
+from mdm_console.api.server import ApiServer
+from mdm_console.client.session import AttachedSession, EmbeddedSession
+from mdm_console.engine.core import os_user_name
+from mdm_console.engine.live import LiveMonitor
+from mdm_console.ui.app import ConsoleApp
+from mdm_console.ui.modals.reason import ReasonModal
+from tests.ui_helpers import open_engine, until
+
+SIZE = (150, 45)
+ME = os_user_name(os.geteuid())
+
+
+async def served(tmp_path, min_stage: int = 3600):
+    e = await open_engine(tmp_path, min_stage=min_stage)
+    mon = LiveMonitor(e, system=False)
+    await mon.start()
+    server = ApiServer(e, mon)
+    await server.start()
+    return e, mon, server
+
+
+async def stop(e, mon, server) -> None:
+    await server.stop()
+    await mon.stop()
+    await e.close()
+
+
+def footer_actions(app) -> set[str]:
+    return {k.action for k in app.screen.query("FooterKey")}
+
+
+async def test_an_attached_console_acts_through_the_owner_as_its_os_user(tmp_path):
+    e, mon, server = await served(tmp_path)
+    session = await AttachedSession.open(e.store.path, operator="Ann")
+    app = ConsoleApp(session=session, keymap={})
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            assert app.sub_title.startswith(f"attached to serve PID {os.getpid()} as OS user {ME}")
+            await pilot.press("2", "a")
+            await until(pilot, lambda: isinstance(app.screen, ReasonModal))  # the owner's gates fail (stage time)
+            app.screen.query_one(Input).value = "attached override"
+            await pilot.press("enter")
+            await until(pilot, lambda: e.state.components["storage"].stage == "canary")
+            # The console's own state follows the owner's events (applied with the same handlers).
+            await until(pilot, lambda: session.state.components["storage"].stage == "canary")
+            await until(pilot, lambda: "canary" in str(app.screen.query_one("#components").get_row("storage")))
+            assert session.state.head_hash == e.state.head_hash
+            # Health comes from the owner once a second: the gates the console shows are the owner's.
+            await until(pilot, lambda: [g.name for g in session.gates("storage")] ==
+                        [g.name for g in e.rollout.gates("storage")], timeout=5)
+            await pilot.press("q")
+    finally:
+        await session.close()
+        await stop(e, mon, server)
+    override = next(ev for ev in await_events(tmp_path) if ev.kind == "gate.override")
+    assert (override.actor.operator, override.actor.os_user) == ("Ann", ME)
+
+
+def await_events(tmp_path):
+    """The owner's log, read after it closed (in a thread: this test's loop is running)."""
+    import asyncio
+    import concurrent.futures
+
+    from mdm_console.engine.core import Engine
+    from mdm_console.plan.load import load_plan
+
+    async def go():
+        e = await Engine.open(load_plan(tmp_path / "mdm-plan.toml"), read_only=True)
+        try:
+            return await e.events()
+        finally:
+            await e.close()
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, go()).result(60)
+
+
+async def test_an_observing_console_offers_nothing_that_changes_the_session(tmp_path):
+    e, mon, server = await served(tmp_path, min_stage=0)
+    session = await AttachedSession.open(e.store.path, observe=True)
+    app = ConsoleApp(session=session, keymap={})
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            assert "observing (read-only)" in app.sub_title
+            await pilot.press("2")
+            await until(pilot, lambda: type(app.screen).__name__ == "RolloutScreen")
+            await pilot.pause()
+            shown = footer_actions(app)
+            assert "show('dashboard')" in shown and "export" in shown
+            assert not shown & {"advance", "step_back", "toggle_auto", "rollback"}
+            await pilot.press("a", "b", "R")
+            await pilot.pause()
+            assert not isinstance(app.screen, ReasonModal) and type(app.screen).__name__ == "RolloutScreen"
+            from mdm_console.ui.palette import ConsoleCommands
+
+            titles = [t for t, _, _ in ConsoleCommands(app.screen).commands()]
+            assert "Export the session log" in titles
+            assert not [t for t in titles if t.startswith(("Advance", "Step", "Roll back", "Run ", "Complete",
+                                                            "Sign off", "Pause", "Resume"))], titles
+            # A change made by someone else still shows: the observer is live.
+            await e.rollout.advance("features", override="someone else")
+            await until(pilot, lambda: "canary" in str(app.screen.query_one("#components").get_row("features")))
+            await pilot.press("question_mark")
+            await pilot.pause()
+            help_text = " ".join(str(w.render()) for w in app.screen.query("Static"))
+            assert "Advance" not in help_text and "Step back" not in help_text
+    finally:
+        await session.close()
+        await stop(e, mon, server)
+    assert e.state.components["storage"].stage == "testing"
+
+
+async def test_a_console_says_within_two_seconds_that_its_owner_is_gone_and_can_take_over(tmp_path):
+    e, mon, server = await served(tmp_path, min_stage=0)
+    db = e.store.path
+    session = await AttachedSession.open(db, operator="Ann")
+    taken = []
+
+    async def taker():
+        engine = await open_engine(tmp_path)
+        taken.append(engine)
+        return EmbeddedSession(engine)
+
+    app = ConsoleApp(session=session, keymap={}, taker=taker)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            await stop(e, mon, server)  # the owner ends (its socket closes)
+            t0 = time.monotonic()
+            await until(pilot, lambda: session.gone is not None, timeout=5)
+            assert time.monotonic() - t0 < 2.0
+            await until(pilot, lambda: "NOT FOLLOWING" in str(app.screen.query_one("StatusLine").render()))
+            from mdm_console.ui.palette import ConsoleCommands
+
+            titles = [t for t, _, _ in ConsoleCommands(app.screen).commands()]
+            assert "Take the session over (run it in this console)" in titles
+            app.take_over()
+            await until(pilot, lambda: app.session is not session and app.session.owner)
+            assert app.sub_title.startswith("operator ")
+            await pilot.press("q")
+    finally:
+        for engine in taken:
+            await engine.close()
+
+
+# ---- a real `serve`, a real console in tmux, kill -9 of the console --------------------------------------------
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+def test_killing_an_attached_console_stops_nothing_the_policy_still_rolls_back(tmp_path):
+    import json
+
+    from tests.test_service import serving
+    from tests.test_tmux import wait_for
+
+    plan = tmp_path / "mdm-plan.toml"
+    plan.write_text("""\
+version = 1
+[cutover]
+name = "served"
+flag_file = "state/flags.json"
+[gate]
+min_stage_seconds = 0
+[[components]]
+id = "storage"
+flag_key = "mdm.new_backend"
+[metrics]
+source = "jsonl"
+path = "metrics/ops.jsonl"
+interval_seconds = 1
+[alerts.auto_rollback]
+mode = "auto"
+error_rate_above = 0.05
+for_seconds = 2
+window_seconds = 10
+""")
+    flags = tmp_path / "state" / "flags.json"
+    with serving(plan) as s:
+        tmux = f"mdm-{uuid.uuid4().hex[:8]}"
+        cmd = f"{sys.executable} -m mdm_console --plan {plan} --operator watcher; sleep 30"
+        subprocess.run(["tmux", "new-session", "-d", "-s", tmux, "-x", "160", "-y", "48",
+                        "-e", f"MDM_STATE_DIR={tmp_path}", cmd], check=True, cwd=os.getcwd())
+        workload = None
+        try:
+            wait_for(tmux, f"attached to serve PID {s.proc.pid}")
+            pane_pid = int(subprocess.run(["tmux", "display", "-p", "-t", tmux, "#{pane_pid}"], capture_output=True,
+                                          text=True).stdout.strip())
+            import psutil
+
+            console = next(p for p in psutil.Process(pane_pid).children(recursive=True)
+                           if "mdm_console" in " ".join(p.cmdline()))
+            console.send_signal(signal.SIGKILL)
+            console.wait(10)
+            workload = subprocess.Popen([sys.executable, "-m", "mdm_console", "demo-workload", "--flags", str(flags),
+                                         "--metrics", str(tmp_path / "metrics" / "ops.jsonl"), "--rate", "600",
+                                         "--fault", "storage:0.5", "--seed", "1"])
+            from tests.conftest import run_cli
+
+            r = run_cli("advance", "storage", "--override", "fault drill", "--plan", str(plan))
+            assert r.returncode == 0, r.stderr
+            done = s.wait_for(lambda x: x.get("msg") == "event" and x.get("kind") == "rollback.finished", 60)
+            assert done["operator"] == "policy:auto_rollback"
+            assert json.loads(flags.read_text())["flags"]["mdm.new_backend"]["metadata"]["percent"] == 0
+        finally:
+            if workload is not None:
+                workload.terminate()
+                workload.wait(10)
+            subprocess.run(["tmux", "kill-session", "-t", tmux], capture_output=True)
