@@ -24,6 +24,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -60,6 +61,8 @@ def serve(plan: Path) -> subprocess.Popen:
             break
     else:
         raise RuntimeError("serve ended before serving")
+    # Its log goes on (a line per request and per event): read and dropped, or the pipe fills and serve waits.
+    threading.Thread(target=lambda: [None for _ in proc.stderr], daemon=True).start()
     return proc
 
 

@@ -67,6 +67,8 @@ def _isolated_state(tmp_path_factory, monkeypatch):
     """No test touches the real user state directory or depends on the caller's operator."""
     monkeypatch.setenv("MDM_STATE_DIR", str(tmp_path_factory.mktemp("state")))
     monkeypatch.setenv("MDM_OPERATOR", "tester")
+    monkeypatch.setenv("MDM_CHECK_EVENTS", "1")  # every recorded payload is checked against engine/events.py
+    monkeypatch.setattr("mdm_console.engine.events.CHECK", True)
 
 
 @pytest.fixture

@@ -220,3 +220,29 @@ window_seconds = 10
                 workload.terminate()
                 workload.wait(10)
             subprocess.run(["tmux", "kill-session", "-t", tmux], capture_output=True)
+
+
+async def test_quitting_a_console_that_runs_the_safety_net_says_what_stops_and_names_serve(tmp_path):
+    from mdm_console.ui.modals.confirm import ConfirmModal
+
+    e = await open_engine(tmp_path)  # its plan has a JSONL feed and the default policy (prompt)
+    await e.rollout.advance("storage", override="a canary is out")
+    mon = LiveMonitor(e, system=False)
+    await mon.start()
+    app = ConsoleApp(e, monitor=mon, keymap={})
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("q")
+            await until(pilot, lambda: isinstance(app.screen, ConfirmModal))
+            detail = str(app.screen.query_one("#detail").render())
+            assert "quitting stops the metric feeds, the alerts and the auto-rollback policy (prompt)" in detail
+            assert "mdm-console serve" in detail
+            await pilot.press("escape")  # stays
+            await until(pilot, lambda: not isinstance(app.screen, ConfirmModal))
+            assert app.return_code is None
+            await e.rollout.step_back("storage", reason="canary back at 0 %")
+            await pilot.press("q")  # nothing out: quits at once
+            await until(pilot, lambda: app.return_code is not None)
+    finally:
+        await mon.stop()
+        await e.close()

@@ -14,7 +14,9 @@ from mdm_console.store.errors import ChainBroken
 
 
 def stage_event(comp: str, to: str, pct: float) -> tuple:
-    return ("stage.changed", comp, {"from": "testing", "to": to, "from_percent": 0, "to_percent": pct})
+    return ("stage.changed", comp, {"component": comp, "from": "testing", "to": to, "from_percent": 0,
+                                    "to_percent": pct, "how": "advance", "reason": "", "intent": "i-test",
+                                    "flag_seq": 1})
 
 
 async def test_state_is_rebuilt_from_the_log(plan_file):

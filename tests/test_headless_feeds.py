@@ -55,11 +55,12 @@ def test_headless_advance_judges_the_lines_written_since_the_last_look(tmp_path)
     g = gates(plan)
     assert g["operations"]["ok"] and g["operations"]["value"] == 300  # the fresh lines, new path only
     assert g["error_rate"]["ok"] and abs(g["error_rate"]["value"] - 1 / 300) < 1e-9
+    # The read position and the aggregates were stored: nothing is counted twice, later lines are added.
+    assert gates(plan)["operations"]["value"] == 300
+    write_ops(tmp_path / "ops.jsonl", 150, 0, variant="new")
+    assert gates(plan)["operations"]["value"] == 450
     r = run_cli("advance", "storage", "--plan", str(plan))
     assert r.returncode == 0 and "canary -> early_adopters" in r.stdout, r.stdout + r.stderr
-    # The read position and the aggregates were stored: nothing is counted twice, later lines are added.
-    write_ops(tmp_path / "ops.jsonl", 150, 0, variant="new")
-    assert gates(plan)["operations"]["value"] == 150  # the new stage counts from its own start
 
 
 def test_lines_too_old_to_judge_are_called_stale_with_the_reason(tmp_path):

@@ -168,8 +168,9 @@ async def test_a_receiver_that_answers_500_is_retried_then_recorded_failed(tmp_p
         retries = 2
     """)
     try:
-        ev = await e.record("stage.changed", "storage", {"from": "testing", "to": "canary", "from_percent": 0,
-                                                         "to_percent": 5, "how": "advance", "reason": "go"})
+        ev = await e.record("stage.changed", "storage", {
+            "component": "storage", "from": "testing", "to": "canary", "from_percent": 0, "to_percent": 5,
+            "how": "advance", "reason": "go", "intent": "i-test", "flag_seq": 1})
         await wait_for(lambda: e.state.notify.get("broken", {}).get("failed") == 1)
         failed = kinds(await e.events(), "notify.failed")
         assert [f.payload["attempt"] for f in failed] == [1, 2, 3] and r.calls == 3
@@ -305,7 +306,8 @@ async def test_every_topic_builds_a_message_from_the_real_events(plan_file):
         await e.checklist.sign("QA", "Quinn")
         (plan_file.parent / "config" / "app.toml").write_text("not toml [")
         await e.validation.run("preflight")
-        await e.record("verdict.changed", "storage", {"verdict": "regression", "text": "errors +1.00 pp", "stage": "x"})
+        await e.record("verdict.changed", "storage", {"verdict": "regression", "text": "errors +1.00 pp", "stage": "x",
+                                                      "errors": {}, "latency": None})
         await e.record("alert.raised", None, {"alert": "feed_stale:jsonl", "level": "error", "message": "stale"})
         seen = set()
         for ev in await e.events():

@@ -224,8 +224,10 @@ async def test_a_prompt_policy_proposal_opens_the_prefilled_wizard(tmp_path):
     await e.rollout.advance("storage")
     app = app_for(e)
     async with app.run_test(size=SIZE) as pilot:
-        await e.record("rollback.proposed", "storage", {"component": "storage", "mode": "prompt",
-                                                        "reason": "error_rate 0.31 > 0.05 for 60 s"})
+        await e.record("rollback.proposed", "storage", {
+            "component": "storage", "mode": "prompt", "reason": "error_rate 0.31 > 0.05 for 60 s",
+            "criterion": "error_rate", "value": 0.31, "threshold": 0.05, "held_s": 60.0, "window_s": 30.0,
+            "present": "tester"})
         await until(pilot, lambda: isinstance(app.screen, RollbackWizard))
         w = app.screen
         await until(pilot, lambda: w.plan is not None)

@@ -1,5 +1,6 @@
-"""The API's schema document (OpenAPI 3.1), built from the request and answer models: served at /v1/schema and
-kept in docs/api-schema.json (a test fails when the copy drifts)."""
+"""The API's schema document (OpenAPI 3.1), built from the request and answer models and from the event kinds
+(`engine/events.py`: `x-event-kinds` maps each kind to its payload's schema): served at /v1/schema and kept in
+docs/api-schema.json (a test fails when the copy drifts)."""
 
 from __future__ import annotations
 
@@ -15,10 +16,14 @@ EXTRA = [m.ErrorBody, m.Hello, m.StreamLine, m.ExportRequest, m.ExportResponse]
 
 
 def document() -> dict[str, Any]:
+    from mdm_console.engine.events import KINDS
+
     models = {t for op in OPS.values() for t in (op.request, op.response)} | set(EXTRA)
     ordered = sorted(models, key=lambda t: t.__name__)
+    payloads = sorted(set(KINDS.values()), key=lambda t: t.__name__)
     _, defs = models_json_schema([(t, "validation" if t.__name__.endswith("Request") else "serialization")
-                                  for t in ordered], ref_template="#/components/schemas/{model}")
+                                  for t in ordered] + [(t, "validation") for t in payloads],
+                                 ref_template="#/components/schemas/{model}")
 
     def ref(t) -> dict[str, str]:
         return {"$ref": f"#/components/schemas/{t.__name__}"}
@@ -65,7 +70,10 @@ def document() -> dict[str, Any]:
             "info": {"title": "mdm-console session API", "version": f"{m.API_VERSION} (mdm-console {__version__})",
                      "description": "HTTP/1.1 over the Unix socket beside the session db. Each caller is identified "
                                     "by SO_PEERCRED; `operator` in a request is the typed name recorded beside it."},
-            "paths": paths, "components": {"schemas": defs.get("$defs", {})}}
+            "paths": paths, "components": {"schemas": defs.get("$defs", {})},
+            "x-event-kinds": {kind: {"$ref": f"#/components/schemas/{model.__name__}",
+                                     "description": (model.__doc__ or "").strip().split("\n")[0]}
+                              for kind, model in sorted(KINDS.items())}}
 
 
 def _sample(op):

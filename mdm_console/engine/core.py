@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from mdm_console import __version__
+from mdm_console.engine import events as events_mod
 from mdm_console.engine.checklist import Checklist
 from mdm_console.engine.gates import HealthView
 from mdm_console.engine.phases import derive_phase
@@ -194,6 +195,9 @@ class Engine:
         return (await self.record_many([EventSpec(kind, component, payload)]))[0]
 
     async def record_many(self, specs: list[EventSpec]) -> list[Event]:
+        if events_mod.CHECK:  # the test suite: every payload is what its kind says (engine/events.py)
+            for spec in specs:
+                events_mod.check(spec.kind, spec.payload or {})
         acting = _acting.get()
         if acting is not None:
             specs = [s if s.actor else dataclasses.replace(s, actor=acting) for s in specs]
