@@ -58,6 +58,20 @@ def _timed_refresh(self) -> None:
 
 Screen._compositor_refresh = _timed_refresh
 
+SCREEN_KEYS = ["2", "1", "3", "1", "4", "1", "5", "1"]
+
+
+async def switch_screens(pilot, presses: int) -> None:
+    """Visit every screen once (a first visit builds it: not in the figures), then switch `presses` times;
+    TimedApp.repaints then holds one figure per switch."""
+    for k in SCREEN_KEYS:
+        await pilot.press(k)
+        await pilot.pause()
+    TimedApp.repaints.clear()
+    for n in range(presses):
+        await pilot.press(SCREEN_KEYS[n % len(SCREEN_KEYS)])
+        await pilot.pause()
+
 VALIDATORS = "".join(f"""
 [[validators]]
 id = "load{i}"

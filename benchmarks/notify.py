@@ -26,7 +26,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from _common import emit, parse_args, percentile, write_plan
-from keys import TimedApp  # noqa: F401 - importing it times the compositor's refreshes
+from keys import TimedApp, switch_screens  # importing keys times the compositor's refreshes
 
 from mdm_console.cli.owner import tune_gc
 from mdm_console.engine.core import Engine
@@ -134,14 +134,7 @@ async def keys_while_hanging(tmp: Path, presses: int, with_targets: bool) -> lis
         async with app.run_test(size=(160, 48)) as pilot:
             noise = asyncio.ensure_future(alerts())
             await pilot.pause(2)
-            keys = ["2", "1", "3", "1", "4", "1", "5", "1"]
-            for k in keys:  # first visits build the screens: not timed
-                await pilot.press(k)
-                await pilot.pause()
-            TimedApp.repaints.clear()
-            for n in range(presses):
-                await pilot.press(keys[n % len(keys)])
-                await pilot.pause()
+            await switch_screens(pilot, presses)
             stop.set()
             await noise
     finally:

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from _common import emit, percentile, write_plan
 
-from keys import VALIDATORS, TimedApp
+from keys import VALIDATORS, TimedApp, switch_screens
 from mdm_console.api import models as m
 from mdm_console.api.ops import OPS
 from mdm_console.client.remote import ServiceClient
@@ -125,14 +125,7 @@ async def attached_keys(tmp: Path, presses: int) -> tuple[list[float], int, int]
                 if time.monotonic() > deadline:
                     raise RuntimeError("the service never reported 50 running validators and live figures")
                 await pilot.pause(0.1)
-            keys = ["2", "1", "3", "1", "4", "1", "5", "1"]
-            for k in keys:  # first visits build the screens: not in the figures
-                await pilot.press(k)
-                await pilot.pause()
-            TimedApp.repaints.clear()
-            for n in range(presses):
-                await pilot.press(keys[n % len(keys)])
-                await pilot.pause()
+            await switch_screens(pilot, presses)
             running, ops = len(session.running_validators), session.stats("storage").ops
             await session.call("cancel", m.CancelRequest())
             await validate

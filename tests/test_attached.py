@@ -162,63 +162,27 @@ async def test_a_console_says_within_two_seconds_that_its_owner_is_gone_and_can_
 # ---- a real `serve`, a real console in tmux, kill -9 of the console --------------------------------------------
 @pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 def test_killing_an_attached_console_stops_nothing_the_policy_still_rolls_back(tmp_path):
-    import json
+    import psutil
 
-    from tests.test_service import serving
+    from tests.test_service import fault_is_rolled_back_by_the_policy, policy_plan, serving
     from tests.test_tmux import wait_for
 
-    plan = tmp_path / "mdm-plan.toml"
-    plan.write_text("""\
-version = 1
-[cutover]
-name = "served"
-flag_file = "state/flags.json"
-[gate]
-min_stage_seconds = 0
-[[components]]
-id = "storage"
-flag_key = "mdm.new_backend"
-[metrics]
-source = "jsonl"
-path = "metrics/ops.jsonl"
-interval_seconds = 1
-[alerts.auto_rollback]
-mode = "auto"
-error_rate_above = 0.05
-for_seconds = 2
-window_seconds = 10
-""")
-    flags = tmp_path / "state" / "flags.json"
+    plan = policy_plan(tmp_path)
     with serving(plan) as s:
         tmux = f"mdm-{uuid.uuid4().hex[:8]}"
         cmd = f"{sys.executable} -m mdm_console --plan {plan} --operator watcher; sleep 30"
         subprocess.run(["tmux", "new-session", "-d", "-s", tmux, "-x", "160", "-y", "48",
                         "-e", f"MDM_STATE_DIR={tmp_path}", cmd], check=True, cwd=os.getcwd())
-        workload = None
         try:
             wait_for(tmux, f"attached to serve PID {s.proc.pid}")
             pane_pid = int(subprocess.run(["tmux", "display", "-p", "-t", tmux, "#{pane_pid}"], capture_output=True,
                                           text=True).stdout.strip())
-            import psutil
-
             console = next(p for p in psutil.Process(pane_pid).children(recursive=True)
                            if "mdm_console" in " ".join(p.cmdline()))
             console.send_signal(signal.SIGKILL)
             console.wait(10)
-            workload = subprocess.Popen([sys.executable, "-m", "mdm_console", "demo-workload", "--flags", str(flags),
-                                         "--metrics", str(tmp_path / "metrics" / "ops.jsonl"), "--rate", "600",
-                                         "--fault", "storage:0.5", "--seed", "1"])
-            from tests.conftest import run_cli
-
-            r = run_cli("advance", "storage", "--override", "fault drill", "--plan", str(plan))
-            assert r.returncode == 0, r.stderr
-            done = s.wait_for(lambda x: x.get("msg") == "event" and x.get("kind") == "rollback.finished", 60)
-            assert done["operator"] == "policy:auto_rollback"
-            assert json.loads(flags.read_text())["flags"]["mdm.new_backend"]["metadata"]["percent"] == 0
+            fault_is_rolled_back_by_the_policy(s, plan)
         finally:
-            if workload is not None:
-                workload.terminate()
-                workload.wait(10)
             subprocess.run(["tmux", "kill-session", "-t", tmux], capture_output=True)
 
 

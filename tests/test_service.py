@@ -374,41 +374,35 @@ observe = ["user:{stranger}"]
 
 
 # ---- the safety net outlives every terminal ------------------------------------------------------------------------
-def test_auto_rollback_acts_with_no_console_attached(tmp_path):
+def policy_plan(tmp_path: Path) -> Path:
+    """A plan with a JSONL feed and the auto-rollback policy in `auto` (for_seconds 2)."""
+    from tests.test_live import plan_text
+
     plan = tmp_path / "mdm-plan.toml"
-    plan.write_text("""\
-version = 1
-[cutover]
-name = "served"
-flag_file = "state/flags.json"
-[gate]
-min_stage_seconds = 0
-[[components]]
-id = "storage"
-flag_key = "mdm.new_backend"
-[metrics]
-source = "jsonl"
-path = "metrics/ops.jsonl"
-interval_seconds = 1
-window_seconds = 60
-[alerts.auto_rollback]
-mode = "auto"
-error_rate_above = 0.05
-for_seconds = 2
-window_seconds = 10
-""")
+    plan.write_text(plan_text(tmp_path, mode="auto", for_seconds=2))
+    return plan
+
+
+def fault_is_rolled_back_by_the_policy(s: Served, plan: Path) -> None:
+    """The demo workload fails half the new path's operations; a canary goes out through the socket; the service's
+    auto-rollback policy (nobody else) puts the flag back to 0 %."""
+    flags = plan.parent / "state" / "flags.json"
+    workload = subprocess.Popen([sys.executable, "-m", "mdm_console", "demo-workload", "--flags", str(flags),
+                                 "--metrics", str(plan.parent / "metrics" / "ops.jsonl"), "--rate", "600",
+                                 "--fault", "storage:0.5", "--seed", "1"])
+    try:
+        r = run_cli("advance", "storage", "--override", "fault drill", "--plan", str(plan))
+        assert r.returncode == 0, r.stderr
+        assert json.loads(flags.read_text())["flags"]["mdm.new_backend"]["metadata"]["percent"] == 5
+        done = s.wait_for(lambda x: x.get("msg") == "event" and x.get("kind") == "rollback.finished", 60)
+        assert done["operator"] == "policy:auto_rollback"
+    finally:
+        workload.terminate()
+        workload.wait(10)
+    assert json.loads(flags.read_text())["flags"]["mdm.new_backend"]["metadata"]["percent"] == 0
+
+
+def test_auto_rollback_acts_with_no_console_attached(tmp_path):
+    plan = policy_plan(tmp_path)
     with serving(plan) as s:
-        flags = tmp_path / "state" / "flags.json"
-        workload = subprocess.Popen([sys.executable, "-m", "mdm_console", "demo-workload", "--flags", str(flags),
-                                     "--metrics", str(tmp_path / "metrics" / "ops.jsonl"), "--rate", "600",
-                                     "--fault", "storage:0.5", "--seed", "1"])
-        try:
-            r = run_cli("advance", "storage", "--override", "fault drill", "--plan", str(plan))
-            assert r.returncode == 0, r.stderr
-            assert json.loads(flags.read_text())["flags"]["mdm.new_backend"]["metadata"]["percent"] == 5
-            done = s.wait_for(lambda x: x.get("msg") == "event" and x.get("kind") == "rollback.finished", 60)
-            assert done["operator"] == "policy:auto_rollback"
-        finally:
-            workload.terminate()
-            workload.wait(10)
-        assert json.loads(flags.read_text())["flags"]["mdm.new_backend"]["metadata"]["percent"] == 0
+        fault_is_rolled_back_by_the_policy(s, plan)

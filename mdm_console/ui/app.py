@@ -302,6 +302,7 @@ class ConsoleApp(Actions, App):
             return
         old, self.session, self._said_gone = self.session, new, False
         await old.close()
+        self.clear_notifications()  # "the owner is gone" no longer holds
         self.sub_title = new.described()
         self._follow_engine()
         self.refresh_bindings()

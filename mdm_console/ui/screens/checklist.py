@@ -50,7 +50,8 @@ class ChecklistScreen(ConsoleScreen):
 
     def on_mount(self) -> None:
         t = self.query_one("#items", DataTable)
-        t.border_title = "Checklist (space complete · f failed · n note · o reopen · s sign off)"
+        t.border_title = "Checklist" + (" (observing: read-only)" if self.session.observe else
+                                        " (space complete · f failed · n note · o reopen · s sign off)")
         t.add_columns("", "!", "section", "id", "title", "why not yet / notes")
         self.query_one("#signoffs").border_title = "Sign-offs"
         self.refresh_view()

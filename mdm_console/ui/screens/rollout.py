@@ -45,7 +45,8 @@ class RolloutScreen(ConsoleScreen):
 
     def on_mount(self) -> None:
         comps = self.query_one("#components", DataTable)
-        comps.border_title = "Components (a advance · b step back · p auto)"
+        comps.border_title = "Components" + (" (observing: read-only)" if self.session.observe else
+                                             " (a advance · b step back · p auto)")
         comps.add_columns("component", "ladder", "percent", "stage began", "auto-advance")
         pts = self.query_one("#points", DataTable)
         pts.border_title = "Rollback points"

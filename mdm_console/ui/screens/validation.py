@@ -63,7 +63,8 @@ class ValidationScreen(ConsoleScreen):
         e = self.session
         self.query_one(StatusLine).render_from(e, e.now())
         t = self.query_one("#validators", DataTable)
-        t.border_title = f"Validators of phase '{self.phase}' (tab: next phase · v run · enter run selected · x cancel)"
+        keys = "tab: next phase" + ("" if e.observe else " · v run · enter run selected · x cancel")
+        t.border_title = f"Validators of phase '{self.phase}' ({keys})"
         rows = []
         chosen = [v for v in e.plan.validators if self.phase in v.phases]
         running = e.running_validators
