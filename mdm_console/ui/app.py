@@ -23,6 +23,7 @@ from mdm_console.exits import EXIT_FAILED, EXIT_USAGE
 from mdm_console.textsafe import visible
 from mdm_console.ui.actions import Actions
 from mdm_console.collector import IdleCollector
+from mdm_console.ui.keydocs import typed
 from mdm_console.ui.keymap import Keymap, bindings_by_scope, check, load_keymap
 from mdm_console.ui.modals.confirm import ConfirmModal
 from mdm_console.ui.modals.help import HelpModal, key_rows
@@ -317,9 +318,8 @@ class ConsoleApp(Actions, App):
         # An observing console's help leaves out what it cannot do.
         active = {k: a for k, a in screen.active_bindings.items()
                   if a.node.check_action(a.binding.action, ()) is not False}
-        screen_keys = key_rows([(self.get_key_display(a.binding), a.binding) for a in active.values()
-                                if a.node is screen])
-        app_keys = key_rows([(self.get_key_display(a.binding), a.binding) for a in active.values()
+        screen_keys = key_rows([(typed(a.binding.key), a.binding) for a in active.values() if a.node is screen])
+        app_keys = key_rows([(typed(a.binding.key), a.binding) for a in active.values()
                              if a.node is self]) + ["  ctrl+p     Command palette: every action"]
         title = getattr(screen, "TITLE_TEXT", "") or "mdm-console"
         self.push_screen(HelpModal(f"Keys: {title}", screen_keys or ["  (the app's keys only)"], app_keys))
