@@ -97,6 +97,53 @@ def test_restart_resumes_from_the_stored_position(tmp_path):
     assert total_ops(w) == 4 and total_ops(w2) == 2
 
 
+def test_a_restart_after_a_rotation_reads_the_rest_of_the_old_file_then_the_new_one(tmp_path):
+    path = tmp_path / "ops.jsonl"
+    feed, w = make_feed(path)
+    path.write_text("".join(op() + "\n" for _ in range(6)))
+    drain(feed)
+    pos = feed.resume_offset()  # what the store keeps; then the console stops
+    feed.close()
+    with open(path, "a") as fh:  # the application goes on writing, and rotates, while nobody reads
+        fh.write("".join(op() + "\n" for _ in range(4)))
+    os.replace(path, tmp_path / "ops.jsonl.1")
+    path.write_text("".join(op() + "\n" for _ in range(7)))
+    again, w2 = make_feed(path)
+    again.position = pos
+    drain(again)
+    assert total_ops(w) == 6 and total_ops(w2) == 4 + 7  # nothing lost, nothing read twice
+    drain(again)
+    assert total_ops(w2) == 11 and again.status.bad == 0
+
+
+def test_the_demo_workload_rotates_its_metrics_file_at_the_cap(tmp_path):
+    """The demo's own file stays small: at the cap it becomes ops.jsonl.1 and a new file starts."""
+    import subprocess
+    import sys
+
+    flags = tmp_path / "flags.json"
+    flags.write_text(json.dumps({"flags": {"mdm.new_backend": {
+        "state": "ENABLED", "variants": {"on": True, "off": False}, "defaultVariant": "off",
+        "metadata": {"component": "storage"}}}}))
+    metrics = tmp_path / "ops.jsonl"
+    proc = subprocess.Popen([sys.executable, "-c", "import sys\nfrom mdm_console.cli.main import main\n"
+                             "sys.exit(main(sys.argv[1:]))", "demo-workload", "--flags", str(flags), "--metrics",
+                             str(metrics), "--rate", "800", "--rotate-mb", "0.05"])
+    try:
+        deadline = time.monotonic() + 60
+        while not (tmp_path / "ops.jsonl.1").exists():
+            assert time.monotonic() < deadline and proc.poll() is None, "no rotation within 60 s"
+            time.sleep(0.1)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    cap = int(0.05 * (1 << 20))
+    rotated = (tmp_path / "ops.jsonl.1").stat().st_size
+    assert cap <= rotated < cap + 200_000  # rotated at the cap (plus the last write)
+    assert metrics.stat().st_size < cap + 200_000
+    assert all(json.loads(line)["component"] == "storage" for line in (tmp_path / "ops.jsonl.1").read_text().splitlines())
+
+
 async def test_the_watcher_follows_appends(tmp_path):
     path = tmp_path / "ops.jsonl"
     feed, w = make_feed(path)

@@ -23,6 +23,8 @@ def add_parser(sub, parents) -> None:
                    help="extra latency on component C's new path, e.g. storage:300")
     p.add_argument("--prometheus-port", type=int, metavar="P", help="also serve Prometheus text on 127.0.0.1:P")
     p.add_argument("--seed", type=int, help="random seed (repeatable runs)")
+    p.add_argument("--rotate-mb", type=float, default=4.0, metavar="MB",
+                   help="rotate the metrics file to <name>.1 at this size (default 4; 0: never)")
     p.set_defaults(run=run)
 
 
@@ -35,4 +37,5 @@ def run(args: argparse.Namespace) -> int:
     if any(not 0 <= v <= 1 for v in faults.values()):
         raise CliExit(EXIT_USAGE, "--fault rates are between 0 and 1")
     return run_workload(Config(args.flags, args.metrics, args.rate, faults, parse_pairs(args.latency, "latency"),
-                               args.prometheus_port, seed=args.seed))
+                               args.prometheus_port, seed=args.seed,
+                               rotate_bytes=int(max(args.rotate_mb, 0) * (1 << 20))))

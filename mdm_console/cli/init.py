@@ -22,16 +22,22 @@ def add_parser(sub, parents) -> None:
 
 def run(args: argparse.Namespace) -> int:
     target = Path(args.dir).expanduser()
-    existing = [str(target / f) for f in FILES if (target / f).exists()]
+    from mdm_console.plan.schema import SCHEMA_FILE
+
+    existing = [str(target / f) for f in (*FILES, SCHEMA_FILE) if (target / f).exists()]
     if existing:
         raise CliExit(EXIT_FAILED, "refusing to overwrite: " + ", ".join(existing))
+    from mdm_console.plan.schema import SCHEMA_FILE, schema_text
+
     source = resources.files(EXAMPLE_PACKAGE)
-    for rel in FILES:
+    contents = {rel: source.joinpath(rel).read_bytes() for rel in FILES}
+    contents[SCHEMA_FILE] = schema_text().encode()  # the plan's `#:schema` line points at it (TOML editors)
+    for rel, data in contents.items():
         dest = target / rel
         dest.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
         with open(dest, "xb") as fh:  # "x": never replace a file that appeared meanwhile
-            fh.write(source.joinpath(rel).read_bytes())
+            fh.write(data)
         os.chmod(dest, 0o644)
-    print(f"wrote {target / FILES[0]} and {target / FILES[1]}")
+    print(f"wrote {target / FILES[0]}, {target / FILES[1]} and {target / SCHEMA_FILE}")
     print(f"next: mdm-console status --plan {target / FILES[0]}")
     return EXIT_OK

@@ -40,7 +40,13 @@ class JsonlFeed:
         self.reads = 0  # passes over the file so far (tests wait on it instead of sleeping)
 
     # ---- reading (blocking: called in a thread) -----------------------------------------------
-    def _open_current(self) -> bool:
+    def rotated(self) -> Path:
+        """Where a writer that rotates moves the file (`ops.jsonl` -> `ops.jsonl.1`)."""
+        return self.path.with_name(self.path.name + ".1")
+
+    def _open_current(self, resume: bool = True) -> bool:
+        if resume and self._fh is None and self.position.ino and self._resume_rotated():
+            return True
         try:
             fh = open(self.path, "rb")  # noqa: SIM115 - kept open across reads to follow a rotated file
         except FileNotFoundError:
@@ -53,6 +59,25 @@ class JsonlFeed:
         elif st.st_size < self.position.offset:
             self.position.offset = 0  # the same file, truncated
             self._partial = b""
+        fh.seek(self.position.offset)
+        self._fh = fh
+        self.status.error = None
+        return True
+
+    def _resume_rotated(self) -> bool:
+        """A restart whose stored position is in a file that was rotated meanwhile: finish that file first (read on
+        from the stored offset), then the new one from its start. Nothing lost, nothing read twice."""
+        try:
+            cur = os.stat(self.path)
+            if (cur.st_dev, cur.st_ino) == (self.position.dev, self.position.ino):
+                return False
+            fh = open(self.rotated(), "rb")  # noqa: SIM115 - drained, then the current file takes over
+        except OSError:
+            return False
+        st = os.fstat(fh.fileno())
+        if (st.st_dev, st.st_ino) != (self.position.dev, self.position.ino) or st.st_size < self.position.offset:
+            fh.close()
+            return False
         fh.seek(self.position.offset)
         self._fh = fh
         self.status.error = None
@@ -77,7 +102,7 @@ class JsonlFeed:
             if (st.st_dev, st.st_ino) != (cur.st_dev, cur.st_ino):
                 self._fh.close()  # the old file is drained to its end: switch to the new one
                 self._fh = None
-                if not self._open_current():
+                if not self._open_current(resume=False):
                     return out
                 continue
             if cur.st_size < self.position.offset:

@@ -36,6 +36,7 @@ class Config:
     prometheus_port: int | None = None
     users: int = 100_000
     seed: int | None = None
+    rotate_bytes: int = 4 << 20  # the metrics file is rotated to <name>.1 at this size (0: never)
 
 
 def components_from(flags_path: Path) -> dict[str, str]:
@@ -142,6 +143,7 @@ def run(cfg: Config) -> int:
                                              "latency_ms": round(latency, 2), "variant": variant}))
             if lines:
                 out.write("\n".join(lines) + "\n")
+                out = rotate_if_full(out, cfg)
         if aggregate and int(now) != agg_second:
             stamp = datetime.fromtimestamp(agg_second, UTC).isoformat().replace("+00:00", "Z")
             for (comp, variant), (s, e, lat) in agg.items():
@@ -149,12 +151,23 @@ def run(cfg: Config) -> int:
                 p99 = lat[min(len(lat) - 1, int(0.99 * len(lat)))] if lat else None
                 out.write(json.dumps({"ts": stamp, "component": comp, "success": s, "error": e,
                                       "latency_p99_ms": round(p99, 2) if p99 else None, "variant": variant}) + "\n")
+            out = rotate_if_full(out, cfg)
             agg.clear()
             agg_second = int(now)
         time.sleep(tick)
     out.close()
     api.shutdown()
     return 0
+
+
+def rotate_if_full(out, cfg: Config):
+    """At the size cap the file becomes <name>.1 (replacing the one before) and a new one starts: the demo's own
+    files stay small however long it runs. The console's feed reads the old file to its end, then the new one."""
+    if not cfg.rotate_bytes or out.tell() < cfg.rotate_bytes:
+        return out
+    out.close()
+    os.replace(cfg.metrics, cfg.metrics.with_name(cfg.metrics.name + ".1"))
+    return open(cfg.metrics, "a", buffering=1)  # noqa: SIM115 - the writer's file until the next rotation
 
 
 def parse_pairs(values: list[str], what: str) -> dict[str, float]:
