@@ -47,7 +47,20 @@ def test_a_stale_feed_never_passes_even_with_good_old_numbers():
     assert not results["success_rate"].ok and results["success_rate"].value is None
 
 
-def test_traffic_gates_do_not_apply_at_zero_percent():
-    results = by_name(evaluate(GATE, percent=0, stage_since=NOW - timedelta(seconds=601), now=NOW, counters=None))
+def test_traffic_gates_do_not_apply_at_zero_percent_but_a_live_feed_does():
+    live = StageCounters(0, 0, 0, NOW - timedelta(seconds=3))  # the old path's figures, 3 s old
+    results = by_name(evaluate(GATE, percent=0, stage_since=NOW - timedelta(seconds=601), now=NOW, counters=live))
     assert all(r.ok for r in results.values())
-    assert "not applicable" in results["operations"].reason
+    assert "not applicable" in results["operations"].reason and results["feed"].reason.startswith("live")
+
+
+@pytest.mark.parametrize("counters,words", [
+    (None, "no metric feed is running (the plan has none, or nothing reads it): nothing would see the canary"),
+    (StageCounters(0, 0, 0, None), "no figures from the feed yet"),
+    (StageCounters(0, 0, 0, NOW - timedelta(minutes=5), stale_reason="jsonl ops.jsonl: no data for 300 s"),
+     "stale: jsonl ops.jsonl: no data for 300 s"),
+])
+def test_no_blind_canary_leaving_zero_needs_a_live_feed(counters, words):
+    results = by_name(evaluate(GATE, percent=0, stage_since=NOW - timedelta(seconds=601), now=NOW, counters=counters))
+    assert [n for n, r in results.items() if not r.ok] == ["feed"]
+    assert words in results["feed"].reason

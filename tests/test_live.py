@@ -29,6 +29,38 @@ def test_alert_hysteresis_does_not_flap():
     assert seen == [None, "warning", None, None, None, "cleared", "critical", None, None, "warning", "cleared"]
 
 
+def test_a_level_must_hold_for_seconds_to_raise_and_the_value_stay_clear_to_clear():
+    """The host's CPU on a busy 2-core box: 85 % and 60 % every 2 s raised and cleared an alert each time."""
+    book = AlertBook()
+    rule = Rule("cpu_percent", Levels(warning=80, critical=90, clear=70, for_seconds=10))
+    seen = []
+    for n, v in enumerate([85, 60] * 10):  # flapping every 2 s for 40 s: never raised
+        seen.append(book.judge("cpu_percent:host", "host", rule, v, now=n * 2.0))
+    assert seen == [None] * 20 and "cpu_percent:host" not in book.active
+    t0 = 100.0
+    raised = [book.judge("cpu_percent:host", "host", rule, 85, now=t0 + s) for s in range(0, 12, 2)]
+    assert raised[:5] == [None] * 5 and raised[5].level == "warning" and "for 10 s" in raised[5].message
+    # 75 % is below warning but above `clear`: the alert stays; below clear it needs 10 s without a break.
+    assert book.judge("cpu_percent:host", "host", rule, 75, now=t0 + 20) is None
+    assert book.judge("cpu_percent:host", "host", rule, 65, now=t0 + 22) is None
+    assert book.judge("cpu_percent:host", "host", rule, 85, now=t0 + 26) is None  # back up: the clear starts over
+    assert book.judge("cpu_percent:host", "host", rule, 65, now=t0 + 28) is None
+    assert book.judge("cpu_percent:host", "host", rule, 65, now=t0 + 37) is None
+    cleared = book.judge("cpu_percent:host", "host", rule, 65, now=t0 + 38)
+    assert cleared.level is None and "back to 65 for 10 s" in cleared.message
+
+
+def test_clear_levels_are_checked_against_warning(tmp_path):
+    import pytest
+
+    from mdm_console.plan.load import PlanError
+    from tests.test_adoption import load_plan_text
+
+    base = 'version = 1\n[cutover]\nname = "x"\nflag_file = "f.json"\n[[components]]\nid = "a"\nflag_key = "k"\n'
+    with pytest.raises(PlanError, match="alerts.cpu_percent.clear: must not be above warning"):
+        load_plan_text(tmp_path, base + "[alerts]\ncpu_percent = { warning = 80, critical = 90, clear = 85 }\n")
+
+
 def test_success_rate_alerts_when_it_falls_below():
     book = AlertBook()
     rule = Rule("success_rate", Levels(warning=0.98, critical=0.95), below=True)

@@ -208,6 +208,7 @@ def test_cli_rollback_codes(plan_path):
 def test_cli_advance_blocked_names_each_failing_gate(plan_path):
     r = run_cli("advance", "storage", "--plan", str(plan_path))
     assert r.returncode == 1
-    assert "advance blocked by 1 gate(s): stage_time 0 s in stage, needs 600 s" in r.stderr
+    assert "advance blocked by 2 gate(s): stage_time 0 s in stage, needs 600 s; feed no metric feed is running" \
+        in r.stderr  # the plan has no feed: no blind canary without an override
     r = run_cli("advance", "nope", "--plan", str(plan_path))
     assert r.returncode == 1 and "unknown component 'nope'" in r.stderr

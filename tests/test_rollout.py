@@ -17,13 +17,13 @@ from mdm_console.plan.load import load_plan
 
 
 class FakeHealth:
-    """A health window whose counters a test sets."""
+    """A health window whose counters a test sets; unset, a live feed that has seen only the old path."""
 
     def __init__(self):
         self.counters: dict[str, StageCounters] = {}
 
     def stage_counters(self, component, since):
-        return self.counters.get(component)
+        return self.counters.get(component, StageCounters(0, 0, 0, datetime.now(UTC)))
 
 
 class Clock:
@@ -78,7 +78,8 @@ async def test_advance_with_gates_holding_moves_the_flag(engine):
     assert f["metadata"]["seq"] == intent.seq
     changed = [ev for ev in await engine.events(head) if ev.kind == "stage.changed"][0]
     assert changed.payload["from"] == "testing" and changed.payload["reason"] == "go"
-    assert {g["name"] for g in changed.payload["gates"]} == {"stage_time", "success_rate", "error_rate", "operations"}
+    assert {g["name"] for g in changed.payload["gates"]} == {"stage_time", "feed", "success_rate", "error_rate",
+                                                             "operations"}
 
 
 async def test_blocked_advance_needs_a_reason_and_the_override_is_recorded(engine):

@@ -66,9 +66,23 @@ def write_plan(tmp_path: Path, min_stage: int = 0) -> Path:
     return p
 
 
+class LiveOldPath:
+    """A HealthView for pilots that run no feed: the feed is live and has seen only the old path (so leaving 0 %
+    passes its feed gate; the traffic gates above 0 % see no new-path operations)."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    def stage_counters(self, component, since):
+        from mdm_console.feeds.base import StageCounters
+
+        return StageCounters(0, 0, 0, self.engine.now())
+
+
 async def open_engine(tmp_path: Path, min_stage: int = 0) -> Engine:
     e = await Engine.open(load_plan(write_plan(tmp_path, min_stage)), record_start="test")
     await e.rollout.ensure_flag_file()
+    e.health = LiveOldPath(e)  # a LiveMonitor started later takes its place
     return e
 
 

@@ -40,6 +40,23 @@ class GateResult:
         return asdict(self)
 
 
+def _feed_gate(counters: StageCounters | None, now: datetime) -> GateResult:
+    """No blind canary: leaving 0 % needs a feed that is live now (figures younger than the stale limit; at 0 %
+    they are the old path's), or nothing would see the new path's errors. An override records going blind."""
+    if counters is None:
+        return GateResult("feed", False, None, 0.0, "live",
+                          "no metric feed is running (the plan has none, or nothing reads it): nothing would see "
+                          "the canary's errors")
+    if counters.stale_reason:
+        return GateResult("feed", False, None, 0.0, "live", f"stale: {counters.stale_reason}")
+    if counters.measured_at is None:
+        return GateResult("feed", False, None, 0.0, "live",
+                          "no figures from the feed yet: nothing would see the canary's errors")
+    age = max(0.0, (now - counters.measured_at).total_seconds())
+    return GateResult("feed", True, round(age, 1), 0.0, "live", f"live: the newest figure is {age:.0f} s old",
+                      counters.measured_at.isoformat())
+
+
 def _pct(x: float) -> str:
     return f"{x * 100:.2f} %"
 
@@ -69,6 +86,7 @@ def evaluate(gate: Gate, *, percent: float, stage_since: datetime, now: datetime
         f"{elapsed:.0f} s in stage, needs {gate.min_stage_seconds:g} s{note}", now.isoformat()))
 
     if percent <= 0:
+        results.append(_feed_gate(counters, now))
         for name, thr, cmp in (("success_rate", gate.min_success_rate, ">="),
                                ("error_rate", gate.max_error_rate, "<="),
                                ("operations", float(gate.min_operations), ">=")) + (

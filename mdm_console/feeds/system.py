@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -47,6 +48,10 @@ class SystemFeed:
         return self.history[-1] if self.history else None
 
     async def run(self, stop: asyncio.Event) -> None:
+        # A CPU figure covers the time since the last call: the first one, just after the priming call, would
+        # cover milliseconds (a "0 %" that nothing measured). The first sample waits one full interval.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), self.status.interval)
         while not stop.is_set():
             s = await pools.FEEDS.run(self.sample)
             self.history.append(s)

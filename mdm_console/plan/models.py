@@ -122,6 +122,9 @@ class Metrics(Strict):
 class Levels(Strict):
     warning: Annotated[float, Field(ge=0, allow_inf_nan=False)]
     critical: Annotated[float, Field(ge=0, allow_inf_nan=False)]
+    for_seconds: Annotated[float, Field(ge=0, le=3600)] = 0  # a level must hold this long to raise, or to clear
+    clear: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None  # clears only past this (default: 10 %
+    # of the warning-critical band back from warning)
 
 
 class AutoRollback(Strict):
@@ -158,8 +161,13 @@ class Alerts(Strict):
             if key == "success_rate":
                 if lv.critical > lv.warning:
                     raise PlanRefError(f"{key}.critical", "must not be above warning (success alerts fire below)")
-            elif lv.critical < lv.warning:
-                raise PlanRefError(f"{key}.critical", "must not be below warning")
+                if lv.clear is not None and lv.clear < lv.warning:
+                    raise PlanRefError(f"{key}.clear", "must not be below warning (a success rate clears above it)")
+            else:
+                if lv.critical < lv.warning:
+                    raise PlanRefError(f"{key}.critical", "must not be below warning")
+                if lv.clear is not None and lv.clear > lv.warning:
+                    raise PlanRefError(f"{key}.clear", "must not be above warning (an alert clears below it)")
         return self
 
 

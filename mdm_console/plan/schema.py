@@ -76,6 +76,10 @@ MEANING = {
     "GateOverride.verdict": "overrides gate.verdict for this component",
     "Levels.warning": "raise a warning beyond this",
     "Levels.critical": "raise a critical alert beyond this",
+    "Levels.for_seconds": "a level must hold this long before the alert is raised (or stepped), and the value must "
+                          "stay back past the clear level this long before it clears: no flapping",
+    "Levels.clear": "the level the value must come back past for the alert to clear (default: 10 % of the "
+                    "warning-critical band back from warning)",
     "Metrics.source": "jsonl, prometheus, promql or none",
     "Metrics.path": "jsonl: the metrics file (tailed, rotation-safe)",
     "Metrics.url": "prometheus: the /metrics URL to scrape; promql: the Prometheus server",
