@@ -203,6 +203,17 @@ def test_cli_rollback_codes(plan_path):
     assert r.returncode == 0 and "before component rollback" in r.stdout
     r = run_cli("points", "--take", "before lunch", "--plan", str(plan_path))
     assert r.returncode == 0 and "took point" in r.stdout
+    listed = [line.split()[0] for line in r.stdout.splitlines() if line.startswith("pt-")]
+    assert "before lunch" in r.stdout.splitlines()[1] and listed == sorted(listed, reverse=True)  # newest first
+    # Usage errors are exit 2, before anything is opened; a rollback that changes nothing records nothing.
+    r = run_cli("rollback", "--kind", "component", "--yes", "--plan", str(plan_path))
+    assert r.returncode == 2 and "needs --component C" in r.stderr
+    head = json.loads(run_cli("status", "--json", "--plan", str(plan_path)).stdout)["head"]["seq"]
+    for kind in ("full", "flags"):
+        r = run_cli("rollback", "--kind", kind, "--yes", "--plan", str(plan_path))
+        assert r.returncode == 0 and r.stdout.startswith("nothing to do:"), (kind, r.stdout, r.stderr)
+        assert "flag file written" not in r.stdout
+    assert json.loads(run_cli("status", "--json", "--plan", str(plan_path)).stdout)["head"]["seq"] == head
 
 
 def test_cli_advance_blocked_names_each_failing_gate(plan_path):

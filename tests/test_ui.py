@@ -179,7 +179,23 @@ async def test_export_from_the_key(tmp_path):
         await pilot.click("#go")
         await until(pilot, lambda: out.exists())
         await until(pilot, lambda: "wrote" in str(app.screen.query_one("#result").render()))
-    assert "Hash chain verified" in out.read_text()
+        assert "Hash chain verified" in out.read_text()
+        # Again to the same file: the dialog asks (no CLI flag named), and replaces it only once confirmed.
+        out.write_text("an older report")
+        modal = app.screen
+        modal.query_one("#path", Input).focus()
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmModal))
+        assert "--force" not in str(app.screen.query_one("#detail").render())
+        await pilot.press("escape")
+        await until(pilot, lambda: app.screen is modal and "not exported" in str(modal.query_one("#result").render()))
+        assert out.read_text() == "an older report"
+        modal.query_one("#path", Input).focus()
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmModal))
+        app.screen.query_one(Input).value = "REPLACE"
+        await pilot.press("enter")
+        await until(pilot, lambda: "Hash chain verified" in out.read_text())
     await e.close()
 
 

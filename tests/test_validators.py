@@ -429,9 +429,17 @@ def test_cli_json_and_junit_outputs_parse_back(tmp_path):
     """)
     r = run_cli("validate", "--plan", str(plan), "--json")
     assert r.returncode == 0, r.stderr  # only a non-critical check failed
-    rows = [json.loads(line) for line in r.stdout.splitlines()]
+    doc = json.loads(r.stdout)  # one document
+    rows = doc["results"]
     assert {x["id"]: x["status"] for x in rows} == {"good": "passed", "bad": "failed"}
     assert all(isinstance(x["duration_ms"], float) for x in rows)
+    assert doc["ok"] is True and doc["counts"] == {"passed": 1, "failed": 1} and doc["not_passed"] == ["bad"]
+    r = run_cli("validate", "--plan", str(plan), "--jsonl", "--strict")  # any failure fails; lines as they finish
+    assert r.returncode == 1, r.stderr
+    lines = [json.loads(line) for line in r.stdout.splitlines()]
+    assert {x["id"] for x in lines[:-1]} == {"good", "bad"} and lines[-1]["summary"]["ok"] is False
+    r = run_cli("validate", "--plan", str(plan), "--strict")
+    assert r.returncode == 1 and "--strict: check(s) not passed: bad" in r.stdout
     r = run_cli("validate", "--plan", str(plan), "--junit", str(tmp_path / "out.xml"))
     suite = ET.parse(tmp_path / "out.xml").getroot()
     assert suite.get("tests") == "2" and suite.get("failures") == "1"

@@ -129,6 +129,7 @@ class RollbackRequest(Request):
 
 
 class RollbackResponse(Body):
+    nothing_to_do: str | None = Field(None, description="the rollback would change nothing: said, nothing recorded")
     lines: list[str]
     flag_diff: str
     file_diffs: list[str]

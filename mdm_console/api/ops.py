@@ -214,7 +214,7 @@ async def auto_advance(engine, req: m.AutoAdvanceRequest, emit: Emit = None) -> 
 
 
 async def rollback(engine, req: m.RollbackRequest, emit: Emit = None) -> m.RollbackResponse:
-    from mdm_console.engine.rollback import RollbackRequest
+    from mdm_console.engine.rollback import NothingToDo, RollbackRequest
 
     r = RollbackRequest(req.kind, req.component, req.to_stage, req.point, req.reason)
     try:
@@ -223,6 +223,8 @@ async def rollback(engine, req: m.RollbackRequest, emit: Emit = None) -> m.Rollb
             return m.RollbackResponse(lines=plan.lines(), flag_diff=plan.flag_diff,
                                       file_diffs=list(plan.file_diffs.values()), dry_run=True)
         result = await engine.rollback.run(r)
+    except NothingToDo as exc:
+        return m.RollbackResponse(nothing_to_do=str(exc), lines=[], flag_diff="", file_diffs=[], dry_run=False)
     except refusals() as exc:
         raise _failed(f"rollback {req.kind}: ", exc) from None
     v = result.verification

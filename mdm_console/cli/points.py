@@ -24,7 +24,7 @@ def run(args: argparse.Namespace) -> int:
     r = run_async(lambda: run_op(args, loaded, "points", PointsRequest(take=args.take)))
     if r.taken:
         print(f"took point {r.taken}")
-    points = r.points
+    points = list(reversed(r.points))  # newest first
     if args.json:
         print(json.dumps(points, indent=2))
         return EXIT_OK

@@ -27,12 +27,17 @@ def add_parser(sub, parents) -> None:
 def run(args: argparse.Namespace) -> int:
     if not args.dry_run and not args.yes:
         raise CliExit(EXIT_USAGE, "rollback changes the flag file and config files: add --yes (or --dry-run)")
+    if args.kind == "component" and not args.component:
+        raise CliExit(EXIT_USAGE, "rollback --kind component needs --component C")
     from mdm_console.api.models import RollbackRequest
 
     loaded = load(args)
     r = run_async(lambda: run_op(args, loaded, "rollback", RollbackRequest(
         kind=args.kind, component=args.component, to_stage=args.to_stage, point=args.point, reason=args.reason,
         dry_run=args.dry_run)))
+    if r.nothing_to_do:
+        print(r.nothing_to_do)  # no point taken, nothing written, nothing recorded
+        return EXIT_OK
     print("\n".join(r.lines))
     if r.dry_run:
         if r.flag_diff:

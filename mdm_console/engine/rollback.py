@@ -29,6 +29,10 @@ class RollbackError(Exception):
     pass
 
 
+class NothingToDo(RollbackError):
+    """The rollback would change nothing (said, not recorded)."""
+
+
 @dataclass(frozen=True)
 class RollbackRequest:
     kind: Kind
@@ -123,8 +127,11 @@ class RollbackExecutor:
         except RollbackError as exc:
             await e.record("rollback.refused", req.component, {**req.as_dict(), "error": str(exc)})
             raise
-        if not plan.changes and not plan.restore and req.kind != "flags":
-            raise RollbackError("nothing to roll back: " + plan.lines()[-1].strip())
+        if not plan.changes and not plan.restore:
+            # A flags rollback with no stage to change still rewrites a flag file that drifted from the stages;
+            # one that matches them has nothing to do: no point taken, nothing written, nothing recorded.
+            if req.kind != "flags" or not (await e.rollout.check_drift(record=False)).drifted:
+                raise NothingToDo("nothing to do: every stage and file is already as the rollback would leave it")
         present = {"present": e.store.actor.operator} if req.automatic else {}  # the person at the console
         await e.record("rollback.started", req.component, {
             **req.as_dict(), **present, "point": plan.point["id"] if plan.point else None,
@@ -181,7 +188,7 @@ class RollbackExecutor:
     def _component_change(self, req: RollbackRequest) -> Change:
         e = self.engine
         if not req.component:
-            raise RollbackError("a component rollback needs --component")
+            raise RollbackError("a component rollback needs a component (which one to roll back)")
         try:
             e.plan.component(req.component)
         except KeyError:

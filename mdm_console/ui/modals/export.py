@@ -57,10 +57,21 @@ class ExportModal(ModalScreen[None]):
 
     @work(exclusive=True, group="operation")
     async def _export(self, fmt: str, path: str) -> None:
+        from mdm_console.ui.modals.confirm import ConfirmModal
+
         out = self.query_one("#result", Static)
+        target = Path(path).expanduser()
+        force = False
+        if target.is_file():  # the console's way to say --force: ask, then replace (never partially)
+            force = await self.app.push_screen_wait(ConfirmModal(
+                f"Replace {target.name}?", f"{target} is there already. The export replaces it once it is complete "
+                "(a failed export leaves it as it is).", "REPLACE"))
+            if not force:
+                out.update("not exported: the file is there (choose another name, or replace it)")
+                return
         out.update(f"exporting {self.session.state.head_seq} events…")
         try:
-            r = await self.session.export(fmt, Path(path))
+            r = await self.session.export(fmt, target, force=force)
         except Exception as exc:  # noqa: BLE001 - ExportError, a refusal, a service gone: said, never a crash
             out.update(f"[red]{escape(getattr(exc, 'message', None) or str(exc))}[/]")
             return

@@ -157,6 +157,10 @@ class RollbackWizard(ModalScreen[None]):
         except OpFailed as exc:
             lines.append(f"[b red]rollback failed: {escape(exc.message)}[/]")
         else:
+            if r.nothing_to_do:
+                lines.append(escape(r.nothing_to_do))
+                text.update("\n".join(lines[-60:]))
+                return
             verdict = "[green]met[/]" if r.within_target else "[red]MISSED[/]"
             if r.verification is None:
                 ver = "verification: none (the plan has no rollback validators)"
