@@ -125,6 +125,8 @@ async def test_keys_that_change_the_session_say_why_when_the_log_cannot_take_it(
     async with app.run_test(size=(120, 40), notifications=True) as pilot:
         await pilot.press("3", "v")
         await pilot.press("2", "p")
+        await until(pilot, lambda: type(app.screen).__name__ == "ReasonModal")  # pausing says what it does first
+        await pilot.press("enter")
         await until(pilot, lambda: len(app._notifications) >= 2)
         assert all("was deleted" in n.message for n in app._notifications)
         assert app.is_running

@@ -15,6 +15,7 @@ from mdm_console.ui.modals.help import HelpModal
 from mdm_console.ui.modals.reason import ReasonModal
 from mdm_console.ui.modals.rollback_wizard import RollbackWizard
 from mdm_console.ui.modals.signoff import SignoffModal
+from tests.conftest import run_cli
 from tests.ui_helpers import open_engine, until
 
 SIZE = (150, 45)
@@ -40,15 +41,54 @@ async def test_keys_switch_screens_and_help_lists_the_screen_keys(tmp_path):
     await e.close()
 
 
-async def test_advance_with_gates_holding(tmp_path):
+async def test_advance_with_gates_holding_asks_first_and_shows_the_change(tmp_path):
     e = await open_engine(tmp_path, min_stage=0)
     app = app_for(e)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("2", "a")
+        await until(pilot, lambda: isinstance(app.screen, ReasonModal))  # no key moves traffic silently
+        assert e.state.components["storage"].stage == "testing"
+        assert "testing (0 %) -> canary (5 %)" in app.screen.title_text
+        assert "✔ feed: live" in app.screen.detail and "✔ stage_time" in app.screen.detail
+        app.screen.query_one(Input).value = "wave 1 as planned"
+        await pilot.press("enter")
         await until(pilot, lambda: e.state.components["storage"].stage == "canary")
-        assert not isinstance(app.screen, ReasonModal)
         flags = json.loads(e.loaded.flag_file.read_text())["flags"]["mdm.new_backend"]
         assert flags["metadata"]["stage"] == "canary"
+    changed = [ev for ev in await e.events() if ev.kind == "stage.changed"][-1]
+    assert changed.payload["reason"] == "wave 1 as planned" and "override" not in changed.payload
+    await e.close()
+
+
+async def test_a_plan_that_requires_a_reason_refuses_an_advance_without_one(tmp_path):
+    from tests.ui_helpers import write_plan
+
+    plan = write_plan(tmp_path)
+    plan.write_text(plan.read_text().replace("[gate]\n", "[gate]\nrequire_reason = true\n"))
+    r = run_cli("advance", "storage", "--plan", str(plan))
+    assert r.returncode == 1 and "the plan requires a reason for every advance" in r.stderr
+    from mdm_console.engine.core import Engine
+    from mdm_console.plan.load import load_plan
+    from tests.ui_helpers import LiveOldPath
+
+    e = await Engine.open(load_plan(plan), record_start="test")
+    e.health = LiveOldPath(e)
+    app = app_for(e)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2", "a")
+        await until(pilot, lambda: isinstance(app.screen, ReasonModal))
+        await pilot.press("enter")  # blank: the modal itself refuses
+        assert isinstance(app.screen, ReasonModal) and "required" in str(app.screen.query_one("#error").render())
+        app.screen.query_one(Input).value = "change 4711 approved"
+        await pilot.press("enter")
+        await until(pilot, lambda: e.state.components["storage"].stage == "canary")
+        await pilot.press("p")  # pause/resume says what it will do, too
+        await until(pilot, lambda: isinstance(app.screen, ReasonModal))
+        assert "will advance by itself" in app.screen.detail
+        await pilot.press("enter")
+        await until(pilot, lambda: e.state.components["storage"].auto_advance)
+    changed = [ev for ev in await e.events() if ev.kind == "stage.changed"][-1]
+    assert changed.payload["reason"] == "change 4711 approved"
     await e.close()
 
 
@@ -384,6 +424,8 @@ async def test_a_keymap_rebinds_a_key_by_its_binding_id_and_help_shows_it(tmp_pa
         await pilot.pause()
         assert e.state.components["storage"].stage == "testing"  # `a` no longer advances
         await pilot.press("A")
+        await until(pilot, lambda: isinstance(app.screen, ReasonModal))
+        await pilot.press("enter")
         await until(pilot, lambda: e.state.components["storage"].stage == "canary")
         await pilot.press("question_mark")
         await until(pilot, lambda: isinstance(app.screen, HelpModal))
@@ -413,7 +455,9 @@ async def test_a_bad_keymap_is_reported_and_the_defaults_stay(tmp_path, content,
     async with app.run_test(size=SIZE, notifications=True) as pilot:
         await until(pilot, lambda: app.ready)
         await pilot.press("2", "b")  # step back keeps its key: at the first stage it says so
-        await pilot.press("a")  # advance keeps its key
+        await pilot.press("a")  # advance keeps its key (it asks first)
+        await until(pilot, lambda: isinstance(app.screen, ReasonModal))
+        await pilot.press("enter")
         await until(pilot, lambda: e.state.components["storage"].stage == "canary")
     await e.close()
 

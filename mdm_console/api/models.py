@@ -107,6 +107,7 @@ class StepBackRequest(Request):
 class AutoAdvanceRequest(Request):
     component: str
     enabled: bool
+    reason: str = ""
 
 
 class StageResponse(Body):

@@ -205,7 +205,7 @@ async def step_back(engine, req: m.StepBackRequest, emit: Emit = None) -> m.Stag
 
 async def auto_advance(engine, req: m.AutoAdvanceRequest, emit: Emit = None) -> m.StageResponse:
     try:
-        await engine.rollout.set_auto_advance(req.component, req.enabled)
+        await engine.rollout.set_auto_advance(req.component, req.enabled, req.reason)
     except (KeyError, *refusals()) as exc:
         raise _failed(f"auto-advance {req.component}: ", exc) from None
     st = engine.state.components[req.component]

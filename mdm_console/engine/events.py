@@ -130,6 +130,7 @@ class HoldReleased(Payload):
 
 class AutoAdvanceSet(Payload):
     enabled: bool
+    reason: str = ""
 
 
 class Intent(Payload):

@@ -118,6 +118,10 @@ class RolloutControl:
         gates = self.gates(component_id)
         result = AdvanceResult(component_id, comp.stage, nxt[0], nxt[1], gates, dry_run=dry_run)
         override = (override or "").strip() or None
+        if (how == "advance" and not dry_run and self.engine.plan.gate_for(component_id).require_reason
+                and not (reason.strip() or override)):
+            raise RolloutError(f"the plan requires a reason for every advance: say why {component_id} goes to "
+                               f"{nxt[0]} ({nxt[1]:g} %)")
         if result.failing and not override:
             result.blocked = True
             if not dry_run:
@@ -186,9 +190,9 @@ class RolloutControl:
             ids = ", ".join(self.engine.state.open_intents)
             raise RolloutError(f"an earlier change did not finish (intent {ids}); reconcile it first")
 
-    async def set_auto_advance(self, component_id: str, enabled: bool) -> None:
+    async def set_auto_advance(self, component_id: str, enabled: bool, reason: str = "") -> None:
         self._component(component_id)
-        await self.engine.record("auto_advance.set", component_id, {"enabled": enabled})
+        await self.engine.record("auto_advance.set", component_id, {"enabled": enabled, "reason": reason.strip()})
 
     async def auto_tick(self) -> list[AdvanceResult]:
         """Advance every auto-advance component whose gates all hold, never past the first 100 % stage."""

@@ -67,6 +67,7 @@ class Gate(Strict):
     min_stage_seconds: Annotated[float, Field(ge=0)] = 600
     auto_advance: bool = False
     verdict: bool = False  # also require the canary verdict "no regression detected" ([verdict])
+    require_reason: bool = False  # a person's advance must say why (recorded with the stage change)
 
 
 class GateOverride(Strict):
@@ -78,6 +79,7 @@ class GateOverride(Strict):
     min_stage_seconds: Annotated[float, Field(ge=0)] | None = None
     auto_advance: bool | None = None
     verdict: bool | None = None
+    require_reason: bool | None = None
 
 
 class Component(Strict):

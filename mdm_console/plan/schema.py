@@ -68,6 +68,8 @@ MEANING = {
     "Gate.min_stage_seconds": "time in the stage, at least",
     "Gate.auto_advance": "advance by itself when every gate holds",
     "Gate.verdict": "also require the canary verdict 'no regression detected'",
+    "Gate.require_reason": "a person's advance must give a reason (recorded with the stage change)",
+    "GateOverride.require_reason": "overrides gate.require_reason for this component",
     "GateOverride.min_success_rate": "overrides gate.min_success_rate for this component",
     "GateOverride.max_error_rate": "overrides gate.max_error_rate for this component",
     "GateOverride.min_operations": "overrides gate.min_operations for this component",

@@ -21,6 +21,8 @@ class Actions:
     # ---- rollout ----------------------------------------------------------------------------
     @work(group="operation")
     async def advance(self, component: str) -> None:
+        """`a`: what will change and every gate first, with a reason (required when a gate fails, then an override,
+        or when the plan's gate says require_reason); nothing moves without this confirm."""
         from mdm_console.api import models as m
 
         s = self.session
@@ -28,17 +30,23 @@ class Actions:
         if nxt is None:
             self.notify(f"{component} is at the last stage", severity="warning")
             return
-        failing = [g for g in s.gates(component) if not g.ok]
-        override = None
-        if failing:
-            detail = "\n".join(f"✘ {g.name}: {g.reason}" for g in failing)
-            override = await self.push_screen_wait(ReasonModal(
-                f"Advance {component} to {nxt[0]} ({nxt[1]:g} %) despite {len(failing)} failing gate(s)?",
-                detail + "\n\nThe override and your reason are recorded with the failing values.",
-                placeholder="reason for the override", confirm="Override and advance"))
-            if override is None:
-                return
-        r = await self._ask("advance", m.AdvanceRequest(component=component, override=override))
+        st = s.state.components[component]
+        gates = s.gates(component)
+        failing = [g for g in gates if not g.ok]
+        required = bool(failing) or s.plan.gate_for(component).require_reason
+        table = "\n".join(f"{'✔' if g.ok else '✘'} {g.name}: {g.reason}" for g in gates)
+        why = ("The override and your reason are recorded with the failing values." if failing else
+               "Your reason is recorded with the stage change" + (" (the plan requires one)." if required else "."))
+        reason = await self.push_screen_wait(ReasonModal(
+            f"Advance {component}: {st.stage} ({st.percent:g} %) -> {nxt[0]} ({nxt[1]:g} %)?"
+            + (f" {len(failing)} gate(s) fail." if failing else ""),
+            f"The flag file changes now: {nxt[1]:g} % of users take the new path.\n\n{table}\n\n{why}",
+            placeholder="reason for the override" if failing else "reason", required=required,
+            confirm="Override and advance" if failing else "Advance"))
+        if reason is None:
+            return
+        r = await self._ask("advance", m.AdvanceRequest(component=component, override=reason if failing else None,
+                                                         reason=reason))
         if r is None:
             return
         if r.blocked:  # the gates changed between the screen and the request
@@ -68,8 +76,17 @@ class Actions:
     async def toggle_auto(self, component: str) -> None:
         from mdm_console.api import models as m
 
-        on = not self.session.state.components[component].auto_advance
-        if await self._ask("auto_advance", m.AutoAdvanceRequest(component=component, enabled=on)):
+        st = self.session.state.components[component]
+        on = not st.auto_advance
+        what = (f"{component} will advance by itself from {st.stage} whenever every gate holds (up to the first "
+                "100 % stage)." if on else f"{component} stays at {st.stage} ({st.percent:g} %) until a person "
+                "advances it.")
+        reason = await self.push_screen_wait(ReasonModal(
+            f"{'Resume' if on else 'Pause'} auto-advance of {component}?", what, placeholder="reason (optional)",
+            confirm="Resume" if on else "Pause", required=False))
+        if reason is None:
+            return
+        if await self._ask("auto_advance", m.AutoAdvanceRequest(component=component, enabled=on, reason=reason)):
             self.notify(f"auto-advance {'resumed' if on else 'paused'} for {component}")
 
     @work(group="operation")
