@@ -67,6 +67,7 @@ class ApiServer:
         self._exports: dict[str, tuple[Path, list[Path], float]] = {}
         self.requests = 0
         self.owner_uid = os.geteuid()  # may do everything: it could open the session db itself
+        self._health: tuple[float, dict[str, Any]] | None = None  # (when, snapshot): shared by every stream
 
     # ---- lifecycle -----------------------------------------------------------------------------------------
     async def start(self) -> Path:
@@ -310,9 +311,13 @@ class ApiServer:
         return resp
 
     def health_snapshot(self) -> dict[str, Any]:
+        """Shared by every stream (computed at most twice a second, however many consoles follow)."""
         from mdm_console.api.health import snapshot
 
-        return snapshot(self.engine, self.monitor)
+        now = time.monotonic()
+        if self._health is None or now - self._health[0] >= HEALTH_EVERY_S / 2:
+            self._health = (now, snapshot(self.engine, self.monitor))
+        return self._health[1]
 
     # ---- export: written by the owner, fetched by the client ------------------------------------------------
     async def export(self, request: web.Request) -> web.Response:
