@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import grp
 import os
 import socket
@@ -56,6 +57,7 @@ def process_groups(pid: int) -> set[int] | None:
     return None
 
 
+@functools.lru_cache(maxsize=256)
 def _group_name(gid: int) -> str:
     try:
         return grp.getgrgid(gid).gr_name

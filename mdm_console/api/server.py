@@ -33,7 +33,7 @@ from pydantic import ValidationError
 
 from mdm_console import __version__
 from mdm_console.api import access, models as m, paths
-from mdm_console.api.ops import OPS, OpFailed, refusals
+from mdm_console.api.ops import OPS, OpFailed, refusals, require_writable
 from mdm_console.api.peer import Peer, peer_of
 from mdm_console.exits import EXIT_FAILED, EXIT_USAGE
 
@@ -217,9 +217,11 @@ class ApiServer:
         reason = self._refusal(peer, op.capability(req))
         if reason is not None:
             return await self.refused(peer, req.operator, name, reason)
-        if op.writes(req) and self.engine.read_only:
-            why = "its hash chain is broken" if self.engine.store.sealed else "it is open read-only"
-            return _error(EXIT_FAILED, f"refusing to change the session: {why}", 409)
+        if op.writes(req):
+            try:
+                require_writable(self.engine)
+            except OpFailed as exc:
+                return _error(exc.code, exc.message, 409)
         actor = self.actor(peer, req.operator)
         if op.streams:
             return await self._streamed(request, op, req, actor, peer, t0)

@@ -128,7 +128,7 @@ async def run_op(args: argparse.Namespace, loaded: LoadedPlan, name: str, req, *
     one does (as the OS user the kernel names for us), else in this process on the session opened here.
     A refusal or failure ends the command with its exit code and message."""
     from mdm_console.api import paths
-    from mdm_console.api.ops import OPS, OpFailed
+    from mdm_console.api.ops import OPS, OpFailed, require_writable
 
     op = OPS[name]
     db = (db_path(args) or loaded.session_db).absolute()
@@ -151,7 +151,7 @@ async def run_op(args: argparse.Namespace, loaded: LoadedPlan, name: str, req, *
     engine = await open_engine(args, loaded, read_only=not op.writes(req))
     try:
         if op.writes(req):
-            require_writable(engine)
+            require_writable(engine)  # api.ops': OpFailed, turned into the exit code below
         if op.health and engine.plan.metrics.source != "none":
             # Nobody runs the feeds: read them up to now first, so the gates judge on live data or say why not.
             from mdm_console.engine.live import LiveMonitor
@@ -163,8 +163,3 @@ async def run_op(args: argparse.Namespace, loaded: LoadedPlan, name: str, req, *
     finally:
         await engine.close()
 
-
-def require_writable(engine) -> None:
-    if engine.read_only:
-        reason = "its hash chain is broken" if engine.store.sealed else "it is open read-only"
-        raise CliExit(EXIT_FAILED, f"refusing to change the session: {reason}")

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from mdm_console.api import models as m
-from mdm_console.api.ops import OPS, refusals
+from mdm_console.api.ops import OPS, refusals, require_writable
 from mdm_console.exits import EXIT_FAILED, OpFailed
 from mdm_console.feeds.windows import BUCKET_SECONDS  # noqa: F401 - the plots' bucket, for the console
 
@@ -174,9 +174,8 @@ class EmbeddedSession(Session):
 
     async def call(self, name: str, req: m.Request, on_progress=None) -> m.Body:
         op = OPS[name]
-        if op.writes(req) and self._engine.read_only:
-            why = "its hash chain is broken" if self._engine.store.sealed else "it is open read-only"
-            raise OpFailed(EXIT_FAILED, f"refusing to change the session: {why}")
+        if op.writes(req):
+            require_writable(self._engine)
         try:
             return await op.fn(self._engine, req, on_progress)
         except refusals() as exc:  # the engine's "no" that an operation did not word itself

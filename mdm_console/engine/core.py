@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import dataclasses
+import functools
 import hashlib
 import os
 import socket
@@ -41,8 +42,10 @@ POLICY = "policy:auto_rollback"  # the operator name on what the auto-rollback p
 _acting: contextvars.ContextVar[Actor | None] = contextvars.ContextVar("mdm_acting", default=None)
 
 
+@functools.lru_cache(maxsize=256)
 def os_user_name(uid: int) -> str:
-    """The account name of a uid as the system knows it (never from the environment, which anyone can set)."""
+    """The account name of a uid as the system knows it (never from the environment, which anyone can set).
+    Cached: the service asks for every request, on its event loop, and NSS may be a network directory."""
     import pwd
 
     try:
