@@ -406,3 +406,43 @@ def test_auto_rollback_acts_with_no_console_attached(tmp_path):
     plan = policy_plan(tmp_path)
     with serving(plan) as s:
         fault_is_rolled_back_by_the_policy(s, plan)
+
+
+def test_log_prints_events_in_words_filters_them_and_follows_a_service(plan_file):
+    r = run_cli("advance", "storage", "--override", "drill [red]x[/red]", "--reason", "first wave",
+                "--plan", str(plan_file), env={"MDM_OPERATOR": "Alice"})
+    assert r.returncode == 0, r.stderr
+    r = run_cli("log", "--kind", "stage.", "--details", "--plan", str(plan_file))
+    assert r.returncode == 0, r.stderr
+    assert "stage.changed" in r.stdout and "storage testing -> canary (0 % -> 5 %)" in r.stdout
+    assert "reason: first wave" in r.stdout and "override: drill [red]x[/red]" in r.stdout
+    assert "gate: FAIL stage_time" in r.stdout and "typed name: Alice" in r.stdout and f"OS user: {ME}" in r.stdout
+    assert "intent" not in r.stdout.split()  # the kind filter
+    doc = json.loads(run_cli("log", "--grep", "FIRST WAVE", "--json", "--plan", str(plan_file)).stdout)
+    assert doc["total"] == len(doc["events"]) >= 2
+    assert all("first wave" in json.dumps(ev).lower() for ev in doc["events"])
+    every = json.loads(run_cli("log", "--json", "--limit", "0", "--plan", str(plan_file)).stdout)["events"]
+    seqs = [ev["seq"] for ev in every]
+    assert seqs == sorted(seqs) and seqs[0] == 1  # oldest first, all of them
+    since = run_cli("log", "--since", str(seqs[-3]), "--jsonl", "--plan", str(plan_file)).stdout.splitlines()
+    assert [json.loads(x)["seq"] for x in since] == seqs[-2:]
+    bad = run_cli("log", "--follow", "--json", "--plan", str(plan_file))
+    assert bad.returncode == 2 and "--jsonl" in bad.stderr  # a usage error
+    nobody = run_cli("log", "--follow", "--plan", str(plan_file))
+    assert nobody.returncode == 1 and "nothing holds this session" in nobody.stderr
+    with serving(plan_file):
+        follow = subprocess.Popen([sys.executable, "-m", "mdm_console", "log", "--follow", "--jsonl", "--kind",
+                                   "checklist.", "--limit", "1", "--plan", str(plan_file)],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            r = run_cli("note", "a", "noted while followed", "--plan", str(plan_file))
+            assert r.returncode == 0, r.stderr
+            run_cli("advance", "api", "--override", "not a checklist event", "--plan", str(plan_file))
+            import select
+
+            assert select.select([follow.stdout], [], [], 30)[0], "no followed event within 30 s"
+            line = json.loads(follow.stdout.readline())
+            assert line["kind"] == "checklist.note" and line["payload"]["text"] == "noted while followed"
+        finally:
+            follow.terminate()
+            follow.wait(10)

@@ -258,6 +258,7 @@ class ExportResponse(Body):
 class LogRequest(Request):
     kind: str = Field("", description="kind prefix, or a pattern with * (alert.*)")
     component: str = ""
+    text: str = Field("", description="only events whose JSON contains this text (any case)")
     after: int = Field(0, description="only events after this seq")
     before: int | None = Field(None, description="only events before this seq (the next older page)")
     limit: int = Field(200, ge=1, le=10_000)

@@ -113,7 +113,7 @@ async def log(engine, req: m.LogRequest, emit: Emit = None) -> m.LogResponse:
     from mdm_console.store.session import SessionStore
 
     events, total = await engine.store.acall(SessionStore.q_page(req.kind, req.component, req.before, req.after,
-                                                                 req.limit))
+                                                                 req.limit, req.text))
     return m.LogResponse(events=[m.wire_event(ev) for ev in events], total=total)
 
 

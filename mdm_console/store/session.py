@@ -432,9 +432,11 @@ class SessionStore:
 
     @staticmethod
     def q_page(kind: str = "", component: str = "", before: int | None = None, after: int = 0,
-               limit: int = 200) -> Callable[[duckdb.DuckDBPyConnection], tuple[list[Event], int]]:
+               limit: int = 200, text: str = ""
+               ) -> Callable[[duckdb.DuckDBPyConnection], tuple[list[Event], int]]:
         """Newest first: up to `limit` events with seq in (after, before), whose kind starts with `kind` (`*` a
-        wildcard) and whose component is `component` (empty: any); and how many match in all."""
+        wildcard), whose component is `component` (empty: any) and whose body holds `text` in any case (empty:
+        any); and how many match in all."""
 
         def run(con: duckdb.DuckDBPyConnection) -> tuple[list[Event], int]:
             where, args = ["seq > ?"], [after]
@@ -445,6 +447,9 @@ class SessionStore:
             if component:
                 where.append("component = ?")
                 args.append(component)
+            if text:
+                where.append("strpos(lower(body), lower(?)) > 0")
+                args.append(text)
             total = con.execute("SELECT count(*) FROM events WHERE " + " AND ".join(where), args).fetchone()[0]
             if before is not None:
                 where.append("seq < ?")

@@ -25,7 +25,6 @@ from mdm_console.ui.actions import Actions
 from mdm_console.collector import IdleCollector
 from mdm_console.ui.keydocs import typed
 from mdm_console.ui.keymap import Keymap, bindings_by_scope, check, load_keymap
-from mdm_console.ui.modals.confirm import ConfirmModal
 from mdm_console.ui.modals.help import HelpModal, key_rows
 from mdm_console.ui.palette import ConsoleCommands
 from mdm_console.ui.screens.base import WRITES
@@ -124,6 +123,8 @@ class ConsoleApp(Actions, App):
                  opener: Opener | None = None, opening: str = "", session: Session | None = None,
                  taker: Opener | None = None):
         super().__init__()
+        self.live_screens: set = set()  # every mounted screen that shows the session (they register themselves)
+        self._pending_events = []
         if engine is None and opener is None and session is None:
             raise ValueError("ConsoleApp needs a session, an engine or an opener")
         self.tick_seconds = tick_seconds  # None: no periodic redraw (snapshot tests want still pictures)
@@ -261,12 +262,23 @@ class ConsoleApp(Actions, App):
             self.open_rollback("component", ev.component, ev.payload.get("reason", ""))
         if ev.kind == "alert.raised" and ev.payload.get("level") == "critical":
             self.notify(ev.payload.get("message", ""), title="critical alert", severity="error", timeout=10)
-        screen = self.screen
-        if hasattr(screen, "on_engine_event"):
-            try:
-                screen.on_engine_event(ev)
-            except NoMatches:  # the screen is being taken apart (the app is closing)
-                pass
+        # Every mounted screen hears it, the ones behind a dialog and in other modes too, but once per frame:
+        # a burst of events (a validation run, a rollback) is one redraw.
+        if not self._pending_events:
+            self.call_after_refresh(self._deliver_events)
+        self._pending_events.append(ev)
+
+    def _deliver_events(self) -> None:
+        batch, self._pending_events = self._pending_events, []
+        self.deliveries += 1
+        for screen in list(self.live_screens):
+            if screen.is_attached:
+                try:
+                    screen.on_engine_events(batch)
+                except NoMatches:  # the screen is being taken apart (the app is closing)
+                    pass
+
+    deliveries = 0  # how many coalesced deliveries ran (tests count them against the events)
 
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, (events.Key, events.MouseDown)):
@@ -344,17 +356,16 @@ class ConsoleApp(Actions, App):
 
     @work(exclusive=True, group="quit")
     async def action_quit_console(self) -> None:
+        from mdm_console.ui.modals.quit import QuitModal
+
         if not self.ready:
             self.exit()
             return
-        s = self.session
-        busy = [w for w in self.workers if w.group == "operation" and w.is_running]
-        if s.owner and (busy or s.running_validators):
-            ok = await self.push_screen_wait(ConfirmModal(
-                "An operation is running", "Quitting now cancels it (a stage change finishes or is reconciled at "
-                "the next start; running validators are killed)." + self._safety_net_note(), "QUIT"))
-            if not ok:
+        if self.quit_words() is not None:
+            if not await self.push_screen_wait(QuitModal(self.quit_words)):
                 return
+        s = self.session
+        if self._busy():
             from mdm_console.api.models import CancelRequest
 
             await s.call("cancel", CancelRequest())
@@ -363,13 +374,27 @@ class ConsoleApp(Actions, App):
                 if not s.running_validators:
                     break
                 await asyncio.sleep(0.05)
-        elif s.owner and s.auto_rollback_on and s.live and any(c.percent > 0 for c in s.state.components.values()):
-            # A canary is out and this process is what would roll it back: say so before it goes.
-            ok = await self.push_screen_wait(ConfirmModal(
-                "Quit and stop the safety net?", self._safety_net_note().strip(), "QUIT"))
-            if not ok:
-                return
         self.exit()
+
+    def _busy(self) -> bool:
+        s = self.session
+        busy = [w for w in self.workers if w.group == "operation" and w.is_running]
+        return bool(s.owner and (busy or s.running_validators))
+
+    def quit_words(self) -> tuple[str, str] | None:
+        """What quitting now would stop, as (title, detail), or None when it stops nothing that matters.
+        The quit dialog asks again each time the session changes, so its words follow the running work."""
+        s = self.session
+        if self._busy():
+            running = sorted(s.running_validators)
+            what = (f"{len(running)} validator(s) running ({', '.join(running[:5])}"
+                    f"{', …' if len(running) > 5 else ''})" if running else "A stage change or rollback is running")
+            return ("An operation is running", f"{what}. Quitting now cancels it (a stage change finishes or is "
+                    "reconciled at the next start; running validators are killed)." + self._safety_net_note())
+        if s.owner and s.auto_rollback_on and s.live and any(c.percent > 0 for c in s.state.components.values()):
+            # A canary is out and this process is what would roll it back: say so before it goes.
+            return "Quit and stop the safety net?", self._safety_net_note().strip()
+        return None
 
     def _safety_net_note(self) -> str:
         """What quitting a console that runs the engine itself stops (a service would keep it running)."""

@@ -33,7 +33,7 @@ class ConfirmModal(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(f"[b]{escape(self.title_text)}[/b]")
+            yield Label(f"[b]{escape(self.title_text)}[/b]", id="title")
             yield Static(escape(self.detail), id="detail")
             yield Input(placeholder=f"type {self.word} to confirm", id="word")
             yield Static("", id="error")

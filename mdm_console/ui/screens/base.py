@@ -39,10 +39,16 @@ class ConsoleScreen(Screen):
     def refresh_view(self) -> None:
         """Redraw from the session's state."""
 
-    def on_engine_event(self, event: Event) -> None:
-        """An event was recorded (called only on the active screen). A delivery record changes nothing a
-        screen shows but the dashboard's alert pane (which draws it itself): no redraw for it."""
-        if not event.kind.startswith("notify."):
+    def on_mount(self) -> None:
+        self.app.live_screens.add(self)  # kept current by every event, also while behind a dialog
+
+    def on_unmount(self) -> None:
+        self.app.live_screens.discard(self)
+
+    def on_engine_events(self, events: list[Event]) -> None:
+        """Events were recorded (every mounted screen hears them, at most once per frame). A delivery record
+        changes nothing a screen shows but the dashboard's alert pane (drawn by its tick): no redraw for it."""
+        if self.app.ready and any(not ev.kind.startswith("notify.") for ev in events):
             self.refresh_view()
 
     def tick(self) -> None:

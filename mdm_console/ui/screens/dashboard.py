@@ -65,10 +65,6 @@ class DashboardScreen(ConsoleScreen):
     def tick(self) -> None:
         self.refresh_view()
 
-    def on_engine_event(self, event) -> None:
-        if not event.kind.startswith("notify."):  # deliveries' counts are drawn by the next tick
-            self.refresh_view()
-
     def refresh_view(self) -> None:
         e, now = self.session, self.session.now()
         self.query_one(StatusLine).render_from(e, now)
