@@ -95,3 +95,50 @@ async def test_screens_behind_a_dialog_stay_current_and_the_quit_dialog_follows_
         await pilot.press("q")  # nothing runs, nothing is out: quits at once
         await until(pilot, lambda: not app.is_running)
     await e.close()
+
+
+def on_screen(widget, size=(80, 24)) -> bool:
+    """The widget is drawn inside the terminal, not cut off or scrolled away."""
+    r = widget.region
+    return r.width > 0 and r.height > 0 and r.right <= size[0] and r.bottom <= size[1]
+
+
+async def test_the_rollback_wizard_finishes_on_screen_at_80x24(tmp_path):
+    from mdm_console.ui.modals.rollback_wizard import RollbackWizard
+
+    e = await open_engine(tmp_path)
+    await e.rollout.advance("storage", reason="wave 1")
+    app = ConsoleApp(e, keymap={})
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("R")
+        await until(pilot, lambda: isinstance(app.screen, RollbackWizard))
+        wizard = app.screen
+        for wid in ("#kind", "#component", "#point", "#reason", "#word", "#run", "#close", "#state"):
+            assert on_screen(wizard.query_one(wid)), wid
+        # A component rollback without a component: said in the console's words, no CLI flag, no "None".
+        from textual.widgets import Select
+
+        wizard.query_one("#kind", Select).value = "component"
+        await until(pilot, lambda: "needs a component" in text_of(wizard.query_one("#state")))
+        assert "--" not in text_of(wizard.query_one("#state"))
+        await pilot.click("#run")
+        await until(pilot, lambda: "Nothing to run yet" in text_of(wizard.query_one("#error")))
+        wizard.query_one("#kind", Select).value = "flags"
+        await until(pilot, lambda: wizard.plan is not None)
+        assert text_of(wizard.query_one("#error")) == ""  # the stale message went
+        assert app.focused is wizard.query_one("#word")  # focus goes to the confirm field
+        await pilot.press(*"ROLLBACX", "enter")  # a typo: asked again
+        await until(pilot, lambda: "Type ROLLBACK" in text_of(wizard.query_one("#error")))
+        await pilot.press("backspace", "K")
+        assert text_of(wizard.query_one("#error")) == ""  # typing clears it
+        await pilot.press("enter")
+        await until(pilot, lambda: "Done in" in text_of(wizard.query_one("#state")), 20)
+        state = wizard.query_one("#state")
+        assert on_screen(state) and "target" in text_of(state)
+        progress = text_of(wizard.query_one("#preview-text"))
+        assert "rollback.finished" in progress and "None" not in progress and "ROLLBACK" not in progress
+        assert e.state.components["storage"].percent == 0
+        assert app.focused is wizard.query_one("#close")
+        await pilot.press("enter")
+        await until(pilot, lambda: not isinstance(app.screen, RollbackWizard))
+    await e.close()

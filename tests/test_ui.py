@@ -144,9 +144,9 @@ async def test_rollback_wizard_end_to_end_on_real_files(tmp_path):
         assert e.state.components["storage"].stage == "early_adopters"  # the preview changed nothing
         wizard.query_one("#word", Input).value = "ROLLBACK"
         await pilot.click("#run")
-        await until(pilot, lambda: "done in" in str(wizard.query_one("#preview-text").render()), 20)
-        result = str(wizard.query_one("#preview-text").render())
-        assert "target 300 s: met" in result and "verification: passed" in result
+        await until(pilot, lambda: "Done in" in str(wizard.query_one("#state").render()), 20)
+        result = str(wizard.query_one("#state").render())
+        assert "target 300 s: met" in result and "verification passed" in result
     assert e.state.components["storage"].stage == "testing" and cfg.read_text() == original
     await e.close()
 

@@ -220,6 +220,7 @@ async def rollback(engine, req: m.RollbackRequest, emit: Emit = None) -> m.Rollb
     try:
         if req.dry_run:
             plan = await engine.rollback.plan(r)
+            await engine.rollback.refuse_nothing_to_do(plan)
             return m.RollbackResponse(lines=plan.lines(), flag_diff=plan.flag_diff,
                                       file_diffs=list(plan.file_diffs.values()), dry_run=True)
         result = await engine.rollback.run(r)

@@ -119,6 +119,14 @@ class RollbackExecutor:
             plan.file_diffs[f["label"]] = await asyncio.to_thread(_diff, f)
         return plan
 
+    async def refuse_nothing_to_do(self, plan: RollbackPlan) -> None:
+        """NothingToDo when running `plan` would change nothing. A flags rollback with no stage to change still
+        rewrites a flag file that drifted from the stages; one that matches them has nothing to do: no point
+        taken, nothing written, nothing recorded (and a dry run says so too)."""
+        if not plan.changes and not plan.restore:
+            if plan.request.kind != "flags" or not (await self.engine.rollout.check_drift(record=False)).drifted:
+                raise NothingToDo("nothing to do: every stage and file is already as the rollback would leave it")
+
     async def run(self, req: RollbackRequest) -> RollbackResult:
         e = self.engine
         t0 = time.perf_counter()
@@ -127,11 +135,7 @@ class RollbackExecutor:
         except RollbackError as exc:
             await e.record("rollback.refused", req.component, {**req.as_dict(), "error": str(exc)})
             raise
-        if not plan.changes and not plan.restore:
-            # A flags rollback with no stage to change still rewrites a flag file that drifted from the stages;
-            # one that matches them has nothing to do: no point taken, nothing written, nothing recorded.
-            if req.kind != "flags" or not (await e.rollout.check_drift(record=False)).drifted:
-                raise NothingToDo("nothing to do: every stage and file is already as the rollback would leave it")
+        await self.refuse_nothing_to_do(plan)
         present = {"present": e.store.actor.operator} if req.automatic else {}  # the person at the console
         await e.record("rollback.started", req.component, {
             **req.as_dict(), **present, "point": plan.point["id"] if plan.point else None,
