@@ -142,3 +142,115 @@ async def test_the_rollback_wizard_finishes_on_screen_at_80x24(tmp_path):
         await pilot.press("enter")
         await until(pilot, lambda: not isinstance(app.screen, RollbackWizard))
     await e.close()
+
+
+EVIDENCE_ITEMS = '''
+[[checklist]]
+id = "post.no_rollbacks"
+section = "Post"
+title = "No rollbacks"
+evidence = { no_events = ["rollback.finished"] }
+[[checklist]]
+id = "post.no_critical"
+section = "Post"
+title = "No critical alerts"
+evidence = { no_events = ["alert.raised:critical"], no_active_alerts = ["critical"], within_minutes = 60 }
+'''
+
+
+async def evidence_engine(tmp_path):
+    from mdm_console.engine.core import Engine
+    from mdm_console.plan.load import load_plan
+    from tests.ui_helpers import LiveOldPath, write_plan
+
+    plan = write_plan(tmp_path)
+    plan.write_text(plan.read_text().replace("[[signoffs]]", EVIDENCE_ITEMS + "[[signoffs]]", 1))
+    e = await Engine.open(load_plan(plan), record_start="test")
+    await e.rollout.ensure_flag_file()
+    e.health = LiveOldPath(e)
+    return e
+
+
+async def test_the_checklist_knows_the_facts_the_log_holds(tmp_path):
+    import pytest
+
+    from mdm_console.engine.checklist import ChecklistRefused
+    from mdm_console.engine.rollback import RollbackRequest
+    from mdm_console.ui.palette import ConsoleCommands
+
+    e = await evidence_engine(tmp_path)
+    await e.checklist.complete("post.no_rollbacks")  # nothing against it yet
+    assert e.checklist.item("post.no_rollbacks").evidence == ["no rollback.finished event in this session"]
+    # A warning is no critical alert; a critical one contradicts the item, raised or (cleared) in the window.
+    await e.record("alert.raised", None, {"alert": "error_rate:storage", "level": "warning", "message": "2 %"})
+    assert e.checklist.item("post.no_critical").contradicted == []
+    await e.record("alert.raised", None, {"alert": "error_rate:storage", "level": "critical", "message": "9 % [b]x"})
+    with pytest.raises(ChecklistRefused) as refused:
+        await e.checklist.complete("post.no_critical")
+    said = " ".join(refused.value.reasons)
+    assert "the log holds alert.raised:critical at seq" in said and "9 % [b]x" in said
+    assert "1 critical alert(s) active" in said
+    await e.record("alert.cleared", None, {"alert": "error_rate:storage", "message": "back"})
+    assert [r for r in e.checklist.item("post.no_critical").contradicted if "active" in r] == []
+    assert e.checklist.item("post.no_critical").contradicted  # raised within the hour: still contradicted
+    # A rollback after the item was completed: the item says the log contradicted it since.
+    await e.rollout.advance("storage", reason="wave 1")
+    await e.rollback.run(RollbackRequest("component", "storage", None, None, "drill"))
+    seq = e.state.last["rollback.finished"]["seq"]
+    item = e.checklist.item("post.no_rollbacks")
+    assert item.status == "completed" and item.contradicted == [
+        f"the log holds rollback.finished at seq {seq} ({e.state.last['rollback.finished']['ts'][11:19]} UTC): drill"]
+    await e.checklist.reopen("post.no_rollbacks", "a rollback happened")
+    with pytest.raises(ChecklistRefused):
+        await e.checklist.complete("post.no_rollbacks")
+    refusals = [ev for ev in await e.events() if ev.kind == "checklist.refused"]
+    assert refusals[-1].payload["item"] == "post.no_rollbacks"
+    assert f"rollback.finished at seq {seq}" in refusals[-1].payload["reasons"][0]
+    # The console: glyph and word for every status, the full reason in the item pane, nothing offered.
+    app = ConsoleApp(e, keymap={})
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("4")
+        screen = app.screen
+        table = screen.query_one("#items", DataTable)
+        await until(pilot, lambda: table.row_count == 4)
+        cells = {str(table.get_row_at(i)[2]): str(table.get_row_at(i)[0]) for i in range(table.row_count)}
+        assert cells == {"pre.backup": "○ pending", "pre.config": "○ pending", "post.no_rollbacks": "○ pending",
+                         "post.no_critical": "○ pending"}
+        table.move_cursor(row=2)
+        pane = screen.query_one("#item-text", Static)
+        await until(pilot, lambda: f"rollback.finished at seq {seq}" in text_of(pane))
+        assert "evidence: no rollback.finished event in this session" in text_of(pane)
+        offered = [t for t, _, _ in ConsoleCommands(screen).commands()]
+        assert not [t for t in offered if t.startswith("Complete post.")]
+        await e.checklist.complete("pre.backup")
+        await until(pilot, lambda: str(table.get_row_at(0)[0]) == "✔ done")
+    await e.close()
+
+
+def test_the_demo_plan_states_its_facts_as_evidence():
+    from mdm_console.plan.demo_setup import source_plan
+    from mdm_console.plan.load import load_plan
+
+    items = {i.id: i for i in load_plan(source_plan()).plan.checklist}
+    assert items["rollout.no_rollbacks"].evidence.no_events == ["rollback.finished"]
+    assert items["health.no_critical_alerts"].evidence.no_active_alerts == ["critical"]
+    assert items["rollout.half"].evidence.min_percent == 50
+
+
+def test_the_console_colours_only_from_the_theme():
+    """Every colour in the console comes from the theme's variables (markup `$text-error`, or tones.py for table
+    cells): a named or literal colour would ignore the operator's theme."""
+    import re
+    from pathlib import Path
+
+    import mdm_console.ui
+
+    named = r"(?:red|green|yellow|blue|cyan|magenta|white|black|grey\d*|gray\d*|bright_\w+|#[0-9a-fA-F]{3,8})"
+    markup = re.compile(r"\[(?:(?:b|bold|dim|i|italic|reverse|u|underline)\s+)*(?:on\s+)?" + named + r"[\s\]]")
+    keyword = re.compile(r"(?:(?:color|bgcolor|style)\s*=|:)\s*['\"](?:bold\s+)?" + named + r"['\"]")
+    found = []
+    for path in Path(mdm_console.ui.__file__).parent.rglob("*.py"):
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            if markup.search(line) or keyword.search(line):
+                found.append(f"{path.name}:{n}: {line.strip()}")
+    assert found == [], "\n".join(found)

@@ -44,7 +44,7 @@ def test_start_switch_screens_and_quit(tmp_path):
         subprocess.run(["tmux", "send-keys", "-t", session, "2"], check=True)
         wait_for(session, "Rollback points")
         subprocess.run(["tmux", "send-keys", "-t", session, "4"], check=True)
-        wait_for(session, "Final backup of all systems")
+        wait_for(session, "No critical alerts in past 48 hours")
         subprocess.run(["tmux", "send-keys", "-t", session, "5"], check=True)
         wait_for(session, "session.started")
         workloads = [p for p in psutil.process_iter(["cmdline"])

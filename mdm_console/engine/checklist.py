@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import unicodedata
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from mdm_console.engine.phases import final_role
@@ -42,6 +43,9 @@ class ItemView:
     by: str | None
     reason: str | None
     notes: list[dict[str, Any]]
+    # What the log holds against the item's evidence (for a completed item: what came after its completion).
+    contradicted: list[str] = ()
+    evidence: list[str] = ()  # the facts it states, in words
 
     @property
     def why_not(self) -> list[str]:
@@ -52,6 +56,7 @@ class ItemView:
             out.append("waiting on " + ", ".join(self.waiting_on))
         if self.validators_missing:
             out.append("needs passed validator(s) " + ", ".join(self.validators_missing))
+        out.extend(self.contradicted)
         return out
 
 
@@ -68,6 +73,14 @@ class SignoffView:
 
 
 STAGES = "@stages"
+
+
+def _minutes(m: float) -> str:
+    if m >= 1440 and m % 1440 == 0:
+        return f"{m / 1440:g} day(s)"
+    if m >= 60 and m % 60 == 0:
+        return f"{m / 60:g} hour(s)"
+    return f"{m:g} minute(s)"
 
 
 def _what_changed(key: str, then: Any, now: Any) -> str:
@@ -116,9 +129,42 @@ class Checklist:
         status = st.status
         if blocked_by and status != DONE:
             status = "blocked"
+        against, facts = self._evidence(item, st)
         return ItemView(item.id, item.section, item.title, item.critical, status, waiting_on, blocked_by,
                         list(item.requires_validators), missing, dict(st.relied_on), st.by, st.reason,
-                        list(st.notes))
+                        list(st.notes), against, facts)
+
+    def _evidence(self, item, st) -> tuple[list[str], list[str]]:
+        """What the log holds against the facts the item states, and those facts in words. A completed item is
+        contradicted only by what came after its completion (and by alerts or stages as they are now)."""
+        ev = item.evidence
+        if ev is None:
+            return [], []
+        state = self.engine.state
+        since = None
+        if ev.within_minutes is not None:
+            since = self.engine.now() - timedelta(minutes=ev.within_minutes)
+        after = st.seq if st.status == DONE and st.seq else 0
+        window = f" in the past {_minutes(ev.within_minutes)}" if ev.within_minutes else " in this session"
+        against, facts = [], []
+        for key in ev.no_events:
+            facts.append(f"no {key} event{window}")
+            last = state.last.get(key)
+            if last and last["seq"] > after and (since is None or datetime.fromisoformat(last["ts"]) >= since):
+                what = f": {last['what']}" if last.get("what") else ""
+                against.append(f"the log holds {key} at seq {last['seq']} ({last['ts'][11:19]} UTC){what}")
+        for level in ev.no_active_alerts:
+            facts.append(f"no {level} alert active")
+            active = [a for a in state.alerts.values() if a.get("level") == level]
+            if active:
+                against.append(f"{len(active)} {level} alert(s) active (seq {active[0].get('seq')}: "
+                               f"{active[0].get('message', '')})")
+        if ev.min_percent is not None:
+            facts.append(f"every component at {ev.min_percent:g} % or more")
+            low = [f"{c.id} at {c.percent:g} %" for c in state.components.values() if c.percent < ev.min_percent]
+            if low:
+                against.append(f"below {ev.min_percent:g} %: " + ", ".join(low))
+        return against, facts
 
     def _plan_item(self, item_id: str):
         return next(i for i in self.engine.plan.checklist if i.id == item_id)
@@ -228,7 +274,8 @@ class Checklist:
             await self._refuse(item_id, "complete", reasons)
         relied = {v: self.engine.state.validators[v].seq for v in view.requires_validators}
         await self.engine.record("checklist.status", None, {
-            "item": item_id, "status": DONE, "previous": view.status, "relied_on": relied})
+            "item": item_id, "status": DONE, "previous": view.status, "relied_on": relied,
+            **({"evidence": list(view.evidence)} if view.evidence else {})})
         return self.item(item_id)
 
     async def start(self, item_id: str) -> ItemView:

@@ -309,6 +309,7 @@ class ChecklistStatus(Payload):
     reason: str = ""
     relied_on: dict[str, int] = {}
     reopened: bool = False
+    evidence: list[str] = Field([], description="the facts of the log the item states, checked when completed")
 
 
 class ChecklistNote(Payload):

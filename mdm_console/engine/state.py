@@ -15,7 +15,7 @@ from typing import Any
 from mdm_console.plan.models import Plan
 from mdm_console.store.chain import Event
 
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2  # 2: `last` (the newest event of each kind); an older checkpoint is replayed instead
 
 
 @dataclass
@@ -89,6 +89,9 @@ class SessionState:
     notify: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Components the log moved but the plan no longer has: id -> {"stage", "percent"} (0 % ones dropped).
     dropped: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The newest event of each kind (and of each alert level, "alert.raised:critical"): {"seq", "ts", "what"},
+    # the facts checklist evidence is judged on.
+    last: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @classmethod
     def initial(cls, plan: Plan) -> SessionState:
@@ -106,6 +109,12 @@ class SessionState:
         handler = HANDLERS.get(event.kind)
         if handler is not None:
             handler(self, event)
+        p = event.payload
+        fact = {"seq": event.seq, "ts": iso(event.ts),
+                "what": str(p.get("message") or p.get("reason") or p.get("error") or event.component or "")[:200]}
+        self.last[event.kind] = fact
+        if event.kind == "alert.raised":
+            self.last[f"alert.raised:{p.get('level')}"] = fact
         self.head_seq = event.seq
         self.head_hash = event.hash
 

@@ -240,6 +240,19 @@ class Validator(Strict):
         return VALIDATOR_PARAMS[self.kind].model_validate(self.params)
 
 
+EventFact = Annotated[str, Field(pattern=r"^[a-z_]+(\.[a-z_]+)*(:(info|warning|error|critical))?$")]
+
+
+class Evidence(Strict):
+    """Facts of the session log an item states: while the log contradicts one, the item cannot be completed (and
+    a completed item says that the log contradicted it since)."""
+
+    no_events: list[EventFact] = []  # event kinds that must not be in the log ("alert.raised:critical": by level)
+    no_active_alerts: list[Literal["warning", "error", "critical"]] = []  # no alert of these levels active now
+    within_minutes: Annotated[float, Field(gt=0)] | None = None  # no_events looks back this far (default: all)
+    min_percent: Annotated[float, Field(ge=0, le=100)] | None = None  # every component at least this rollout %
+
+
 class ChecklistItem(Strict):
     id: Identifier
     section: Annotated[str, Field(min_length=1)]
@@ -247,6 +260,7 @@ class ChecklistItem(Strict):
     critical: bool = False
     depends_on: list[str] = []
     requires_validators: list[str] = []
+    evidence: Evidence | None = None
     description: str = ""
 
 

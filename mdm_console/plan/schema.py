@@ -51,6 +51,13 @@ MEANING = {
     "ChecklistItem.depends_on": "items that must be completed first",
     "ChecklistItem.requires_validators": "validators that must have a passed result in this session first",
     "ChecklistItem.description": "more words for the people doing it",
+    "ChecklistItem.evidence": "facts of the session log the item states: it cannot be completed while the log "
+                              "contradicts them",
+    "Evidence.no_events": "event kinds that must not be in the log (e.g. rollback.finished); kind:level for "
+                          "alerts (alert.raised:critical)",
+    "Evidence.no_active_alerts": "alert levels of which none may be active now (warning, error, critical)",
+    "Evidence.within_minutes": "how far back no_events looks (default: the whole session)",
+    "Evidence.min_percent": "every component must be rolled out to at least this percent",
     "Component.id": "the component's id (used everywhere: CLI, metrics lines, the log)",
     "Component.title": "a readable name",
     "Component.flag_key": "its feature flag's key in the flag file",

@@ -73,11 +73,11 @@ class ExportModal(ModalScreen[None]):
         try:
             r = await self.session.export(fmt, target, force=force)
         except Exception as exc:  # noqa: BLE001 - ExportError, a refusal, a service gone: said, never a crash
-            out.update(f"[red]{escape(getattr(exc, 'message', None) or str(exc))}[/]")
+            out.update(f"[$text-error]{escape(getattr(exc, 'message', None) or str(exc))}[/]")
             return
         extra = "".join(f"\n  and {p}" for p in r.extra)
-        warn = "" if r.chain_ok else "\n[b red]the hash chain is broken: the export says where[/]"
-        out.update(f"[green]wrote[/] {escape(str(r.path))}{escape(extra)}\n({r.events} events){warn}")
+        warn = "" if r.chain_ok else "\n[b $text-error]the hash chain is broken: the export says where[/]"
+        out.update(f"[$text-success]wrote[/] {escape(str(r.path))}{escape(extra)}\n({r.events} events){warn}")
 
     @on(Button.Pressed, "#close")
     def action_close(self) -> None:

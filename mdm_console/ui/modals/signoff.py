@@ -52,11 +52,11 @@ class SignoffModal(ModalScreen[tuple[str, str, str] | None]):
             return
         view = next(s for s in self.checklist.signoffs() if s.role == event.value)
         if view.signed and view.current:
-            text = f"[yellow]already signed by {escape(view.name)} for the current state[/]"
+            text = f"[$text-warning]already signed by {escape(view.name)} for the current state[/]"
         elif view.unmet:
-            text = "[red]not yet:[/]\n" + "\n".join(f"  • {escape(u)}" for u in view.unmet)
+            text = "[$text-error]not yet:[/]\n" + "\n".join(f"  • {escape(u)}" for u in view.unmet)
         else:
-            text = "[green]every prerequisite holds[/]" + (
+            text = "[$text-success]every prerequisite holds[/]" + (
                 f" (renews {escape(view.name)}'s signature of an earlier state)" if view.signed else "")
         self.query_one("#unmet", Static).update(text)
 

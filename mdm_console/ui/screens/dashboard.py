@@ -117,7 +117,7 @@ class DashboardScreen(ConsoleScreen):
 
     def _draw_alerts(self) -> None:
         alerts = sorted(self.session.state.alerts.values(), key=lambda a: (-RANK.get(a["level"], 0), -a["seq"]))
-        color = {"critical": "$error", "error": "$error", "warning": "$warning", "info": "$primary"}
+        color = {"critical": "$text-error", "error": "$text-error", "warning": "$text-warning", "info": "$text-primary"}
         text = "\n".join(f"[{color.get(a['level'], '$text')}]{a['level'].upper()}[/] {a['ts'][11:19]} "
                          f"{escape(a['message'])}"
                          for a in alerts[:MAX_ALERT_LINES]) or "no active alerts"

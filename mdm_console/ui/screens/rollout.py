@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from rich.text import Text
+
 from mdm_console.ui.safe import escape
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -9,6 +11,7 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, Header, Static
 
 from mdm_console.ui.screens.base import ConsoleScreen, refill, selected_key, set_text
+from mdm_console.ui.tones import toned
 from mdm_console.ui.widgets.footer import ConsoleFooter
 from mdm_console.ui.widgets.status_line import StatusLine
 
@@ -71,7 +74,9 @@ class RolloutScreen(ConsoleScreen):
         for c in e.plan.components:
             st = e.state.components[c.id]
             ladder = " › ".join(f"[reverse b] {s.name} [/]" if s.name == st.stage else s.name for s in e.plan.stages)
-            percent = f"{st.percent:g} %" + (" [bold red]ROLLED BACK (held)[/]" if st.held else "")
+            percent = Text(f"{st.percent:g} %")
+            if st.held:
+                percent.append_text(toned(self.app, " ⚠ ROLLED BACK (held)", "bad", bold=True))
             rows.append((c.id, (c.id, ladder, percent, (st.stage_since or "-")[:19].replace("T", " "),
                                 "on" if st.auto_advance else "off")))
         refill(self.query_one("#components", DataTable), rows)
@@ -90,7 +95,7 @@ class RolloutScreen(ConsoleScreen):
         head = f"[b]{cid}[/b]: " + (f"gates to advance to {nxt[0]} ({nxt[1]:g} %)" if nxt else "at the last stage")
         lines = [head]
         for g in e.gates(cid):
-            mark = "[green]✔ holds[/]" if g.ok else "[red]✘ fails[/]"
+            mark = "[$text-success]✔ holds[/]" if g.ok else "[$text-error]✘ fails[/]"
             lines.append(f"  {mark}  {g.name:<13} {escape(g.reason)}")
         lines += verdict_lines(e.verdict(cid) if e.live else None)
         set_text(self.query_one("#gates", Static), "\n".join(lines))

@@ -10,12 +10,15 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, Header, Static
 
 from mdm_console.ui.screens.base import ConsoleScreen, refill, selected_key, set_text
+from mdm_console.ui.tones import toned
 from mdm_console.ui.widgets.footer import ConsoleFooter
 from mdm_console.ui.widgets.status_line import StatusLine
 
 PHASES = ("preflight", "post", "rollback")
-STYLE = {"passed": "green", "failed": "bold red", "error": "bold red", "timeout": "bold red",
-         "cancelled": "yellow", "skipped": "dim", "running": "bold cyan"}
+# status -> (glyph and word, tone of the theme): legible without colour, coloured by the theme
+STATUS = {"passed": ("✔ passed", "ok"), "failed": ("✘ failed", "bad"), "error": ("✘ error", "bad"),
+          "timeout": ("✘ timeout", "bad"), "cancelled": ("⊘ cancelled", "warn"), "skipped": ("- skipped", "quiet"),
+          "running": ("◐ running", "busy"), "not run": ("○ not run", None)}
 
 
 class ValidationScreen(ConsoleScreen):
@@ -74,7 +77,8 @@ class ValidationScreen(ConsoleScreen):
                 status = "running" if v.id in running else (r.status if r else "not run")
                 ms = "" if not r or r.duration_ms is None else f"{r.duration_ms:.0f}"
                 detail = "" if not r else r.detail[:90]
-                shown = f"[{STYLE[status]}]{status}[/]" if status in STYLE else status
+                word, tone = STATUS.get(status, (status, None))
+                shown = toned(self.app, word, tone, bold=tone == "bad")
                 rows.append((v.id, (f"{batch} ({v.risk})", v.id, v.kind, "!" if v.critical else "", shown, ms,
                                     escape(detail))))
         refill(t, rows)

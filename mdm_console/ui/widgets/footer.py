@@ -6,6 +6,9 @@ from __future__ import annotations
 from textual.widgets import Footer
 
 
+ESSENTIAL = ("question_mark", "R", "e", "q")
+
+
 class ConsoleFooter(Footer):
     """Footer that keeps its keys while they are the same, and lets replaced keys be freed.
 
@@ -22,6 +25,13 @@ class ConsoleFooter(Footer):
     """
 
     _shown: tuple | None = None  # the keys on display, as `_keys()` describes them
+    NARROW = 120  # below this many columns the footer is compact, so that q ? R e stay in view at 80
+
+    def on_mount(self) -> None:
+        self.compact = self.app.size.width < self.NARROW
+
+    def on_resize(self) -> None:
+        self.compact = self.app.size.width < self.NARROW
 
     def _keys(self) -> tuple:
         app = self.app
@@ -29,6 +39,13 @@ class ConsoleFooter(Footer):
             (b.key, app.get_key_display(b), b.action, b.description, enabled, tooltip,
              b.group.description if b.group else None)
             for _, b, enabled, tooltip in self.screen.active_bindings.values() if b.show))
+
+    def compose(self):
+        """The app's keys that must always show (help, rollback, export, quit) first: at 80 columns the rest
+        is cut from the right, and the screen's keys are also named in its panes' titles."""
+        widgets = list(super().compose())
+        first = [w for w in widgets if getattr(w, "key", None) in ESSENTIAL]
+        yield from first + [w for w in widgets if w not in first]
 
     async def recompose(self) -> None:
         keys = self._keys()

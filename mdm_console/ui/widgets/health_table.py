@@ -7,6 +7,7 @@ from datetime import datetime
 from textual.widgets import DataTable
 
 from mdm_console.ui.screens.base import refill, selected_key
+from mdm_console.ui.tones import toned
 
 
 def age_text(measured: datetime | None, now: datetime, within: float = 0) -> str:
@@ -112,22 +113,23 @@ class HealthTable(DataTable):
             cells = {"component": c.id, "stage": f"{st.stage} {st.percent:g}%"}
             held = st.held is not None
             if not session.live:
-                cells["status"] = "[bold red]ROLLED BACK[/]" if held else "NO FEED"
+                cells["status"] = toned(self.app, "⚠ ROLLED BACK", "bad", bold=True) if held else "NO FEED"
             else:
                 w = session.stats(c.id)
                 primary = w.primary
                 mark = "~" if primary.path == "unknown" else ""
                 blended |= bool(mark)
                 if held:
-                    status = "[bold white on red]ROLLED BACK[/]"
+                    status = toned(self.app, "⚠ ROLLED BACK", "alarm")
                 elif w.stale_reason:
-                    status = "[bold white on red] STALE [/]"
+                    status = toned(self.app, "⚠ STALE", "alarm")
                 elif w.ops == 0:
                     status = "NO DATA"
                 else:
                     level = worst_level(session.plan.alerts, primary, component_alerts(session.state.alerts, c.id))
-                    status = {"critical": "[bold red]CRITICAL[/]", "warning": "[bold yellow]WARNING[/]"}.get(
-                        level, "[green]OK[/]")
+                    word, tone = {"critical": ("✘ CRITICAL", "bad"), "warning": ("▲ WARNING", "warn")}.get(
+                        level, ("✔ OK", "ok"))
+                    status = toned(self.app, word, tone, bold=tone != "ok")
                 verdict = session.verdict(c.id)
                 cells["verdict"] = verdict.short() if verdict else "-"
                 cells.update(status=status, new_err=mark + short_pct(primary.error_rate), new_p99=mark + ms(primary),
