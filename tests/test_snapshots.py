@@ -91,10 +91,10 @@ def fixed(monkeypatch, tmp_path):
         lock.close()
 
 
-def snap(snap_compare, fixed, press, run_before=None):
+def snap(snap_compare, fixed, press, run_before=None, size=SIZE, theme=None):
     engine, monitor = fixed
-    app = ConsoleApp(engine, monitor=monitor, keymap={}, tick_seconds=None)
-    return snap_compare(app, press=press, terminal_size=SIZE, run_before=run_before)
+    app = ConsoleApp(engine, monitor=monitor, keymap={}, tick_seconds=None, theme=theme)
+    return snap_compare(app, press=press, terminal_size=size, run_before=run_before)
 
 
 async def _settle(pilot):
@@ -109,29 +109,69 @@ async def _settle(pilot):
     await pilot.wait_for_scheduled_animations()
 
 
-def test_dashboard(snap_compare, fixed):
-    assert snap(snap_compare, fixed, ["1"], _settle)
+# Every screen and dialog at the size a terminal guarantees and at a large one; the 160x48 pictures are the
+# documentation's screenshots (docs/img).
+SIZES = pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=["80x24", "160x48"])
 
 
-def test_rollout(snap_compare, fixed):
-    assert snap(snap_compare, fixed, ["2"], _settle)
+def opened(*keys: str, until=None):
+    """Press keys, then wait (with a deadline) for the dialog they open, and settle."""
+
+    async def run(pilot):
+        await _settle(pilot)
+        await pilot.press(*keys)
+        if until is not None:
+            for _ in range(200):
+                if type(pilot.app.screen).__name__ == until:
+                    break
+                await pilot.pause(0.02)
+            assert type(pilot.app.screen).__name__ == until
+        # The app's worker that opened the dialog waits on its answer: wait only for the dialog's own.
+        for _ in range(3):
+            await pilot.pause()
+            for w in [w for w in pilot.app.workers if w.node is not pilot.app and not w.is_finished]:
+                await asyncio.wait_for(w.wait(), 10)
+        await pilot.pause()
+        await pilot.wait_for_scheduled_animations()
+
+    return run
 
 
-def test_validation(snap_compare, fixed):
-    assert snap(snap_compare, fixed, ["3"], _settle)
+@SIZES
+@pytest.mark.parametrize("screen", ["1", "2", "3", "4", "5"],
+                         ids=["dashboard", "rollout", "validation", "checklist", "session_log"])
+def test_screen(snap_compare, fixed, size, screen):
+    assert snap(snap_compare, fixed, [screen], _settle, size=size)
 
 
-def test_checklist(snap_compare, fixed):
-    assert snap(snap_compare, fixed, ["4"], _settle)
-
-
-def test_session_log(snap_compare, fixed):
-    assert snap(snap_compare, fixed, ["5"], _settle)
-
-
-def test_rollback_wizard(snap_compare, fixed):
+@SIZES
+def test_rollback_wizard(snap_compare, fixed, size):
     async def open_prefilled(pilot):
         pilot.app.open_rollback("component", "storage", "error rate 0.31 > 0.05 for 60 s")
         await _settle(pilot)
+        for _ in range(200):
+            if pilot.app.screen.plan is not None:
+                break
+            await pilot.pause(0.02)
+        await _settle(pilot)
 
-    assert snap(snap_compare, fixed, [], open_prefilled)
+    assert snap(snap_compare, fixed, [], open_prefilled, size=size)
+
+
+@SIZES
+@pytest.mark.parametrize("dialog", [
+    ("HelpModal", ("2", "question_mark")),
+    ("ReasonModal", ("2", "a")),  # advance: the change, every gate, the reason
+    ("QuitModal", ("q",)),  # a canary is out and this console runs the safety net
+    ("ExportModal", ("e",)),
+    ("SignoffModal", ("4", "s")),
+    ("EventDetailModal", ("5", "enter")),
+], ids=["help", "advance", "quit", "export", "signoff", "event"])
+def test_dialog(snap_compare, fixed, size, dialog):
+    name, keys = dialog
+    assert snap(snap_compare, fixed, [], opened(*keys, until=name), size=size)
+
+
+@pytest.mark.parametrize("theme", ["mdm-light", "mdm-high-contrast"])  # mdm-dark: test_screen's
+def test_dashboard_theme(snap_compare, fixed, theme):
+    assert snap(snap_compare, fixed, ["1"], _settle, size=(160, 48), theme=theme)

@@ -20,7 +20,8 @@ class ConfirmModal(ModalScreen[bool]):
 
     DEFAULT_CSS = """
     ConfirmModal { align: center middle; }
-    ConfirmModal > Vertical { width: 80; height: auto; border: thick $error; background: $surface; padding: 1 2; }
+    ConfirmModal > Vertical { width: 100%; max-width: 84; height: auto; max-height: 100%; border: thick $error;
+                              background: $surface; padding: 1 2; }
     ConfirmModal #detail { margin-bottom: 1; }
     ConfirmModal #error { color: $error; height: auto; }
     ConfirmModal Horizontal { height: auto; align-horizontal: right; margin-top: 1; }

@@ -23,7 +23,8 @@ class ExportModal(ModalScreen[None]):
 
     DEFAULT_CSS = """
     ExportModal { align: center middle; }
-    ExportModal > Vertical { width: 90; height: auto; border: thick $primary; background: $surface; padding: 1 2; }
+    ExportModal > Vertical { width: 100%; max-width: 90; height: auto; max-height: 100%; border: thick $primary;
+                             background: $surface; padding: 1 2; }
     ExportModal #result { height: auto; margin-top: 1; }
     ExportModal Horizontal { height: auto; align-horizontal: right; margin-top: 1; }
     """

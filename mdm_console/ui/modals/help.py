@@ -29,7 +29,7 @@ class HelpModal(ModalScreen[None]):
 
     DEFAULT_CSS = """
     HelpModal { align: center middle; }
-    HelpModal > VerticalScroll { width: 76; height: 80%; border: thick $primary; background: $surface; padding: 1 2; }
+    HelpModal > VerticalScroll { width: 100%; max-width: 80; height: 90%; border: thick $primary; background: $surface; padding: 1 2; }
     """
     BINDINGS = [Binding("escape,question_mark,q", "close", "Close", id="help.close")]
 

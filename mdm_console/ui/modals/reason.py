@@ -5,7 +5,7 @@ from __future__ import annotations
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 from mdm_console.ui.safe import escape
@@ -20,11 +20,14 @@ class ReasonModal(ModalScreen[str | None]):
 
     DEFAULT_CSS = """
     ReasonModal { align: center middle; }
-    ReasonModal > Vertical { width: 80; height: auto; border: thick $warning; background: $surface; padding: 1 2; }
-    ReasonModal #detail { color: $text-muted; margin-bottom: 1; }
+    ReasonModal > Vertical { width: 100%; max-width: 84; height: auto; max-height: 100%; border: thick $warning;
+                             background: $surface; padding: 1 2; }
+    ReasonModal #detail-scroll { height: auto; max-height: 45vh; margin-bottom: 1; }
+    ReasonModal #detail { color: $text-muted; }
     ReasonModal #error { color: $error; height: auto; }
     ReasonModal Horizontal { height: auto; align-horizontal: right; margin-top: 1; }
     """
+    AUTO_FOCUS = "#text"  # the reason field, not the scrolling detail above it
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="modal.cancel")]
 
     def __init__(self, title: str, detail: str = "", placeholder: str = "reason", confirm: str = "OK",
@@ -37,7 +40,8 @@ class ReasonModal(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label(f"[b]{escape(self.title_text)}[/b]")
-            yield Static(escape(self.detail), id="detail")
+            with VerticalScroll(id="detail-scroll"):  # long gate lists scroll; the buttons stay in view
+                yield Static(escape(self.detail), id="detail")
             yield Input(value=self.value, placeholder=self.placeholder, id="text")
             yield Static("", id="error")
             with Horizontal():

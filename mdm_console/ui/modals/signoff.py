@@ -5,7 +5,7 @@ from __future__ import annotations
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 from mdm_console.ui.safe import escape, plain
@@ -20,11 +20,14 @@ class SignoffModal(ModalScreen[tuple[str, str, str] | None]):
 
     DEFAULT_CSS = """
     SignoffModal { align: center middle; }
-    SignoffModal > Vertical { width: 90; height: auto; border: thick $accent; background: $surface; padding: 1 2; }
-    SignoffModal #unmet { height: auto; margin: 1 0; }
+    SignoffModal > Vertical { width: 100%; max-width: 90; height: auto; max-height: 100%; border: thick $accent;
+                              background: $surface; padding: 0 2; }
+    SignoffModal #unmet-scroll { height: auto; max-height: 30vh; margin: 1 0; }
+    SignoffModal #unmet { height: auto; }
     SignoffModal #error { color: $error; height: auto; }
     SignoffModal Horizontal { height: auto; align-horizontal: right; margin-top: 1; }
     """
+    AUTO_FOCUS = "#role"
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="modal.cancel")]
 
     def __init__(self, checklist, default_name: str):
@@ -37,7 +40,8 @@ class SignoffModal(ModalScreen[tuple[str, str, str] | None]):
         with Vertical():
             yield Label("[b]Sign off[/b]")
             yield Select(roles, prompt="role", id="role", allow_blank=True)
-            yield Static("", id="unmet")
+            with VerticalScroll(id="unmet-scroll"):
+                yield Static("", id="unmet")
             yield Input(value=self.default_name, placeholder="your name, typed", id="name")
             yield Input(placeholder="comment (optional)", id="comment")
             yield Static("", id="error")

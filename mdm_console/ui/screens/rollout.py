@@ -7,7 +7,7 @@ from rich.text import Text
 from mdm_console.ui.safe import escape
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
+from textual.containers import Vertical, VerticalScroll
 from textual.widgets import DataTable, Header, Static
 
 from mdm_console.ui.screens.base import ConsoleScreen, refill, selected_key, set_text
@@ -33,8 +33,8 @@ class RolloutScreen(ConsoleScreen):
     ]
     DEFAULT_CSS = """
     RolloutScreen #components { height: auto; max-height: 12; border: round $primary; }
-    RolloutScreen #gates { height: auto; border: round $accent; padding: 0 1; }
-    RolloutScreen #points { height: 1fr; border: round $secondary; }
+    RolloutScreen #gates-scroll { height: auto; max-height: 45%; border: round $accent; padding: 0 1; }
+    RolloutScreen #points { height: 1fr; min-height: 5; border: round $secondary; }
     """
 
     def compose(self) -> ComposeResult:
@@ -42,7 +42,8 @@ class RolloutScreen(ConsoleScreen):
         yield StatusLine()
         with Vertical():
             yield DataTable(id="components", cursor_type="row")
-            yield Static(id="gates")
+            with VerticalScroll(id="gates-scroll"):  # the points stay in view below a long gate list
+                yield Static(id="gates")
             yield DataTable(id="points", cursor_type="row")
         yield ConsoleFooter()
 
@@ -50,7 +51,7 @@ class RolloutScreen(ConsoleScreen):
         comps = self.query_one("#components", DataTable)
         comps.border_title = "Components" + (" (observing: read-only)" if self.session.observe else
                                              " (a advance · b step back · p auto)")
-        comps.add_columns("component", "ladder", "percent", "stage began", "auto-advance")
+        comps.add_columns("component", "stage", "auto-advance", "stage began", "ladder")  # the long one last
         pts = self.query_one("#points", DataTable)
         pts.border_title = "Rollback points"
         pts.add_columns("id", "time (UTC)", "by", "kind", "label", "stages")
@@ -74,11 +75,11 @@ class RolloutScreen(ConsoleScreen):
         for c in e.plan.components:
             st = e.state.components[c.id]
             ladder = " › ".join(f"[reverse b] {s.name} [/]" if s.name == st.stage else s.name for s in e.plan.stages)
-            percent = Text(f"{st.percent:g} %")
+            stage = Text(f"{st.stage} {st.percent:g} %")
             if st.held:
-                percent.append_text(toned(self.app, " ⚠ ROLLED BACK (held)", "bad", bold=True))
-            rows.append((c.id, (c.id, ladder, percent, (st.stage_since or "-")[:19].replace("T", " "),
-                                "on" if st.auto_advance else "off")))
+                stage.append_text(toned(self.app, " ⚠ ROLLED BACK (held)", "bad", bold=True))
+            rows.append((c.id, (c.id, stage, "on" if st.auto_advance else "off",
+                                (st.stage_since or "-")[:19].replace("T", " "), ladder)))
         refill(self.query_one("#components", DataTable), rows)
         self._draw_gates()
         points = []
