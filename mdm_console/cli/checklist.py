@@ -22,24 +22,28 @@ def add_parser(sub, parents) -> None:
                        description="Complete ITEM. Refused (exit 1) while a dependency is not completed or a "
                        "required validator has no passed result in this session.")
     p.add_argument("item", metavar="ITEM")
+    p.add_argument("--json", action="store_true", help="one JSON document: the answer (or the error)")
     p.set_defaults(run=lambda a: change(a, "complete"))
 
     p = sub.add_parser("fail", parents=parents, help="mark a checklist item failed",
                        description="Mark ITEM failed; items that depend on it show as blocked.")
     p.add_argument("item", metavar="ITEM")
     p.add_argument("--reason", required=True)
+    p.add_argument("--json", action="store_true", help="one JSON document: the answer (or the error)")
     p.set_defaults(run=lambda a: change(a, "fail"))
 
     p = sub.add_parser("reopen", parents=parents, help="reopen a completed or failed item",
                        description="Set a completed or failed ITEM back to pending (recorded with the reason).")
     p.add_argument("item", metavar="ITEM")
     p.add_argument("--reason", required=True)
+    p.add_argument("--json", action="store_true", help="one JSON document: the answer (or the error)")
     p.set_defaults(run=lambda a: change(a, "reopen"))
 
     p = sub.add_parser("note", parents=parents, help="add a note to a checklist item",
                        description="Add a note (who and when are recorded) to ITEM.")
     p.add_argument("item", metavar="ITEM")
     p.add_argument("text", metavar="TEXT")
+    p.add_argument("--json", action="store_true", help="one JSON document: the answer (or the error)")
     p.set_defaults(run=lambda a: change(a, "note"))
 
     p = sub.add_parser("signoff", parents=parents, help="sign off a role",
@@ -48,6 +52,7 @@ def add_parser(sub, parents) -> None:
     p.add_argument("--role", required=True)
     p.add_argument("--name", required=True)
     p.add_argument("--comment", default="")
+    p.add_argument("--json", action="store_true", help="one JSON document: the answer (or the error)")
     p.set_defaults(run=signoff)
 
 
@@ -90,6 +95,9 @@ def change(args: argparse.Namespace, what: str) -> int:
     loaded = load(args)
     text = args.text if what == "note" else getattr(args, "reason", "")
     view = run_async(lambda: run_op(args, loaded, "item", ItemRequest(action=what, item=args.item, text=text)))
+    if args.json:
+        print(view.model_dump_json(indent=2))
+        return EXIT_OK
     relied = f" (relied on validator results {', '.join(f'{k}@seq {v}' for k, v in view.relied_on.items())})" \
         if what == "complete" and view.relied_on else ""
     print(f"{view.id}: {view.status}{relied}" if what != "note" else f"{view.id}: note added")
@@ -102,6 +110,9 @@ def signoff(args: argparse.Namespace) -> int:
     loaded = load(args)
     view = run_async(lambda: run_op(args, loaded, "signoff", SignoffRequest(role=args.role, name=args.name,
                                                                                comment=args.comment)))
+    if args.json:
+        print(view.model_dump_json(indent=2))
+        return EXIT_OK
     print(f"{view.role}: signed by {view.name} (OS user {view.os_user}) at {view.ts[:19]} UTC, checklist state "
           f"sha256 {view.state_hash}" + (" - REHEARSAL: this OS user signed another role too" if view.rehearsal
                                          else ""))

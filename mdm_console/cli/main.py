@@ -47,6 +47,10 @@ def main(argv: list[str] | None = None) -> int:
     except CliExit as exc:
         if exc.message:
             err(exc.message)
+        if getattr(args, "json", False):  # --json: one document on stdout, an error included
+            import json
+
+            print(json.dumps({"error": exc.message, "exit_code": exc.code}, ensure_ascii=False))
         return exc.code
     except KeyboardInterrupt:
         err("interrupted")

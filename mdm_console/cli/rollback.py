@@ -21,6 +21,7 @@ def add_parser(sub, parents) -> None:
     p.add_argument("--reason", default="", help="why (recorded)")
     p.add_argument("--dry-run", action="store_true", help="list every change (stages, file diffs); change nothing")
     p.add_argument("--yes", action="store_true", help="really do it (required unless --dry-run)")
+    p.add_argument("--json", action="store_true", help="one JSON document: the answer (or the error)")
     p.set_defaults(run=run)
 
 
@@ -35,6 +36,9 @@ def run(args: argparse.Namespace) -> int:
     r = run_async(lambda: run_op(args, loaded, "rollback", RollbackRequest(
         kind=args.kind, component=args.component, to_stage=args.to_stage, point=args.point, reason=args.reason,
         dry_run=args.dry_run)))
+    if args.json:
+        print(r.model_dump_json(indent=2))
+        return EXIT_FAILED if r.verified is False else EXIT_OK
     if r.nothing_to_do:
         print(r.nothing_to_do)  # no point taken, nothing written, nothing recorded
         return EXIT_OK

@@ -17,6 +17,7 @@ def add_parser(sub, parents) -> None:
                    help="an export that starts after seq 1 (export --since) passes; without this it exits 1")
     p.add_argument("--expect-head", metavar="HASH",
                    help="the head hash written down earlier: exit 1 unless the chain holds an event with it")
+    p.add_argument("--json", action="store_true", help="one JSON document: the verdict and every figure")
     p.set_defaults(run=run)
 
 
@@ -34,6 +35,16 @@ def run(args: argparse.Namespace) -> int:
 
 def _report(result, args: argparse.Namespace) -> int:
     line = result.line if isinstance(result.line, str) else result.line()
+    if args.json:
+        import json
+
+        code = _code(result, args)
+        print(json.dumps({"ok": code == EXIT_OK, "line": line, "chain_ok": result.ok, "events": result.events,
+                          "head_seq": result.head_seq, "head_hash": result.head_hash, "bad_seq": result.bad_seq,
+                          "reason": result.reason, "checkpoint_problems": list(result.checkpoint_problems),
+                          "partial_from": result.partial_from, "contains_head": result.contains_head,
+                          "exit_code": code}, indent=2, ensure_ascii=False))
+        return code
     if not result.ok:
         err(line)
         return EXIT_FAILED
@@ -50,4 +61,15 @@ def _report(result, args: argparse.Namespace) -> int:
         if not result.contains_head:
             err(f"the expected head hash {args.expect_head} is not in this chain: events were removed or replaced")
             return EXIT_FAILED
+    return EXIT_OK
+
+
+def _code(result, args: argparse.Namespace) -> int:
+    """The exit code `_report` ends with, for the JSON document."""
+    if not result.ok or result.checkpoint_problems:
+        return EXIT_FAILED
+    if result.partial_from is not None and not args.allow_partial:
+        return EXIT_FAILED
+    if args.expect_head and not result.contains_head:
+        return EXIT_FAILED
     return EXIT_OK

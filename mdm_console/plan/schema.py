@@ -133,7 +133,9 @@ MEANING = {
 
 PARAM_MEANING = {
     "system.min_cpus": "at least this many CPUs", "system.min_memory_gb": "at least this much memory",
-    "system.min_disk_free_gb": "at least this much free disk on disk_path", "system.disk_path":
+    "system.min_disk_free_gb": "at least this much free disk on disk_path",
+    "system.max_load_per_core": "the 1-minute load average per logical CPU, at most (what a readiness check judges: "
+    "sustained load, not one busy half second)", "system.disk_path":
     "the disk to check (default: the plan's directory)", "system.max_cpu_percent": "the host's CPU in use over half a second (psutil), "
     "at most", "system.max_memory_percent": "memory in use, at most",
     "command.argv": "the program and its arguments (no shell)", "command.shell": "a shell command line (explicit)",

@@ -19,6 +19,7 @@ class SystemParams(Params):
     min_disk_free_gb: Annotated[float, Field(ge=0)] | None = None
     disk_path: str | None = None
     max_cpu_percent: Annotated[float, Field(gt=0, le=100)] | None = None
+    max_load_per_core: Annotated[float, Field(gt=0)] | None = None  # 1-minute load average / logical CPUs
     max_memory_percent: Annotated[float, Field(gt=0, le=100)] | None = None
 
 

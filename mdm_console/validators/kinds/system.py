@@ -20,6 +20,8 @@ def _measure(p: SystemParams, disk_path: str) -> dict:
     m["disk_free_gb"] = round(psutil.disk_usage(disk_path).free / GB, 2)
     if p.max_cpu_percent is not None:
         m["cpu_percent"] = psutil.cpu_percent(interval=0.5)
+    if p.max_load_per_core is not None:
+        m["load_per_core"] = round(psutil.getloadavg()[0] / max(1, m["cpus"]), 2)
     return m
 
 
@@ -31,6 +33,7 @@ async def check(p: SystemParams, ctx: Context) -> Outcome:
         ("memory_gb", p.min_memory_gb, ">=", " GB"),
         ("disk_free_gb", p.min_disk_free_gb, ">=", " GB"),
         ("cpu_percent", p.max_cpu_percent, "<=", " %"),
+        ("load_per_core", p.max_load_per_core, "<=", " (1-minute load per CPU)"),
         ("memory_percent", p.max_memory_percent, "<=", " %"),
     ]
     parts, bad = [], []
