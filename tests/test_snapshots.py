@@ -175,3 +175,16 @@ def test_dialog(snap_compare, fixed, size, dialog):
 @pytest.mark.parametrize("theme", ["mdm-light", "mdm-high-contrast"])  # mdm-dark: test_screen's
 def test_dashboard_theme(snap_compare, fixed, theme):
     assert snap(snap_compare, fixed, ["1"], _settle, size=(160, 48), theme=theme)
+
+
+@SIZES
+def test_plan_error(snap_compare, size):
+    """A plan that does not load, full screen, when the console was started on it."""
+    from mdm_console.exits import EXIT_USAGE, CliExit
+
+    async def opener():
+        raise CliExit(EXIT_USAGE, "/srv/cutover/mdm-plan.toml: plan invalid:\n" + "\n".join(
+            f"  components[{i}].flag_key: the key 'app.{i}' is used by components[0] too" for i in range(1, 9)))
+
+    app = ConsoleApp(opener=opener, opening="/srv/cutover/mdm-plan.toml", keymap={}, tick_seconds=None)
+    assert snap_compare(app, terminal_size=size, run_before=_settle)

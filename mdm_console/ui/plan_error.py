@@ -6,7 +6,7 @@ from mdm_console.ui.safe import escape
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Center, Vertical
+from textual.containers import Center, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Static
 
@@ -23,7 +23,9 @@ class PlanErrorScreen(Screen):
 
     DEFAULT_CSS = """
     PlanErrorScreen { align: center middle; }
-    PlanErrorScreen Vertical { width: 100; height: auto; border: thick $error; padding: 1 2; }
+    PlanErrorScreen Vertical { width: 100%; max-width: 100; height: auto; max-height: 100%; border: thick $error;
+                               padding: 1 2; }
+    PlanErrorScreen VerticalScroll { height: auto; max-height: 1fr; }
     """
     BINDINGS = [Binding("q,escape", "leave", "Quit", id="plan_error.quit")]
 
@@ -34,7 +36,8 @@ class PlanErrorScreen(Screen):
     def compose(self) -> ComposeResult:
         with Center(), Vertical():
             yield Static("[b]The plan does not load; nothing was started or written.[/b]\n")
-            yield Static(escape(self.message))
+            with VerticalScroll():  # a long list of errors scrolls; what to do next stays in view
+                yield Static(escape(self.message))
             yield Static("\nFix the file and start again. `mdm-console init DIR` writes a commented example.")
         yield ConsoleFooter()
 
