@@ -30,6 +30,7 @@ SCRIPTS = {  # name -> (quick flags, full flags)
     "verdict": (["--canaries", "200", "--latency-canaries", "10", "--minutes", "10"], []),
     "notify": (["--events", "50", "--presses", "80"], []),
     "service": (["--calls", "50", "--presses", "40", "--runs", "3"], []),
+    "compare": (["--rows", "200000", "--runs", "1"], []),
     "soak": (["--idle-seconds", "20", "--warmup-seconds", "60", "--soak-seconds", "180"], []),
 }
 

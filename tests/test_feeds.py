@@ -520,3 +520,42 @@ def test_an_unstored_bucket_is_not_folded():
     w.unstored(t0 + 1000)
     w.compact(t0 + 1000)
     assert w.buckets == {} and w.stage_counters("storage", datetime.fromtimestamp(t0 - 1, UTC)).operations == 2
+
+async def _until(predicate, timeout: float = 10.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        assert loop.time() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.02)
+
+
+@pytest.mark.parametrize("mode", ["events", "poll"])
+async def test_the_tail_is_woken_by_file_events_and_polls_without_them(tmp_path, monkeypatch, mode):
+    """With file events a quiet file is looked at only every FALLBACK_S (here an hour), so a line read at once
+    was read because the file changed; with MDM_FILE_EVENTS=poll it is polled, and rotation still follows."""
+    import mdm_console.feeds.jsonl as jsonl
+
+    monkeypatch.setenv("MDM_FILE_EVENTS", mode)
+    monkeypatch.setattr(jsonl, "FALLBACK_S", 3600.0)
+    path = tmp_path / "metrics" / "ops.jsonl"
+    path.parent.mkdir()
+    path.write_text("")
+    got = []
+    feed = JsonlFeed(path, {"storage"}, got.append, 0.5)
+    stop = asyncio.Event()
+    task = asyncio.create_task(feed.run(stop, every=0.05))
+    try:
+        await _until(lambda: feed.reads >= 1 and (feed.wake.watching or mode == "poll"))
+        assert feed.wake.watching is (mode == "events")
+        line = op()
+        with path.open("a") as fh:
+            fh.write(line + "\n")
+        await _until(lambda: len(got) == 1)
+        if mode == "events":
+            assert feed.wake.wakes >= 1
+        path.rename(path.with_name("ops.jsonl.1"))  # rotated: the new file is followed from its start
+        path.write_text(line + "\n" + line + "\n")
+        await _until(lambda: len(got) == 3)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)

@@ -472,3 +472,50 @@ async def test_a_flood_of_output_is_kept_bounded(tmp_path):
     assert f["status"] == "passed"
     assert len(f["output_tail"]) <= 4096 and f["output_tail"].rstrip().endswith("the end")
     assert f["measured"]["output_bytes_dropped"] > 19_000_000
+
+
+async def test_an_sql_baseline_judges_the_query_not_the_connection_or_the_queue(tmp_path):
+    """max_ms on an sql check judges the query's own time (executed and fetched): the check as a whole may take
+    longer (connecting, waiting behind its batch) without failing, and a slow query still fails."""
+    import duckdb
+
+    db = tmp_path / "d.duckdb"
+    con = duckdb.connect(str(db))
+    con.execute("CREATE TABLE t AS SELECT range AS x FROM range(10)")
+    con.close()
+    r, summary, state = await run_validators(tmp_path, f"""
+        [[validators]]
+        id = "quick"
+        kind = "sql"
+        max_ms = 1000
+        params = {{ dsn = "duckdb:{db}", query = "SELECT count(*) FROM t", expect_scalar = 10 }}
+        [[validators]]
+        id = "slow"
+        kind = "sql"
+        max_ms = 1
+        params = {{ dsn = "duckdb:{db}", query = "SELECT count(*) FROM range(300000000) a", expect_rows = 1 }}
+        """)
+    quick, slow = state.validators["quick"], state.validators["slow"]
+    assert quick.status == "passed"
+    assert 0 < r["quick"]["measured"]["query_ms"] < r["quick"]["duration_ms"]  # the query alone, not the check
+    assert slow.status == "failed" and "the query took" in slow.detail and "over the 1 ms baseline" in slow.detail
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_value = st.one_of(st.none(), st.integers(-3, 3), st.floats(-10, 10, allow_nan=False), st.sampled_from(["x", "1.5"]))
+_rows = st.lists(st.tuples(st.integers(0, 12), st.sampled_from(["a", "b"]), _value, _value), max_size=30)
+
+
+@settings(max_examples=60, deadline=None)
+@given(_rows, _rows, st.floats(0, 0.5))
+def test_the_pandas_compare_says_what_the_per_row_loop_said(rows1, rows2, tol):
+    """The shadow compare joins and computes with pandas; on any input it reports what the old per-row loop
+    (benchmarks/compare_loop.py) reported: the same status, detail and measured figures."""
+    from benchmarks.compare_loop import compare_loop
+    from mdm_console.validators.kinds.compare import compare
+
+    cols = ["id", "seg", "bal", "par30"]
+    args = (cols, rows1, cols, rows2, ["id", "seg"], {"bal": tol, "par30": 0.0})
+    assert compare(*args) == compare_loop(*args)

@@ -316,21 +316,28 @@ class RolloutControl:
                           ready: asyncio.Event | None = None) -> None:
         """Notice edits of the flag file within a second, for as long as the console runs.
 
-        A stat every half second, then a hash only when it moved: cheaper than a directory watcher,
-        whose thread woke for every write of a session db kept beside the flags (benchmarks/soak.py)."""
+        Woken by a file event on the flag file (feeds/wake.py), and a stat every second whatever happens (every
+        `every` s without file events); a hash only when the stat moved."""
+        from mdm_console.feeds.wake import FileWake
+
         path = self.engine.loaded.flag_file
         stop = stop or asyncio.Event()
+        wake = FileWake([path])
+        wake.start(stop)
+        try:
+            await self._watch_drift(path, stop, wake, every, ready)
+        finally:
+            await wake.close()
+
+    async def _watch_drift(self, path, stop: asyncio.Event, wake, every: float, ready: asyncio.Event | None) -> None:
         seen = await pools.WATCH.run(stat_key, path)
         async with self.engine.effects_lock:  # what is there now is judged too, not only later changes
             await self.check_drift()
         if ready is not None:
             ready.set()  # changes from here on are noticed
         while not stop.is_set():
-            try:
-                await asyncio.wait_for(stop.wait(), every)
+            if await wake.wait(stop, 1.0 if wake.watching else every):
                 return
-            except TimeoutError:
-                pass
             now = await pools.WATCH.run(stat_key, path)
             if now != seen:
                 seen = now

@@ -1,4 +1,5 @@
-"""The JSONL feed: tail a file (polled twice a second), surviving partial lines, truncation and rotation.
+"""The JSONL feed: tail a file (woken by file events, at most twice a second), surviving partial lines,
+truncation and rotation.
 
 The read offset and the file's identity (device, inode) are kept so a restart resumes
 where the last run stopped, with nothing read twice.
@@ -14,9 +15,11 @@ from pathlib import Path
 
 from mdm_console.feeds.base import FeedStatus, Sink
 from mdm_console.feeds.parse import BadLine, Sample, parse_line
+from mdm_console.feeds.wake import FileWake
 from mdm_console import pools
 
 READ_CHUNK = 1 << 20
+FALLBACK_S = 5.0  # with file events, a quiet file is still looked at this often
 MAX_LINE = 1 << 16
 
 
@@ -157,18 +160,36 @@ class JsonlFeed:
             self.sink(sample)
 
     async def run(self, stop: asyncio.Event, lock: asyncio.Lock | None = None, every: float = 0.5) -> None:
-        """Read what was appended, twice a second, until `stop`.
-
-        Figures are bucketed by 5 s and shown once a second, so half a second of delay costs nothing;
-        a directory watcher woke (and hopped threads) for every write instead (benchmarks/soak.py)."""
+        """Read what was appended until `stop`: when the file (or its rotated name) changes, at most once every
+        `every` seconds (figures are bucketed by 5 s and shown once a second, so half a second costs nothing
+        and a busy feed is read in batches); a quiet file is not read at all but every FALLBACK_S, and
+        without file events (feeds/wake.py) every `every` seconds as before."""
         lock = lock or asyncio.Lock()
+        wake = FileWake([self.path, self.rotated()])
+        wake.start(stop)
+        self.wake = wake
+        loop = asyncio.get_running_loop()
         try:
             while True:
+                started = loop.time()
                 await self._read(lock)
-                try:
-                    await asyncio.wait_for(stop.wait(), every)
+                if not wake.watching:
+                    if await wake.wait(stop, every):
+                        return
+                    continue
+                rest = every - (loop.time() - started)
+                if rest > 0 and await _stopped(stop, rest):
                     return
-                except TimeoutError:
-                    pass
+                if await wake.wait(stop, FALLBACK_S):
+                    return
         finally:
+            await wake.close()
             await pools.FEEDS.run(self.close)
+
+
+async def _stopped(stop: asyncio.Event, seconds: float) -> bool:
+    try:
+        await asyncio.wait_for(stop.wait(), seconds)
+        return True
+    except TimeoutError:
+        return False

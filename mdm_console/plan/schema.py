@@ -119,7 +119,8 @@ MEANING = {
     "Validator.phases": "when it runs: preflight, post, rollback",
     "Validator.critical": "a critical failure stops the later batches and fails `validate`",
     "Validator.timeout_seconds": "killed (with every process it started) after this",
-    "Validator.max_ms": "a performance baseline: a pass that took longer fails and says by how much",
+    "Validator.max_ms": "a performance baseline: a pass that took longer fails and says by how much (an sql check "
+                        "judges its query's own time, executed and fetched; other kinds the whole check)",
     "Validator.batch": "a batch checkpoint; batches run in order of risk",
     "Validator.risk": "low, medium or high (orders the batches)",
     "Validator.params": "the kind's parameters (see the table of kinds in the README)",

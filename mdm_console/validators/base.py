@@ -12,6 +12,9 @@ class Outcome:
     detail: str  # the measured value against its threshold, in words
     measured: dict[str, Any] = field(default_factory=dict)
     output: str = ""  # tail of a process's output, if any
+    # The time of the operation the check is about (a query's own execution), when the kind measures it: the
+    # validator's `max_ms` judges it rather than the whole check (connecting, queueing behind other checks).
+    timed_ms: float | None = None
 
 
 @dataclass(frozen=True)

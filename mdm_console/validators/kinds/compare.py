@@ -12,40 +12,70 @@ from mdm_console.validators.db import QueryError, query
 MAX_KEYS_SHOWN = 10
 
 
-def variance(a, b) -> float:
-    a, b = float(a), float(b)
-    if a == b:
-        return 0.0
-    return abs(b - a) / abs(a) if a else float("inf")
-
-
 def _show(key: tuple) -> str:
     return str(key[0]) if len(key) == 1 else "(" + ", ".join(map(str, key)) + ")"
 
 
+def _keys_of(frame, keys: list[str]) -> list[tuple]:
+    return list(frame[keys].itertuples(index=False, name=None))
+
+
+def _first_shown(frame, keys: list[str]) -> list[str]:
+    """The first MAX_KEYS_SHOWN keys of `frame`, in the order of their text (the rest are only counted)."""
+    return [_show(k) for k in sorted(_keys_of(frame, keys), key=str)[:MAX_KEYS_SHOWN]]
+
+
+def _numbers(s):
+    """A column as floats, NaN where a value is not a number (DECIMAL values arrive as Decimal objects)."""
+    import pandas as pd
+
+    try:
+        return s.astype(float)  # numbers, Decimals and None: one C loop
+    except (TypeError, ValueError):
+        return pd.to_numeric(s, errors="coerce").astype(float)  # text among them: value by value
+
+
+def _variances(a, b):
+    """Relative variance |b - a| / |a| per row, vectorised: 0 where equal (both null included), inf where a is 0
+    and b is not, or where either side is not a number (and they differ)."""
+    import numpy as np
+
+    x, y = _numbers(a), _numbers(b)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        var = (y - x).abs() / x.abs()
+    var = var.where(x != y, 0.0)  # equal numbers: 0 (also 0 == 0, where the division gave NaN)
+    odd = var.isna()  # not numbers on one side or both: equal values 0, different ones inf
+    if odd.any():
+        a, b = a[odd], b[odd]
+        same = (a.isna() & b.isna()) | (a.astype(object) == b.astype(object))
+        var[odd] = np.where(same, 0.0, np.inf)
+    return var
+
+
 def compare(cols1, rows1, cols2, rows2, keys: list[str], tolerance: dict[str, float]) -> Outcome:
+    """The two results joined on `keys` (pandas: one merge and column arithmetic, not a loop over rows; a key
+    given twice counts its last row, as a lookup would)."""
+    import pandas as pd
+
     missing = [k for k in keys if k not in cols1 or k not in cols2]
     if missing:
         return error(f"key column(s) {', '.join(missing)} not in both results")
     value_cols = [c for c in cols1 if c not in keys and c in cols2]
-    idx1 = {c: i for i, c in enumerate(cols1)}
-    idx2 = {c: i for i, c in enumerate(cols2)}
-    v1 = {tuple(r[idx1[k]] for k in keys): r for r in rows1}
-    v2 = {tuple(r[idx2[k]] for k in keys): r for r in rows2}
-    only1 = [_show(k) for k in sorted(set(v1) - set(v2), key=str)]
-    only2 = [_show(k) for k in sorted(set(v2) - set(v1), key=str)]
-    worst: dict[str, float] = {c: 0.0 for c in value_cols}
-    differing: dict[str, list] = {c: [] for c in value_cols}
-    for key in sorted(set(v1) & set(v2), key=str):
-        for c in value_cols:
-            a, b = v1[key][idx1[c]], v2[key][idx2[c]]
-            try:
-                var = variance(a, b)
-            except (TypeError, ValueError):
-                var = 0.0 if a == b else float("inf")
-            worst[c] = max(worst[c], var)
-            if var > tolerance.get(c, 0.0):
-                differing[c].append(_show(key))
+    f1 = pd.DataFrame.from_records(rows1, columns=cols1).drop_duplicates(keys, keep="last")
+    f2 = pd.DataFrame.from_records(rows2, columns=cols2).drop_duplicates(keys, keep="last")
+    f1 = f1[keys + value_cols].rename(columns={c: ("v1", c) for c in value_cols})
+    f2 = f2[keys + value_cols].rename(columns={c: ("v2", c) for c in value_cols})
+    joined = f1.merge(f2, on=keys, how="outer", indicator="_side")
+    only1 = joined[joined["_side"] == "left_only"]
+    only2 = joined[joined["_side"] == "right_only"]
+    both = joined[joined["_side"] == "both"]
+    worst: dict[str, float] = {}
+    differing: dict[str, list[str]] = {}
+    for c in value_cols:
+        var = _variances(both[("v1", c)], both[("v2", c)])
+        worst[c] = float(var.max()) if len(var) else 0.0
+        beyond = both[var > tolerance.get(c, 0.0)]
+        differing[c] = _first_shown(beyond, keys) if len(beyond) else []
     parts = []
     for c in value_cols:
         tol = tolerance.get(c, 0.0)
@@ -54,19 +84,19 @@ def compare(cols1, rows1, cols2, rows2, keys: list[str], tolerance: dict[str, fl
         parts.append(f"{c} {shown} (tolerance {tol * 100:g} %)")
     measured = {"variance": {c: (None if w == float("inf") else round(w, 8)) for c, w in worst.items()},
                 "rows_v1": len(rows1), "rows_v2": len(rows2),
-                "differing_keys": {c: [str(k) for k in ks[:MAX_KEYS_SHOWN]] for c, ks in differing.items() if ks}}
+                "differing_keys": {c: [str(k) for k in ks] for c, ks in differing.items() if ks}}
     problems = []
-    if only1:
-        problems.append(f"{len(only1)} key(s) only in V1: {', '.join(map(str, only1[:MAX_KEYS_SHOWN]))}")
-    if only2:
-        problems.append(f"{len(only2)} key(s) only in V2: {', '.join(map(str, only2[:MAX_KEYS_SHOWN]))}")
+    if len(only1):
+        problems.append(f"{len(only1)} key(s) only in V1: {', '.join(_first_shown(only1, keys))}")
+    if len(only2):
+        problems.append(f"{len(only2)} key(s) only in V2: {', '.join(_first_shown(only2, keys))}")
     for c, ks in differing.items():
         if ks:
-            problems.append(f"{c} beyond tolerance for {', '.join(map(str, ks[:MAX_KEYS_SHOWN]))}")
+            problems.append(f"{c} beyond tolerance for {', '.join(ks)}")
     detail = "; ".join(parts)
     if problems:
         return failed(detail + " — " + "; ".join(problems), **measured)
-    return passed(detail + f" — {len(v1)} keys match", **measured)
+    return passed(detail + f" — {len(f1)} keys match", **measured)
 
 
 async def check(p: CompareParams, ctx: Context) -> Outcome:

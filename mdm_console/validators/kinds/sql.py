@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from mdm_console.plan.validator_params import SqlParams
 from mdm_console.validators.base import Context, Outcome, error, failed, passed
 from mdm_console.validators.db import QueryError, query
 
 
 async def check(p: SqlParams, ctx: Context) -> Outcome:
+    outcome = await _check(p, ctx, timing := {})
+    ms = timing["query"].ms if "query" in timing else None
+    if ms is None:
+        return outcome
+    return replace(outcome, measured={**outcome.measured, "query_ms": round(ms, 2)}, timed_ms=ms)
+
+
+async def _check(p: SqlParams, ctx: Context, timing: dict) -> Outcome:
     try:
-        cols, rows = await query(p.dsn, p.query, ctx.base_dir, ctx.timeout)
+        cols, rows = await query(p.dsn, p.query, ctx.base_dir, ctx.timeout, timing)
     except QueryError as exc:
         return error(str(exc))
     measured: dict = {"rows": len(rows)}
