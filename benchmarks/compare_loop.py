@@ -1,14 +1,14 @@
 """The shadow `compare` as it was before pandas: a Python loop over every key (a lookup per row and column).
 
 Kept as the baseline of benchmarks/compare.py and as the reference the test suite checks the pandas version
-against (tests/test_validators.py). Not used by the console.
+against (tests/test_validators.py): the join and the variances as they were; the words and figures of the
+outcome come from the same `report` as the console's. Not used by the console.
 """
 
 from __future__ import annotations
 
-from mdm_console.validators.base import Outcome, error, failed, passed
-
-MAX_KEYS_SHOWN = 10
+from mdm_console.validators.base import Outcome, error
+from mdm_console.validators.kinds.compare import report
 
 
 def variance(a, b) -> float:
@@ -45,24 +45,5 @@ def compare_loop(cols1, rows1, cols2, rows2, keys: list[str], tolerance: dict[st
             worst[c] = max(worst[c], var)
             if var > tolerance.get(c, 0.0):
                 differing[c].append(_show(key))
-    parts = []
-    for c in value_cols:
-        tol = tolerance.get(c, 0.0)
-        w = worst[c]
-        shown = "inf" if w == float("inf") else f"{w * 100:.2f} %"
-        parts.append(f"{c} {shown} (tolerance {tol * 100:g} %)")
-    measured = {"variance": {c: (None if w == float("inf") else round(w, 8)) for c, w in worst.items()},
-                "rows_v1": len(rows1), "rows_v2": len(rows2),
-                "differing_keys": {c: [str(k) for k in ks[:MAX_KEYS_SHOWN]] for c, ks in differing.items() if ks}}
-    problems = []
-    if only1:
-        problems.append(f"{len(only1)} key(s) only in V1: {', '.join(map(str, only1[:MAX_KEYS_SHOWN]))}")
-    if only2:
-        problems.append(f"{len(only2)} key(s) only in V2: {', '.join(map(str, only2[:MAX_KEYS_SHOWN]))}")
-    for c, ks in differing.items():
-        if ks:
-            problems.append(f"{c} beyond tolerance for {', '.join(map(str, ks[:MAX_KEYS_SHOWN]))}")
-    detail = "; ".join(parts)
-    if problems:
-        return failed(detail + " — " + "; ".join(problems), **measured)
-    return passed(detail + f" — {len(v1)} keys match", **measured)
+    return report(value_cols, tolerance, worst, differing, (len(only1), only1), (len(only2), only2), len(rows1),
+                  len(rows2), len(v1))

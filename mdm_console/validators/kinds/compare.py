@@ -76,6 +76,15 @@ def compare(cols1, rows1, cols2, rows2, keys: list[str], tolerance: dict[str, fl
         worst[c] = float(var.max()) if len(var) else 0.0
         beyond = both[var > tolerance.get(c, 0.0)]
         differing[c] = _first_shown(beyond, keys) if len(beyond) else []
+    return report(value_cols, tolerance, worst, differing, (len(only1), _first_shown(only1, keys)),
+                  (len(only2), _first_shown(only2, keys)), len(rows1), len(rows2), len(f1))
+
+
+def report(value_cols: list[str], tolerance: dict[str, float], worst: dict[str, float],
+           differing: dict[str, list[str]], only1: tuple[int, list[str]], only2: tuple[int, list[str]],
+           rows1: int, rows2: int, keys1: int) -> Outcome:
+    """The outcome in words and figures: each column's worst variance against its tolerance, then what differs
+    (the keys only on one side and those beyond tolerance, counted, the first MAX_KEYS_SHOWN named)."""
     parts = []
     for c in value_cols:
         tol = tolerance.get(c, 0.0)
@@ -83,20 +92,19 @@ def compare(cols1, rows1, cols2, rows2, keys: list[str], tolerance: dict[str, fl
         shown = "inf" if w == float("inf") else f"{w * 100:.2f} %"
         parts.append(f"{c} {shown} (tolerance {tol * 100:g} %)")
     measured = {"variance": {c: (None if w == float("inf") else round(w, 8)) for c, w in worst.items()},
-                "rows_v1": len(rows1), "rows_v2": len(rows2),
-                "differing_keys": {c: [str(k) for k in ks] for c, ks in differing.items() if ks}}
+                "rows_v1": rows1, "rows_v2": rows2,
+                "differing_keys": {c: [str(k) for k in ks[:MAX_KEYS_SHOWN]] for c, ks in differing.items() if ks}}
     problems = []
-    if len(only1):
-        problems.append(f"{len(only1)} key(s) only in V1: {', '.join(_first_shown(only1, keys))}")
-    if len(only2):
-        problems.append(f"{len(only2)} key(s) only in V2: {', '.join(_first_shown(only2, keys))}")
+    for side, (count, first) in (("V1", only1), ("V2", only2)):
+        if count:
+            problems.append(f"{count} key(s) only in {side}: {', '.join(map(str, first[:MAX_KEYS_SHOWN]))}")
     for c, ks in differing.items():
         if ks:
-            problems.append(f"{c} beyond tolerance for {', '.join(ks)}")
+            problems.append(f"{c} beyond tolerance for {', '.join(map(str, ks[:MAX_KEYS_SHOWN]))}")
     detail = "; ".join(parts)
     if problems:
         return failed(detail + " — " + "; ".join(problems), **measured)
-    return passed(detail + f" — {len(f1)} keys match", **measured)
+    return passed(detail + f" — {keys1} keys match", **measured)
 
 
 async def check(p: CompareParams, ctx: Context) -> Outcome:
