@@ -135,7 +135,7 @@ def _what(ev: WireEvent) -> list[str]:
     lines.extend(f"file: {f}" for f in _files(p))
     for key in ("item", "status", "role", "name", "alert", "level", "value", "threshold", "verdict", "id",
                 "detail", "elapsed_s", "target_s", "within_target", "verified", "point", "label"):
-        if key in p and p[key] not in (None, "", [], {}) and key not in ("kind",):
+        if key in p and p[key] not in (None, "", [], {}):
             lines.append(f"{key.replace('_', ' ')}: {_figure(p[key])}")
     return lines
 

@@ -7,6 +7,7 @@ import asyncio
 import os
 import sys
 from collections.abc import Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
@@ -127,39 +128,58 @@ async def run_op(args: argparse.Namespace, loaded: LoadedPlan, name: str, req, *
     """Run one operation (`api.ops`): through the socket of the service or console that owns the session when
     one does (as the OS user the kernel names for us), else in this process on the session opened here.
     A refusal or failure ends the command with its exit code and message."""
+    from mdm_console.api.ops import OPS
+
+    async with operations(args, loaded, writes=OPS[name].writes(req)) as call:
+        return await call(name, req, on_progress)
+
+
+@asynccontextmanager
+async def operations(args: argparse.Namespace, loaded: LoadedPlan, *, writes: bool):
+    """Several operations on one session (`call(name, req, on_progress=None)`): through the owner's socket when
+    one holds it, else on one engine opened here (read-only unless `writes`) for all of them."""
     from mdm_console.api import paths
     from mdm_console.api.ops import OPS, OpFailed, require_writable
 
-    op = OPS[name]
     db = (db_path(args) or loaded.session_db).absolute()
-    req = req.model_copy(update={"operator": operator_name(args)})
+    operator = operator_name(args)
     if paths.locate(db) is not None:  # aiohttp is imported only when there is a socket to talk to
         from mdm_console.client.remote import NoService, ServiceClient
 
         try:
-            client = await ServiceClient.connect(db, operator=req.operator)
+            client = await ServiceClient.connect(db, operator=operator)
         except NoService as exc:
             if exc.denied:
                 raise CliExit(EXIT_FAILED, f"the session {db} is served by another process, but {exc.reason}; "
                               "ask its owner for access (the plan's [access] group)") from None
         else:
-            async with client:
+            async def remote(name: str, req, on_progress=None):
                 try:
-                    return await client.call(name, req, on_progress)
+                    return await client.call(name, req.model_copy(update={"operator": operator}), on_progress)
                 except OpFailed as exc:
                     raise CliExit(exc.code, exc.message) from None
-    engine = await open_engine(args, loaded, read_only=not op.writes(req))
-    try:
-        if op.writes(req):
-            require_writable(engine)  # api.ops': OpFailed, turned into the exit code below
-        if op.health and engine.plan.metrics.source != "none":
-            # Nobody runs the feeds: read them up to now first, so the gates judge on live data or say why not.
-            from mdm_console.engine.live import LiveMonitor
 
-            await LiveMonitor(engine, system=False).catch_up()
-        return await op.fn(engine, req, on_progress)
-    except OpFailed as exc:
-        raise CliExit(exc.code, exc.message) from None
+            async with client:
+                yield remote
+            return
+    engine = await open_engine(args, loaded, read_only=not writes)
+
+    async def local(name: str, req, on_progress=None):
+        op = OPS[name]
+        try:
+            if op.writes(req):
+                require_writable(engine)  # api.ops': OpFailed, turned into the exit code below
+            if op.health and engine.plan.metrics.source != "none":
+                # Nobody runs the feeds: read them up to now first, so the gates judge on live data or say why not.
+                from mdm_console.engine.live import LiveMonitor
+
+                await LiveMonitor(engine, system=False).catch_up()
+            return await op.fn(engine, req.model_copy(update={"operator": operator}), on_progress)
+        except OpFailed as exc:
+            raise CliExit(exc.code, exc.message) from None
+
+    try:
+        yield local
     finally:
         await engine.close()
 

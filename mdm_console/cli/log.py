@@ -8,8 +8,8 @@ import fnmatch
 import json
 import sys
 
-from mdm_console.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CliExit, db_path, load, operator_name, \
-    run_async, run_op
+from mdm_console.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CliExit, db_path, load, operations, \
+    operator_name, run_async
 
 PAGE = 5000
 
@@ -60,16 +60,16 @@ async def _read(args, loaded, limit: int):
     from mdm_console.api.models import LogRequest
 
     got, before, total = [], None, 0
-    while True:
-        want = PAGE if not limit else min(PAGE, limit - len(got))
-        page = await run_op(args, loaded, "log", LogRequest(kind=args.kind, component=args.component,
-                                                             text=args.grep, after=args.since or 0,
-                                                             before=before, limit=want))
-        total = page.total
-        got.extend(page.events)
-        if len(page.events) < want or (limit and len(got) >= limit):
-            break
-        before = page.events[-1].seq
+    async with operations(args, loaded, writes=False) as call:  # one session for every page
+        while True:
+            want = PAGE if not limit else min(PAGE, limit - len(got))
+            page = await call("log", LogRequest(kind=args.kind, component=args.component, text=args.grep,
+                                                after=args.since or 0, before=before, limit=want))
+            total = page.total
+            got.extend(page.events)
+            if len(page.events) < want or (limit and len(got) >= limit):
+                break
+            before = page.events[-1].seq
     got.reverse()
     return got, total
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+from mdm_console import pools
 from mdm_console.plan.validator_params import CompareParams
 from mdm_console.validators.base import Context, Outcome, error, failed, passed
 from mdm_console.validators.db import QueryError, query
@@ -115,4 +116,5 @@ async def check(p: CompareParams, ctx: Context) -> Outcome:
                                                  query(p.v2_dsn, q2, ctx.base_dir, ctx.timeout))
     except QueryError as exc:
         return error(str(exc))
-    return compare(c1, r1, c2, r2, p.key_columns, p.tolerance)
+    # A million rows take seconds to join: in a worker thread, never on the event loop.
+    return await pools.VALIDATORS.run(compare, c1, r1, c2, r2, p.key_columns, p.tolerance)
