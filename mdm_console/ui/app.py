@@ -314,9 +314,9 @@ class ConsoleApp(Actions, App):
                         severity="error", timeout=15)
             return
         old, self.session, self._said_gone = self.session, new, False
+        self.sub_title = new.described()  # with the session, not an await later: nothing shows the old one's
         await old.close()
         self.clear_notifications()  # "the owner is gone" no longer holds
-        self.sub_title = new.described()
         self._follow_engine()
         self.refresh_bindings()
         if hasattr(self.screen, "refresh_view"):
