@@ -230,3 +230,21 @@ async def test_the_report_holds_the_verdict_history(tmp_path):
     section = md[md.index("## Canary verdicts"):]
     row = next(line for line in section.splitlines() if line.startswith("| ") and "storage" in line)
     assert "no regression detected" in row and "new 0/400, old 1/900" in row and "not judged" in row
+
+
+def test_the_verdicts_own_logsumexp_equals_scipys_without_overflow():
+    from scipy import special
+
+    from mdm_console.verdict import logsumexp
+
+    x = np.array([[1000.0, 999.0, -5.0], [-1e4, -1e4 + 2, -1e4 + 1], [0.0, 0.0, 0.0]])
+    assert np.allclose(logsumexp(x), special.logsumexp(x, axis=-1), rtol=1e-12)
+
+
+def test_the_engine_and_console_start_without_importing_scipy():
+    """scipy.stats cost about a second of every start (the console, `status`): the verdict uses numpy and the
+    standard library, and scipy is only the tests' reference."""
+    code = ("import sys, mdm_console.engine.live, mdm_console.ui.app, mdm_console.cli.main; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'scipy'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

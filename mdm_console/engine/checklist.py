@@ -104,19 +104,33 @@ def person_key(name: str) -> str:
 class Checklist:
     def __init__(self, engine: Engine):
         self.engine = engine
+        self._memo: tuple[object, object, tuple, dict[str, ItemView]] | None = None
 
     # ---- reading --------------------------------------------------------------------------
     def items(self) -> list[ItemView]:
-        views: dict[str, ItemView] = {}
-        for item in self.engine.plan.checklist:  # the plan validates there is no cycle
-            views[item.id] = self._view(item, views)
-        return [views[i.id] for i in self.engine.plan.checklist]
+        return list(self._views().values())
+
+    def _views(self) -> dict[str, ItemView]:
+        """Every item's view, in plan order, computed once per recorded event (and per second when an item's
+        evidence looks back a number of minutes): a screen, `status` and the sign-offs read them many times
+        over, and 10 000 items take a quarter of a second to judge (benchmarks/scale.py)."""
+        state = self.engine.state
+        timed = any(i.evidence is not None and i.evidence.within_minutes is not None for i in self.engine.plan.checklist)
+        plan = self.engine.plan
+        key = (state.head_seq, int(self.engine.now().timestamp()) if timed else None)
+        memo = self._memo
+        if memo is None or memo[0] is not state or memo[1] is not plan or memo[2] != key:
+            views: dict[str, ItemView] = {}
+            for item in plan.checklist:  # the plan validates there is no cycle
+                views[item.id] = self._view(item, views)
+            memo = self._memo = (state, plan, key, {i.id: views[i.id] for i in plan.checklist})
+        return memo[3]
 
     def item(self, item_id: str) -> ItemView:
-        for v in self.items():
-            if v.id == item_id:
-                return v
-        raise ChecklistRefused([f"unknown checklist item '{item_id}'"])
+        view = self._views().get(item_id)
+        if view is None:
+            raise ChecklistRefused([f"unknown checklist item '{item_id}'"])
+        return view
 
     def _view(self, item, views: dict[str, ItemView]) -> ItemView:
         st = self.engine.state.checklist[item.id]
@@ -167,7 +181,7 @@ class Checklist:
         return against, facts
 
     def _plan_item(self, item_id: str):
-        return next(i for i in self.engine.plan.checklist if i.id == item_id)
+        return self.engine.plan.checklist_item(item_id)
 
     def _passed(self, validator_id: str) -> bool:
         r = self.engine.state.validators.get(validator_id)
@@ -249,7 +263,7 @@ class Checklist:
     def _unmet(self, role_name: str, views: dict[str, SignoffView]) -> list[str]:
         plan = self.engine.plan
         role = next(r for r in plan.signoffs if r.role == role_name)
-        items = self.items()
+        items = self._views().values()
         out = []
         for section in role.requires_sections:
             open_items = [i.id for i in items if i.section == section and i.critical and i.status != DONE]

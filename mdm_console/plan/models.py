@@ -8,6 +8,7 @@ Cross-references (dependencies, roles, validators) are checked in `Plan`.
 from __future__ import annotations
 
 import re
+from functools import cached_property
 
 from datetime import datetime
 from pathlib import Path
@@ -354,10 +355,19 @@ class Plan(Strict):
 
     # ---- lookups used everywhere -------------------------------------------------
     def component(self, component_id: str) -> Component:
-        for c in self.components:
-            if c.id == component_id:
-                return c
-        raise KeyError(component_id)
+        return self._components_by_id[component_id]
+
+    def checklist_item(self, item_id: str) -> ChecklistItem:
+        return self._items_by_id[item_id]
+
+    # By id, built on first use: a plan of 400 components looks one up for every row it draws.
+    @cached_property
+    def _components_by_id(self) -> dict[str, Component]:
+        return {c.id: c for c in self.components}
+
+    @cached_property
+    def _items_by_id(self) -> dict[str, ChecklistItem]:
+        return {i.id: i for i in self.checklist}
 
     def stage_index(self, name: str) -> int:
         for n, s in enumerate(self.stages):

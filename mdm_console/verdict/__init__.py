@@ -15,16 +15,17 @@
   the old path's median).
 
 Too little data on either side is `inconclusive` (with what is still needed), never a pass.
-Pure computation (numpy, scipy.stats): the live monitor feeds it counts and sketches.
+Pure computation (numpy and the standard library's normal distribution; the tests hold it to
+scipy.stats, which is not imported here: it cost a second of every start-up): the live monitor feeds it counts and sketches.
 """
 
 from __future__ import annotations
 
 import math
+from statistics import NormalDist
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from scipy import special, stats
 
 REGRESSION, NO_REGRESSION, INCONCLUSIVE = "regression", "no regression detected", "inconclusive"
 MIN_OPS_FOR_REGRESSION = 50  # the normal approximation needs some data even when the evidence is loud
@@ -152,12 +153,17 @@ def half_width(new_ops, new_errors, old_ops, old_errors, alpha: float):
     target = math.log(1 / alpha)
     for _ in range(40):
         mid = (lo + hi) / 2
-        log_ratio = special.logsumexp(0.5 * np.log(v / (v + t)) + t * mid[..., None] ** 2 / (2 * v * (v + t)),
-                                      axis=-1) - math.log(k)
+        log_ratio = logsumexp(0.5 * np.log(v / (v + t)) + t * mid[..., None] ** 2 / (2 * v * (v + t))) - math.log(k)
         reached = log_ratio >= target
         hi = np.where(reached, mid, hi)
         lo = np.where(reached, lo, mid)
     return hi
+
+
+def logsumexp(x):
+    """log(sum(exp(x))) over the last axis without overflow (scipy.special.logsumexp's result)."""
+    top = np.max(x, axis=-1, keepdims=True)
+    return np.log(np.sum(np.exp(x - top), axis=-1)) + top[..., 0]
 
 
 # ---- latency ------------------------------------------------------------------------------------------------
@@ -189,7 +195,7 @@ def mann_whitney_binned(x_values, x_counts, y_values, y_counts) -> tuple[float, 
     if sigma == 0:
         return u, 1.0
     z = (u - n1 * n2 / 2) / sigma
-    return u, float(2 * stats.norm.sf(abs(z)))
+    return u, math.erfc(abs(z) / math.sqrt(2))  # two-sided: 2 * (1 - Phi(|z|)), exact in the tail
 
 
 def hodges_lehmann(x_values, x_counts, y_values, y_counts, alpha: float) -> tuple[float, float, float]:
@@ -201,7 +207,7 @@ def hodges_lehmann(x_values, x_counts, y_values, y_counts, alpha: float) -> tupl
     diffs, cum = diffs[order], np.cumsum(weights[order])
     m = cum[-1]
     n1, n2 = x_counts.sum(), y_counts.sum()
-    k = m / 2 - stats.norm.ppf(1 - alpha / 2) * math.sqrt(n1 * n2 * (n1 + n2 + 1) / 12)
+    k = m / 2 - NormalDist().inv_cdf(1 - alpha / 2) * math.sqrt(n1 * n2 * (n1 + n2 + 1) / 12)
     k = max(k, 1.0)
 
     def at(rank: float) -> float:
