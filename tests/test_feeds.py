@@ -559,3 +559,22 @@ async def test_the_tail_is_woken_by_file_events_and_polls_without_them(tmp_path,
     finally:
         stop.set()
         await asyncio.wait_for(task, 10)
+
+
+def test_window_figures_follow_new_lines_the_moving_window_and_staleness_though_kept_between_reads():
+    """Stats are kept per component between reads (400 components are read every second): a line, the window
+    moving past a bucket, or the feed going stale must each show at once."""
+    w = Windows(["a", "b"], 60)
+    t0 = 1_800_000_000.0
+    at = lambda s: datetime.fromtimestamp(t0 + s, UTC)  # noqa: E731
+    w.add_op(t0, "a", True, 10.0, "new")
+    first = w.stats("a", at(1))
+    assert first.ops == 1 and w.stats("a", at(2)) is first  # nothing changed: the same figures, not recomputed
+    w.add_op(t0 + 2, "a", False, 30.0, "new")
+    assert (w.stats("a", at(3)).ops, w.stats("a", at(3)).error) == (2, 1)
+    w.add_op(t0 + 40, "a", True, 10.0, "new")
+    assert w.stats("a", at(41)).ops == 3
+    assert w.stats("a", at(70)).ops == 1  # the first bucket left the window
+    assert w.stats("b", at(70)).ops == 0 and w.stats("a", at(200)).ops == 0
+    w.stale = {"a": "no lines for 90 s"}
+    assert w.stats("a", at(200)).stale_reason == "no lines for 90 s"

@@ -61,7 +61,6 @@ class LiveMonitor:
         self._read_lock = asyncio.Lock()
         self._last_store = 0.0
         self._saved_positions: dict[str, tuple] = {}  # feed -> (dev, ino, offset) last written
-        self._stats_cache: dict[str, tuple[tuple[str, int], WindowStats]] = {}
         self.verdicts: dict[str, ComponentVerdict] = {}  # component -> the canary verdict of its current stage
         self._latency: dict[str, tuple[tuple[int, int], LatencyVerdict]] = {}  # judged once per 5 s bucket
         self.exporter: Any = None  # the console's own metrics endpoint, when --metrics-port is set
@@ -356,14 +355,8 @@ class LiveMonitor:
                                                                "stage": cstate.stage}, comp)
 
     def stats(self, component: str) -> WindowStats:
-        """Window figures, computed at most once per second per component (screens ask often)."""
-        now = self.engine.now()
-        key = (component, int(now.timestamp()))
-        hit = self._stats_cache.get(component)
-        if hit is None or hit[0] != key:
-            hit = (key, self.windows.stats(component, now))
-            self._stats_cache[component] = hit
-        return hit[1]
+        """Window figures (computed again only when the component's data or the window moved: Windows.stats)."""
+        return self.windows.stats(component, self.engine.now())
 
     # ---- one pass ----------------------------------------------------------------------------------
     async def tick(self) -> None:
@@ -385,7 +378,6 @@ class LiveMonitor:
                                         stale or f"{self.feed.status.name} is sending data again")
             if t:
                 changes.append(t)
-        self._stats_cache.clear()  # new data since the last pass
         for comp in self.windows.components:
             st = self.stats(comp)
             if st.stale_reason:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from rich.cells import cell_len
+from rich.text import Text
 from textual.screen import Screen
 from textual.widgets import DataTable, Static
 
@@ -72,19 +74,35 @@ def selected_key(table: DataTable) -> str | None:
     return table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
 
 
-def refill(table: DataTable, rows: list[tuple[str, tuple]]) -> None:
-    """Replace the rows (key, cells), keeping the cursor where it was.
+def cell_width(value) -> int:
+    """Terminal cells a table cell's text takes (a str or a rich Text)."""
+    return value.cell_len if isinstance(value, Text) else cell_len(str(value))
 
-    The same rows in the same order are updated in place, only the cells that changed: clearing and
-    adding every row each second re-rendered and re-laid out the whole table."""
+
+def refill(table: DataTable, rows: list[tuple[str, tuple]], keep_top: bool = False) -> None:
+    """Replace the rows (key, cells), keeping the cursor on the row it was on.
+
+    The same rows in the same order are updated in place, only the cells that changed (clearing and adding
+    every row each second re-rendered and re-laid out the whole table), and a column is widened only by a cell
+    wider than the column: DataTable re-measures the whole column for any narrower cell it is asked to fit,
+    which made a refill of 400 rows cost rows squared (benchmarks/scale.py). Columns do not shrink.
+    Other rows or another order: the table is built again (one measurement per new cell), the cursor on the
+    row it was on, or with `keep_top` on the first row if it was there (a worst-first table keeps the worst)."""
     keys = [k for k, _ in rows]
     if keys and [r.value for r in table.rows] == keys:
-        columns = [c.key for c in table.ordered_columns]
+        columns = table.ordered_columns
+        widths = [c.content_width for c in columns]
         changed = False
         for key, cells in rows:
-            for column, old, new in zip(columns, table.get_row(key), cells, strict=False):
-                if old != new:  # a longer text may need a wider column (which lays out again)
-                    table.update_cell(key, column, new, update_width=len(str(new)) > len(str(old)))
+            old_cells = table.get_row(key)
+            if tuple(old_cells) == cells:
+                continue
+            for n, (column, old, new) in enumerate(zip(columns, old_cells, cells, strict=False)):
+                if old != new:
+                    width = cell_width(new)
+                    wider = width > widths[n]
+                    table.update_cell(key, column.key, new, update_width=wider)
+                    widths[n] = max(widths[n], width)
                     changed = True
         if changed:
             # DataTable keys its render caches by its update count, so an update leaves every cached cell
@@ -93,9 +111,11 @@ def refill(table: DataTable, rows: list[tuple[str, tuple]]) -> None:
             # benchmarks/soak.py). notify_style_update is the documented hook that drops them.
             table.notify_style_update()
         return
-    keep = table.cursor_row
+    keep = selected_key(table)
+    row = table.cursor_row
     table.clear()
     for key, cells in rows:
         table.add_row(*cells, key=key)
     if table.row_count:
-        table.move_cursor(row=min(keep, table.row_count - 1))
+        follow = keep in keys and not (keep_top and row == 0)
+        table.move_cursor(row=keys.index(keep) if follow else min(row, table.row_count - 1))

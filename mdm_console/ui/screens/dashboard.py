@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from mdm_console.ui.safe import escape
+from textual import on
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.widgets import DataTable, Header, Static
+from textual.widgets import DataTable, Header, Input, Static
 
 from mdm_console.ui.screens.base import ConsoleScreen, set_text
+from mdm_console.ui.widgets.filter_input import FilterInput
 from mdm_console.ui.widgets.footer import ConsoleFooter
 from mdm_console.ui.widgets.health_table import HealthTable, age_text
 from mdm_console.ui.widgets.plots import ComponentPlots
@@ -22,9 +25,12 @@ class DashboardScreen(ConsoleScreen):
     """Live health.
 
     BINDINGS: (the app's: 1-5, ctrl+p, ?, R, e, q); up/down select a component.
+    - /: filter the components (id, title, stage or status: "critical", "stale"); enter keeps it, escape clears
     """
 
     TITLE_TEXT = "Dashboard"
+    AUTO_FOCUS = "HealthTable"  # keys go to the table (digits switch screens); `/` opens the filter
+    BINDINGS = [Binding("slash", "filter", "Filter", id="dashboard.filter")]
     DEFAULT_CSS = """
     DashboardScreen #side { width: 40%; max-width: 46; min-width: 26; }
     DashboardScreen #host, DashboardScreen #feed { height: auto; border: round $panel; padding: 0 1; }
@@ -39,6 +45,8 @@ class DashboardScreen(ConsoleScreen):
         yield Static(id="banner")
         with Horizontal():
             with Vertical():
+                yield FilterInput(placeholder="filter: id, title, stage or status (critical, stale…); "
+                                              "enter keeps it, escape clears", id="filter")
                 yield HealthTable()
                 yield ComponentPlots()
             with Vertical(id="side"):
@@ -64,6 +72,19 @@ class DashboardScreen(ConsoleScreen):
 
     def tick(self) -> None:
         self.refresh_view()
+
+    def action_filter(self) -> None:
+        self.query_one(FilterInput).open()
+
+    @on(Input.Changed, "#filter")
+    def _filter(self, event: Input.Changed) -> None:
+        if self.app.ready:
+            self.query_one(HealthTable).filter(event.value)
+            self._draw_plots()
+
+    @on(FilterInput.Left)
+    def _filtered(self) -> None:
+        self.query_one(HealthTable).focus()
 
     def refresh_view(self) -> None:
         e, now = self.session, self.session.now()

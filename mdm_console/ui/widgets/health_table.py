@@ -7,6 +7,7 @@ from datetime import datetime
 from textual.widgets import DataTable
 
 from mdm_console.ui.screens.base import refill, selected_key
+from mdm_console.textsafe import visible
 from mdm_console.ui.tones import toned
 
 
@@ -52,18 +53,25 @@ def ms(path) -> str:
     return f"{path.p99_ms:.0f}ms" + ("" if path.p99_method.startswith("sketch") else "*")
 
 
-# (key, label, width) in display order; PRIORITY says which stay when the table is narrow.
-COLUMNS = [("component", "component", 12), ("status", "status", 11), ("stage", "stage", 12),
+# (key, label, width) in display order; PRIORITY says which stay when the table is narrow. The widths are fixed
+# (a table of 400 rows re-measured every column whenever a figure changed; benchmarks/scale.py); the component
+# column is as wide as the plan's longest id, up to COMPONENT_MAX.
+COLUMNS = [("component", "component", 12), ("status", "status", 13), ("stage", "stage", 12),
            ("new_err", "new err", 7), ("new_p99", "new p99", 7), ("new_ops", "new ops", 7),
            ("old_err", "old err", 7), ("old_p99", "old p99", 7), ("old_ops", "old ops", 7),
-           ("verdict", "verdict (new - old)", 30), ("age", "from", 8)]
+           ("verdict", "verdict (new - old)", 36), ("age", "from", 8)]
 PRIORITY = ["component", "status", "new_err", "stage", "age", "verdict", "new_ops", "old_err", "new_p99", "old_p99",
             "old_ops"]
+COMPONENT_MAX = 24
+
+# Worst first: the order of the rows, and the words the summary counts them by.
+ORDER = ["rolled back", "critical", "stale", "warning", "no data", "ok"]
 
 
-def fitting(width: int) -> list[str]:
+def fitting(width: int, component_width: int = 12) -> list[str]:
     """The columns that fit in `width` cells, the most important first, shown in display order."""
-    wide = dict((k, w + 2) for k, _, w in COLUMNS)  # a cell's padding
+    wide = {k: w + 2 for k, _, w in COLUMNS}  # a cell's padding
+    wide["component"] = component_width + 2
     keep, used = [], 0
     for key in PRIORITY:
         if used + wide[key] <= width or len(keep) < 3:
@@ -74,13 +82,26 @@ def fitting(width: int) -> list[str]:
 
 class HealthTable(DataTable):
     """Each component's new path beside its old one (error %, p99, operations over the window), so a canary
-    failing at 5 % is not hidden in the blend; the columns that do not fit are dropped, least important first."""
+    failing at 5 % is not hidden in the blend; the columns that do not fit are dropped, least important first.
+
+    Rows are worst first (rolled back, critical, stale, warning, no data, ok; then in plan order), `matching`
+    keeps the components whose id, title, stage or status contain it, and the title says which rows of how many
+    are on screen ("1-9 of 400")."""
 
     DEFAULT_CSS = """
     HealthTable { height: auto; max-height: 12; border: round $primary; }
     """
 
     shown: list[str] = []
+    matching = ""  # the operator's filter (any case)
+    component_width = 12
+    counts: dict[str, int] = {}  # status word -> components (all of them, not only the matching)
+    total = 0
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._rows: dict[str, tuple] = {}  # component -> (inputs, rank, row, blended): made again when they change
+        self._ages: dict[str, str] = {}  # component -> the age its row shows
 
     def on_mount(self) -> None:
         self.cursor_type = "row"
@@ -88,16 +109,19 @@ class HealthTable(DataTable):
 
     def on_resize(self) -> None:
         self._columns_for(self.size.width)
+        if self._drawn is not None:
+            self._titles(self._drawn[0].plan.metrics.window_seconds, "both paths" in str(self.border_subtitle))
 
     def _columns_for(self, width: int) -> None:
-        want = fitting(max(0, width - 4))
+        want = fitting(max(0, width - 4), self.component_width)
         if want == self.shown:
             return
         self.shown = want
         self.clear(columns=True)
-        labels = {k: label for k, label, _ in COLUMNS}
-        for key in want:
-            self.add_column(labels[key], key=key)
+        self._rows, self._ages = {}, {}
+        for key, label, w in COLUMNS:
+            if key in want:
+                self.add_column(label, key=key, width=self.component_width if key == "component" else w)
         if self._drawn is not None:
             self.refresh_from(*self._drawn)  # the rows went with the columns: draw them again now
 
@@ -105,39 +129,106 @@ class HealthTable(DataTable):
 
     def refresh_from(self, session, now: datetime) -> None:
         self._drawn = (session, now)
-        window = session.plan.metrics.window_seconds
-        self.border_title = f"Components · new and old path, last {window:g} s"
-        rows, blended = [], False
-        for c in session.plan.components:
-            st = session.state.components[c.id]
-            cells = {"component": c.id, "stage": f"{st.stage} {st.percent:g}%"}
-            held = st.held is not None
-            if not session.live:
-                cells["status"] = toned(self.app, "⚠ ROLLED BACK", "bad", bold=True) if held else "NO FEED"
+        plan = session.plan
+        widest = min(COMPONENT_MAX, max(9, *(len(c.id) for c in plan.components)))
+        if widest != self.component_width:
+            self.component_width, self.shown = widest, []
+            self._columns_for(self.size.width or 200)
+            return
+        window = plan.metrics.window_seconds
+        by_component: dict[str, list[dict]] = {}
+        for key, alert in session.state.alerts.items():
+            by_component.setdefault(key.rsplit(":", 1)[-1], []).append(alert)
+        ranked, blended, counts = [], False, dict.fromkeys(ORDER, 0)
+        needle = self.matching.casefold()
+        for n, c in enumerate(plan.components):
+            rank, row, mixed = self._row(session, c, by_component.get(c.id, []))
+            blended |= mixed
+            counts[ORDER[rank]] += 1
+            if needle and not any(needle in str(x).casefold() for x in (c.id, c.title, ORDER[rank], row[2])):
+                continue
+            ranked.append((rank, n, row))
+        ranked.sort(key=lambda r: r[:2])
+        self.counts, self.total = counts, len(plan.components)
+        # The ages tick every second: only the rows on screen (and a few either side) get theirs; the others
+        # keep the one they show until they scroll into view (watch_scroll_y draws them then).
+        top = int(self.scroll_y) - 2
+        bottom = top + self.scrollable_content_region.height + 4
+        rows = []
+        for pos, (_, _, (c_id, cells, _, w)) in enumerate(ranked):
+            if w is not None:
+                kept = self._ages.get(c_id)
+                if kept is None or top <= pos <= bottom:
+                    kept = self._ages[c_id] = age_text(w.measured_at, now)
+                cells = {**cells, "age": kept}
+            rows.append((c_id, tuple(cells.get(k, "-") for k in self.shown)))
+        refill(self, rows, keep_top=True)
+        self._titles(window, blended)
+
+    def _row(self, session, c, alerts: list[dict]) -> tuple[int, tuple, bool]:
+        """(rank, (id, cells but the age, stage text, figures), blended) of one component, made again only when what
+        it shows changed."""
+        st = session.state.components[c.id]
+        held = st.held is not None
+        w = session.stats(c.id) if session.live else None
+        verdict = session.verdict(c.id) if session.live else None
+        inputs = (st.stage, st.percent, held, w, verdict, tuple(a["level"] for a in alerts))
+        kept = self._rows.get(c.id)
+        if kept is not None and kept[0] == inputs:
+            return kept[1], kept[2], kept[3]
+        stage = f"{st.stage} {st.percent:g}%"
+        cells = {"component": c.id, "stage": stage}
+        mark = ""
+        if w is None:
+            rank = 0 if held else ORDER.index("no data")
+            cells["status"] = toned(self.app, "⚠ ROLLED BACK", "bad", bold=True) if held else "NO FEED"
+        else:
+            primary = w.primary
+            mark = "~" if primary.path == "unknown" else ""
+            if held:
+                rank, status = 0, toned(self.app, "⚠ ROLLED BACK", "alarm")
+            elif w.stale_reason:
+                rank, status = ORDER.index("stale"), toned(self.app, "⚠ STALE", "alarm")
+            elif w.ops == 0:
+                rank, status = ORDER.index("no data"), "NO DATA"
             else:
-                w = session.stats(c.id)
-                primary = w.primary
-                mark = "~" if primary.path == "unknown" else ""
-                blended |= bool(mark)
-                if held:
-                    status = toned(self.app, "⚠ ROLLED BACK", "alarm")
-                elif w.stale_reason:
-                    status = toned(self.app, "⚠ STALE", "alarm")
-                elif w.ops == 0:
-                    status = "NO DATA"
-                else:
-                    level = worst_level(session.plan.alerts, primary, component_alerts(session.state.alerts, c.id))
-                    word, tone = {"critical": ("✘ CRITICAL", "bad"), "warning": ("▲ WARNING", "warn")}.get(
-                        level, ("✔ OK", "ok"))
-                    status = toned(self.app, word, tone, bold=tone != "ok")
-                verdict = session.verdict(c.id)
-                cells["verdict"] = verdict.short() if verdict else "-"
-                cells.update(status=status, new_err=mark + short_pct(primary.error_rate), new_p99=mark + ms(primary),
-                             new_ops=mark + str(primary.ops), old_err=short_pct(w.old.error_rate),
-                             old_p99=ms(w.old), old_ops=str(w.old.ops), age=age_text(w.measured_at, now))
-            rows.append((c.id, tuple(cells.get(k, "-") for k in self.shown)))
-        self.border_subtitle = "~ both paths: the feed gives no variant" if blended else ""
-        refill(self, rows)
+                level = worst_level(session.plan.alerts, primary, alerts)
+                word, tone = {"critical": ("✘ CRITICAL", "bad"), "warning": ("▲ WARNING", "warn")}.get(
+                    level, ("✔ OK", "ok"))
+                rank = ORDER.index(level or "ok")
+                status = toned(self.app, word, tone, bold=tone != "ok")
+            cells["verdict"] = verdict.short() if verdict else "-"
+            cells.update(status=status, new_err=mark + short_pct(primary.error_rate), new_p99=mark + ms(primary),
+                         new_ops=mark + str(primary.ops), old_err=short_pct(w.old.error_rate),
+                         old_p99=ms(w.old), old_ops=str(w.old.ops))
+        row = (c.id, cells, stage, w)
+        self._rows[c.id] = (inputs, rank, row, bool(mark))
+        return rank, row, bool(mark)
+
+    def _titles(self, window: float, blended: bool) -> None:
+        rows = self.row_count
+        first = min(rows, int(self.scroll_y) + 1)
+        last = min(rows, int(self.scroll_y) + max(1, self.scrollable_content_region.height - self.header_height))
+        shown = f"{first}-{last} of {rows}" if rows else f"0 of {self.total}"
+        if self.matching:
+            shown += f" matching \"{visible(self.matching, one_line=True)}\" ({self.total} in all)"
+        elif rows:
+            shown += " worst first"
+        self.border_title = f"Components {shown} · new and old path, last {window:g} s"
+        summary = " · ".join(f"{n} {word}" for word, n in self.counts.items() if n)
+        self.border_subtitle = summary + (" · ~ both paths: the feed gives no variant" if blended else "")
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        if self._drawn is not None and int(old_value) != int(new_value):
+            self.refresh_from(*self._drawn)  # the rows coming into view get their current ages
+
+    def filter(self, text: str) -> None:
+        """Keep the components whose id, title, stage or status contain `text` (any case; empty: all)."""
+        self.matching = text.strip()
+        if self._drawn is not None:
+            self.refresh_from(*self._drawn)
+            self.move_cursor(row=0)
 
     @property
     def selected(self) -> str | None:
