@@ -84,3 +84,64 @@ async def test_the_dashboard_puts_the_worst_first_says_which_rows_of_how_many_an
     finally:
         await monitor.stop()
         await e.close()
+
+
+async def test_a_sign_off_names_a_few_open_items_and_counts_the_rest(tmp_path):
+    items = "".join(f'[[checklist]]\nid = "c{i:03d}"\nsection = "Big"\ntitle = "step {i}"\ncritical = true\n'
+                    for i in range(40))
+    plan = tmp_path / "mdm-plan.toml"
+    plan.write_text('version = 1\n[cutover]\nname = "x"\nflag_file = "flags.json"\n[[components]]\nid = "a"\n'
+                    'flag_key = "mdm.a"\n' + items + '[[signoffs]]\nrole = "Ops"\nrequires_sections = ["Big"]\n')
+    e = await Engine.open(load_plan(plan), record_start="test")
+    try:
+        await e.checklist.complete("c000")
+        (unmet,) = e.checklist.unmet("Ops")
+        assert unmet == ("section 'Big' has critical items not completed: c001, c002, c003, c004, c005 "
+                         "and 34 more")
+    finally:
+        await e.close()
+
+
+def test_a_rollback_points_stages_are_counted_when_there_are_many():
+    from mdm_console.ui.screens.rollout import stages_text
+
+    few = {"a": {"stage": "canary"}, "b": {"stage": "testing"}}
+    assert stages_text(few) == "a=canary, b=testing"
+    many = {f"svc{i}": {"stage": "canary" if i < 2 else "testing"} for i in range(400)}
+    assert stages_text(many) == "400 components: 398 testing, 2 canary"
+
+
+async def test_the_checklist_pages_a_long_list_filters_it_and_summarises_it(tmp_path):
+    from textual.widgets import DataTable
+
+    items = "".join(f'[[checklist]]\nid = "c{i:03d}"\nsection = "S{i % 3}"\ntitle = "step {i}"\n'
+                    + ("critical = true\n" if i % 50 == 0 else "") for i in range(600))
+    plan = tmp_path / "mdm-plan.toml"
+    plan.write_text('version = 1\n[cutover]\nname = "x"\nflag_file = "flags.json"\n[[components]]\nid = "a"\n'
+                    'flag_key = "mdm.a"\n' + items)
+    e = await Engine.open(load_plan(plan), record_start="test")
+    app = ConsoleApp(e, keymap={})
+    try:
+        async with app.run_test(size=(160, 48)) as pilot:
+            await pilot.press("4")
+            await until(pilot, lambda: app.screen.query("#items"))
+            table = app.screen.query_one("#items", DataTable)
+            await until(pilot, lambda: table.row_count == 250)
+            assert table.border_title.startswith("Checklist 1-250 of 600, page 1 of 3 (] next · [ previous)")
+            assert table.border_subtitle == "0 of 600 done · 12 critical open"
+            await pilot.press("right_square_bracket", "right_square_bracket")
+            await until(pilot, lambda: table.border_title.startswith("Checklist 501-600 of 600, page 3 of 3"))
+            assert [r.value for r in table.rows][0] == "c500" and table.row_count == 100
+
+            await pilot.press("slash", *"critical", "enter")  # the filter searches every item, from page 1
+            await until(pilot, lambda: table.row_count == 12)
+            assert "1-12 of 12 matching \"critical\" (600 in all)" in table.border_title
+            assert app.focused is table and app.screen.selected == "c000"
+            await pilot.press("space")
+            await until(pilot, lambda: e.state.checklist["c000"].status == "completed")
+            await until(pilot, lambda: table.border_subtitle == "1 of 600 done · 11 critical open")
+            assert "done" in str(table.get_row("c000")[0])
+            await pilot.press("slash", "escape")
+            await until(pilot, lambda: table.row_count == 250)
+    finally:
+        await e.close()

@@ -73,6 +73,7 @@ class SignoffView:
 
 
 STAGES = "@stages"
+UNMET_NAMED = 5  # open items a sign-off's prerequisite names; the rest are counted
 
 
 def _minutes(m: float) -> str:
@@ -105,6 +106,7 @@ class Checklist:
     def __init__(self, engine: Engine):
         self.engine = engine
         self._memo: tuple[object, object, tuple, dict[str, ItemView]] | None = None
+        self._hash_memo: tuple[dict[str, ItemView], str] | None = None
 
     # ---- reading --------------------------------------------------------------------------
     def items(self) -> list[ItemView]:
@@ -193,7 +195,12 @@ class Checklist:
                        "notes": len(i.notes)} for i in self.items()}
 
     def state_hash(self, doc: dict[str, Any] | None = None) -> str:
-        return hashlib.sha256(canonical(doc if doc is not None else self.state_doc()).encode()).hexdigest()
+        if doc is not None:
+            return hashlib.sha256(canonical(doc).encode()).hexdigest()
+        views = self._views()  # the whole state's hash, once per change (the checklist screen shows it)
+        if self._hash_memo is None or self._hash_memo[0] is not views:
+            self._hash_memo = (views, self.state_hash(self.state_doc()))
+        return self._hash_memo[1]
 
     def scope(self, role_name: str) -> tuple[set[str], list[str]]:
         """What a role's signature covers: the items of its sections and every item they depend on (all
@@ -268,7 +275,11 @@ class Checklist:
         for section in role.requires_sections:
             open_items = [i.id for i in items if i.section == section and i.critical and i.status != DONE]
             if open_items:
-                out.append(f"section '{section}' has critical items not completed: {', '.join(open_items)}")
+                # A few by name, the rest counted: a section of 400 open items is one line, not 400 ids (the
+                # checklist lists them all: filter it by the section's name).
+                named = ", ".join(open_items[:UNMET_NAMED]) + (
+                    f" and {len(open_items) - UNMET_NAMED} more" if len(open_items) > UNMET_NAMED else "")
+                out.append(f"section '{section}' has critical items not completed: {named}")
         for other in self.required_roles(role_name):
             v = views.get(other)
             if v is None or not v.signed:

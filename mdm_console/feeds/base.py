@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from mdm_console.feeds.parse import Sample
 
@@ -55,7 +55,11 @@ class FeedStatus:
             return None
         age = self.age(now)
         if age > limit:
-            return f"{self.name}: no data for {age:.0f} s" + (f" ({self.error})" if self.error else "")
+            # Words that stay the same while the feed stays quiet (the age is shown beside it): every figure, row
+            # and alert that carries them is not made again every second for nothing.
+            last = datetime.fromtimestamp(self.last_data, UTC).strftime("%H:%M:%S")
+            return (f"{self.name}: no data for more than {limit:g} s (the last at {last} UTC)"
+                    + (f" ({self.error})" if self.error else ""))
         return None
 
     def count_bad(self, line: str | bytes, reason: str) -> None:

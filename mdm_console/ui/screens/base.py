@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from weakref import WeakKeyDictionary
+
 from rich.cells import cell_len
 from rich.text import Text
 from textual.screen import Screen
@@ -67,6 +69,18 @@ def set_text(widget: Static, text: str) -> None:
         widget.update(text, layout=old is None or old.count("\n") != text.count("\n"))
 
 
+def set_titles(widget, title: str | None = None, subtitle: str | None = None) -> None:
+    """Set a widget's border title and subtitle only when they change: setting one repaints the whole widget,
+    every line of a table included, even to the same text (the idle console redrew its tables every second)."""
+    shown = getattr(widget, "shown_titles", None)
+    if title is not None and (shown is None or shown[0] != title):
+        widget.border_title = title
+    if subtitle is not None and (shown is None or shown[1] != subtitle):
+        widget.border_subtitle = subtitle
+    widget.shown_titles = (title if title is not None else shown and shown[0],
+                           subtitle if subtitle is not None else shown and shown[1])
+
+
 def selected_key(table: DataTable) -> str | None:
     """The row key under the cursor (None for an empty table)."""
     if not table.row_count:
@@ -79,6 +93,9 @@ def cell_width(value) -> int:
     return value.cell_len if isinstance(value, Text) else cell_len(str(value))
 
 
+_refilled: WeakKeyDictionary[DataTable, dict[str, tuple]] = WeakKeyDictionary()  # the rows each table was given
+
+
 def refill(table: DataTable, rows: list[tuple[str, tuple]], keep_top: bool = False) -> None:
     """Replace the rows (key, cells), keeping the cursor on the row it was on.
 
@@ -89,11 +106,15 @@ def refill(table: DataTable, rows: list[tuple[str, tuple]], keep_top: bool = Fal
     Other rows or another order: the table is built again (one measurement per new cell), the cursor on the
     row it was on, or with `keep_top` on the first row if it was there (a worst-first table keeps the worst)."""
     keys = [k for k, _ in rows]
+    last = _refilled.setdefault(table, {})
     if keys and [r.value for r in table.rows] == keys:
         columns = table.ordered_columns
         widths = [c.content_width for c in columns]
         changed = False
         for key, cells in rows:
+            if last.get(key) is cells:  # the very row this table was given last time: nothing changed
+                continue
+            last[key] = cells
             old_cells = table.get_row(key)
             if tuple(old_cells) == cells:
                 continue
@@ -114,8 +135,10 @@ def refill(table: DataTable, rows: list[tuple[str, tuple]], keep_top: bool = Fal
     keep = selected_key(table)
     row = table.cursor_row
     table.clear()
+    last.clear()
     for key, cells in rows:
         table.add_row(*cells, key=key)
+        last[key] = cells
     if table.row_count:
         follow = keep in keys and not (keep_top and row == 0)
         table.move_cursor(row=keys.index(keep) if follow else min(row, table.row_count - 1))

@@ -84,7 +84,7 @@ class RolloutScreen(ConsoleScreen):
         self._draw_gates()
         points = []
         for p in reversed(list(e.state.points.values())):
-            stages = ", ".join(f"{k}={v['stage']}" for k, v in p["stages"].items())
+            stages = stages_text(p["stages"])
             points.append((p["id"], (p["id"], p["ts"][:19].replace("T", " "), escape(p["by"]),
                                      "auto" if p["auto"] else "manual", escape(p["label"]), stages)))
         refill(self.query_one("#points", DataTable), points)
@@ -109,6 +109,18 @@ class RolloutScreen(ConsoleScreen):
 
     def action_toggle_auto(self) -> None:
         self.app.toggle_auto(self.selected)
+
+
+def stages_text(stages: dict[str, dict]) -> str:
+    """Where a rollback point found the components: each by name when few, else counted per stage ("400
+    components: 398 testing, 2 canary"), so the cell says it all and is not cut after the fifth."""
+    if len(stages) <= 4:
+        return ", ".join(f"{k}={v['stage']}" for k, v in stages.items())
+    counts: dict[str, int] = {}
+    for v in stages.values():
+        counts[v["stage"]] = counts.get(v["stage"], 0) + 1
+    return f"{len(stages)} components: " + ", ".join(f"{n} {stage}" for stage, n in
+                                                     sorted(counts.items(), key=lambda kv: -kv[1]))
 
 
 def verdict_lines(v) -> list[str]:

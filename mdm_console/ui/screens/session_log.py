@@ -13,7 +13,7 @@ from textual.widgets import DataTable, Header, Input, Static
 from mdm_console.api.describe import summary
 from mdm_console.exits import OpFailed
 from mdm_console.ui.safe import escape, plain
-from mdm_console.ui.screens.base import ConsoleScreen, set_text
+from mdm_console.ui.screens.base import ConsoleScreen, set_text, set_titles
 from mdm_console.ui.widgets.event_words import words_markup
 from mdm_console.ui.widgets.footer import ConsoleFooter
 from mdm_console.ui.widgets.status_line import StatusLine
@@ -131,8 +131,8 @@ class SessionLogScreen(ConsoleScreen):
         total, filtered = getattr(self, "_total", (0, False))
         where = "live tail" if self.pages[-1] is None else f"page {len(self.pages)}"
         follow = "following" if self.follow else f"paused, {self.missed} new (f: follow)"
-        self.query_one("#log", DataTable).border_title = (
-            f"{total} event(s){' matching' if filtered else ''} · {where} · {follow} · ] older [ newer")
+        set_titles(self.query_one("#log", DataTable),
+                   f"{total} event(s){' matching' if filtered else ''} · {where} · {follow} · ] older [ newer")
 
     def _show_details(self) -> None:
         from mdm_console.ui.screens.base import selected_key

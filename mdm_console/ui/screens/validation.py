@@ -9,7 +9,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Header, Static
 
-from mdm_console.ui.screens.base import ConsoleScreen, refill, selected_key, set_text
+from mdm_console.ui.screens.base import ConsoleScreen, refill, selected_key, set_text, set_titles
 from mdm_console.ui.tones import toned
 from mdm_console.ui.widgets.footer import ConsoleFooter
 from mdm_console.ui.widgets.status_line import StatusLine
@@ -67,7 +67,7 @@ class ValidationScreen(ConsoleScreen):
         self.query_one(StatusLine).render_from(e, e.now())
         t = self.query_one("#validators", DataTable)
         keys = "tab: next phase" + ("" if e.observe else " · v run · enter run selected · x cancel")
-        t.border_title = f"Validators of phase '{self.phase}' ({keys})"
+        set_titles(t, f"Validators of phase '{self.phase}' ({keys})")
         rows = []
         chosen = [v for v in e.plan.validators if self.phase in v.phases]
         running = e.running_validators

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from textual.widgets import DataTable
 
-from mdm_console.ui.screens.base import refill, selected_key
+from mdm_console.ui.screens.base import refill, selected_key, set_titles
 from mdm_console.textsafe import visible
 from mdm_console.ui.tones import toned
 
@@ -101,7 +101,7 @@ class HealthTable(DataTable):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self._rows: dict[str, tuple] = {}  # component -> (inputs, rank, row, blended): made again when they change
-        self._ages: dict[str, str] = {}  # component -> the age its row shows
+        self._ages: dict[str, tuple] = {}  # component -> (the age its row shows, the cells without, with it)
 
     def on_mount(self) -> None:
         self.cursor_type = "row"
@@ -154,14 +154,16 @@ class HealthTable(DataTable):
         # keep the one they show until they scroll into view (watch_scroll_y draws them then).
         top = int(self.scroll_y) - 2
         bottom = top + self.scrollable_content_region.height + 4
+        at = self.shown.index("age") if "age" in self.shown else None
         rows = []
         for pos, (_, _, (c_id, cells, _, w)) in enumerate(ranked):
-            if w is not None:
+            if w is not None and at is not None:
                 kept = self._ages.get(c_id)
-                if kept is None or top <= pos <= bottom:
-                    kept = self._ages[c_id] = age_text(w.measured_at, now)
-                cells = {**cells, "age": kept}
-            rows.append((c_id, tuple(cells.get(k, "-") for k in self.shown)))
+                age = age_text(w.measured_at, now) if kept is None or top <= pos <= bottom else kept[0]
+                if kept is None or kept[0] != age or kept[1] is not cells:  # the same tuple when nothing moved
+                    kept = self._ages[c_id] = (age, cells, (*cells[:at], age, *cells[at + 1:]))
+                cells = kept[2]
+            rows.append((c_id, cells))
         refill(self, rows, keep_top=True)
         self._titles(window, blended)
 
@@ -201,7 +203,7 @@ class HealthTable(DataTable):
             cells.update(status=status, new_err=mark + short_pct(primary.error_rate), new_p99=mark + ms(primary),
                          new_ops=mark + str(primary.ops), old_err=short_pct(w.old.error_rate),
                          old_p99=ms(w.old), old_ops=str(w.old.ops))
-        row = (c.id, cells, stage, w)
+        row = (c.id, tuple(cells.get(k, "-") for k in self.shown), stage, w)
         self._rows[c.id] = (inputs, rank, row, bool(mark))
         return rank, row, bool(mark)
 
@@ -214,9 +216,9 @@ class HealthTable(DataTable):
             shown += f" matching \"{visible(self.matching, one_line=True)}\" ({self.total} in all)"
         elif rows:
             shown += " worst first"
-        self.border_title = f"Components {shown} · new and old path, last {window:g} s"
         summary = " · ".join(f"{n} {word}" for word, n in self.counts.items() if n)
-        self.border_subtitle = summary + (" · ~ both paths: the feed gives no variant" if blended else "")
+        set_titles(self, f"Components {shown} · new and old path, last {window:g} s",
+                   summary + (" · ~ both paths: the feed gives no variant" if blended else ""))
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
         super().watch_scroll_y(old_value, new_value)

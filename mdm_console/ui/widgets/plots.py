@@ -9,6 +9,7 @@ from textual import work
 from textual.containers import Horizontal
 from textual.widgets import Static
 
+from mdm_console.ui.screens.base import set_titles
 from mdm_console.ui.tones import styles
 from mdm_console.ui.widgets.chart import Level, Path, draw
 
@@ -83,7 +84,7 @@ class ComponentPlots(Horizontal):
                                 width, height, buckets, tones, BUCKET_SECONDS)
             span = shown * BUCKET_SECONDS
             w = self.query_one(wid, Static)
-            w.border_title = f"{component}: {unit} · last {span:g}" + (f" of {window:g} s" if span < window else " s")
+            set_titles(w, f"{component}: {unit} · last {span:g}" + (f" of {window:g} s" if span < window else " s"))
             picture = lines[0].copy()
             for line in lines[1:]:
                 picture.append("\n")
