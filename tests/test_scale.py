@@ -66,18 +66,31 @@ async def test_the_dashboard_puts_the_worst_first_says_which_rows_of_how_many_an
 
             await pilot.press("ctrl+end")  # the last rows: the title follows the scroll
             await until(pilot, lambda: table.border_title.startswith(f"Components {N - 8}-{N} of {N}"))
+            await pilot.press("ctrl+home", "down", "down")  # on svc0003, the first warning
+            assert table.selected == "svc0003"
+
+            # svc0020 goes critical: it moves up among the worst, and the cursor stays on its component
+            now = datetime.now(UTC).isoformat()
+            with (tmp_path / "ops.jsonl").open("a") as f:
+                for _ in range(400):
+                    f.write(json.dumps({"ts": now, "component": "svc0020", "outcome": "error", "latency_ms": 20,
+                                        "variant": "new"}) + "\n")
+            await until(pilot, lambda: [r.key.value for r in table.ordered_rows][:3] ==
+                        ["svc0007", "svc0020", "svc0042"])
+            assert table.selected == "svc0003" and table.cursor_row == 3
+            assert table.border_subtitle == f"3 critical · 3 warning · {N - 6} ok"
 
             await pilot.press("slash")
             assert isinstance(app.focused, FilterInput)
             await pilot.press(*"svc001")
             await until(pilot, lambda: table.row_count == 10)
-            assert [r.value for r in table.rows] == [f"svc{i:04d}" for i in range(10, 20)]
+            assert [r.key.value for r in table.ordered_rows] == [f"svc{i:04d}" for i in range(10, 20)]
             assert "1-9 of 10 matching \"svc001\" (60 in all)" in table.border_title
             await pilot.press("enter")  # kept, back to the table: digits switch screens again
             assert app.focused is table and table.row_count == 10
 
             await pilot.press("slash", "ctrl+u", *"critical", "enter")
-            await until(pilot, lambda: [r.value for r in table.rows] == ["svc0007", "svc0042"])
+            await until(pilot, lambda: [r.key.value for r in table.ordered_rows] == ["svc0007", "svc0020", "svc0042"])
             await pilot.press("slash", "escape")  # cleared: every component again
             await until(pilot, lambda: table.row_count == N)
             assert not app.screen.query_one(FilterInput).has_class("shown") and app.focused is table
@@ -126,12 +139,12 @@ async def test_the_checklist_pages_a_long_list_filters_it_and_summarises_it(tmp_
             await pilot.press("4")
             await until(pilot, lambda: app.screen.query("#items"))
             table = app.screen.query_one("#items", DataTable)
-            await until(pilot, lambda: table.row_count == 250)
-            assert table.border_title.startswith("Checklist 1-250 of 600, page 1 of 3 (] next · [ previous)")
+            await until(pilot, lambda: table.row_count == 100)
+            assert table.border_title.startswith("Checklist 1-100 of 600, page 1 of 6 (] next · [ previous)")
             assert table.border_subtitle == "0 of 600 done · 12 critical open"
             await pilot.press("right_square_bracket", "right_square_bracket")
-            await until(pilot, lambda: table.border_title.startswith("Checklist 501-600 of 600, page 3 of 3"))
-            assert [r.value for r in table.rows][0] == "c500" and table.row_count == 100
+            await until(pilot, lambda: table.border_title.startswith("Checklist 201-300 of 600, page 3 of 6"))
+            assert [r.value for r in table.rows][0] == "c200" and table.row_count == 100
 
             await pilot.press("slash", *"critical", "enter")  # the filter searches every item, from page 1
             await until(pilot, lambda: table.row_count == 12)
@@ -142,6 +155,6 @@ async def test_the_checklist_pages_a_long_list_filters_it_and_summarises_it(tmp_
             await until(pilot, lambda: table.border_subtitle == "1 of 600 done · 11 critical open")
             assert "done" in str(table.get_row("c000")[0])
             await pilot.press("slash", "escape")
-            await until(pilot, lambda: table.row_count == 250)
+            await until(pilot, lambda: table.row_count == 100)
     finally:
         await e.close()

@@ -107,6 +107,7 @@ class Checklist:
         self.engine = engine
         self._memo: tuple[object, object, tuple, dict[str, ItemView]] | None = None
         self._hash_memo: tuple[dict[str, ItemView], str] | None = None
+        self._doc_memo: tuple[dict[str, ItemView], dict[str, Any]] | None = None
 
     # ---- reading --------------------------------------------------------------------------
     def items(self) -> list[ItemView]:
@@ -190,9 +191,13 @@ class Checklist:
         return r is not None and r.status == "passed"
 
     def state_doc(self) -> dict[str, Any]:
-        """The canonical checklist state: every item (a role's signature covers its scope of it)."""
-        return {i.id: {"status": i.status, "by": i.by, "reason": i.reason, "relied_on": i.relied_on,
-                       "notes": len(i.notes)} for i in self.items()}
+        """The canonical checklist state: every item (a role's signature covers its scope of it); made once per
+        change (do not change the dict you get)."""
+        views = self._views()
+        if self._doc_memo is None or self._doc_memo[0] is not views:
+            self._doc_memo = (views, {i.id: {"status": i.status, "by": i.by, "reason": i.reason,
+                                             "relied_on": i.relied_on, "notes": len(i.notes)} for i in views.values()})
+        return self._doc_memo[1]
 
     def state_hash(self, doc: dict[str, Any] | None = None) -> str:
         if doc is not None:

@@ -49,10 +49,17 @@ class ConsoleScreen(Screen):
     def on_unmount(self) -> None:
         self.app.live_screens.discard(self)
 
+    @property
+    def in_view(self) -> bool:
+        """On screen: the current screen, or one under a dialog on it. A screen of another mode is drawn again
+        when it is shown (on_screen_resume): redrawing it on every event cost a plan of 400 components a tenth
+        of a second each (benchmarks/scale.py)."""
+        return self in self.app.screen_stack
+
     def on_engine_events(self, events: list[Event]) -> None:
         """Events were recorded (every mounted screen hears them, at most once per frame). A delivery record
         changes nothing a screen shows but the dashboard's alert pane (drawn by its tick): no redraw for it."""
-        if self.app.ready and any(not ev.kind.startswith("notify.") for ev in events):
+        if self.app.ready and self.in_view and any(not ev.kind.startswith("notify.") for ev in events):
             self.refresh_view()
 
     def tick(self) -> None:
@@ -96,49 +103,60 @@ def cell_width(value) -> int:
 _refilled: WeakKeyDictionary[DataTable, dict[str, tuple]] = WeakKeyDictionary()  # the rows each table was given
 
 
-def refill(table: DataTable, rows: list[tuple[str, tuple]], keep_top: bool = False) -> None:
+def refill(table: DataTable, rows: list[tuple[str, tuple]], keep_top: bool = False,
+           sort_column: str | None = None) -> None:
     """Replace the rows (key, cells), keeping the cursor on the row it was on.
 
-    The same rows in the same order are updated in place, only the cells that changed (clearing and adding
-    every row each second re-rendered and re-laid out the whole table), and a column is widened only by a cell
-    wider than the column: DataTable re-measures the whole column for any narrower cell it is asked to fit,
-    which made a refill of 400 rows cost rows squared (benchmarks/scale.py). Columns do not shrink.
-    Other rows or another order: the table is built again (one measurement per new cell), the cursor on the
-    row it was on, or with `keep_top` on the first row if it was there (a worst-first table keeps the worst)."""
+    The same rows are updated in place, only the cells that changed (clearing and adding every row each second
+    re-rendered and re-laid out the whole table), and a column is widened only by a cell wider than the column:
+    DataTable re-measures the whole column for any narrower cell it is asked to fit, which made a refill of 400
+    rows cost rows squared (benchmarks/scale.py). Columns do not shrink. The same rows in another order are
+    sorted in place when `sort_column` holds each row's key (a worst-first table reorders when a status changes;
+    building it again measured every cell). Other rows: the table is built again (one measurement per new cell).
+    The cursor stays on its row, or with `keep_top` on the first row if it was there (the worst stays in view)."""
     keys = [k for k, _ in rows]
     last = _refilled.setdefault(table, {})
-    if keys and [r.value for r in table.rows] == keys:
-        columns = table.ordered_columns
-        widths = [c.content_width for c in columns]
-        changed = False
-        for key, cells in rows:
-            if last.get(key) is cells:  # the very row this table was given last time: nothing changed
-                continue
-            last[key] = cells
-            old_cells = table.get_row(key)
-            if tuple(old_cells) == cells:
-                continue
-            for n, (column, old, new) in enumerate(zip(columns, old_cells, cells, strict=False)):
-                if old != new:
-                    width = cell_width(new)
-                    wider = width > widths[n]
-                    table.update_cell(key, column.key, new, update_width=wider)
-                    widths[n] = max(widths[n], width)
-                    changed = True
-        if changed:
-            # DataTable keys its render caches by its update count, so an update leaves every cached cell
-            # and line dead until LRU eviction: up to 10 000 cells and 1 000 lines per table, refilled a
-            # second at a time (most of the console's RSS growth and of the collector's full passes,
-            # benchmarks/soak.py). notify_style_update is the documented hook that drops them.
-            table.notify_style_update()
+    shown = [r.key.value for r in table.ordered_rows]
+    keep, row = selected_key(table), table.cursor_row
+    if keys and shown == keys:
+        _update_cells(table, rows, last)
         return
-    keep = selected_key(table)
-    row = table.cursor_row
-    table.clear()
-    last.clear()
-    for key, cells in rows:
-        table.add_row(*cells, key=key)
-        last[key] = cells
+    if keys and sort_column is not None and len(shown) == len(keys) and set(shown) == set(keys):
+        _update_cells(table, rows, last)
+        position = {k: n for n, k in enumerate(keys)}
+        table.sort(sort_column, key=lambda cell: position[str(cell)])
+    else:
+        table.clear()
+        last.clear()
+        for key, cells in rows:
+            table.add_row(*cells, key=key)
+            last[key] = cells
     if table.row_count:
         follow = keep in keys and not (keep_top and row == 0)
         table.move_cursor(row=keys.index(keep) if follow else min(row, table.row_count - 1))
+
+
+def _update_cells(table: DataTable, rows: list[tuple[str, tuple]], last: dict[str, tuple]) -> None:
+    columns = table.ordered_columns
+    widths = [c.content_width for c in columns]
+    changed = False
+    for key, cells in rows:
+        if last.get(key) is cells:  # the very row this table was given last time: nothing changed
+            continue
+        last[key] = cells
+        old_cells = table.get_row(key)
+        if tuple(old_cells) == cells:
+            continue
+        for n, (column, old, new) in enumerate(zip(columns, old_cells, cells, strict=False)):
+            if old != new:
+                width = cell_width(new)
+                wider = width > widths[n]
+                table.update_cell(key, column.key, new, update_width=wider)
+                widths[n] = max(widths[n], width)
+                changed = True
+    if changed:
+        # DataTable keys its render caches by its update count, so an update leaves every cached cell
+        # and line dead until LRU eviction: up to 10 000 cells and 1 000 lines per table, refilled a
+        # second at a time (most of the console's RSS growth and of the collector's full passes,
+        # benchmarks/soak.py). notify_style_update is the documented hook that drops them.
+        table.notify_style_update()

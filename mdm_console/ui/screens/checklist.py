@@ -21,7 +21,7 @@ STATUS = {"pending": ("○ pending", None), "in_progress": ("◐ doing", "busy")
           "failed": ("✘ failed", "bad"), "blocked": ("⊘ blocked", "warn"), "contradicted": ("⚠ contradicted", "warn")}
 
 
-PAGE = 250  # items in the table at once: a plan of 4 000 took 1.7 s to open and 0.4 s a mark (benchmarks/scale.py)
+PAGE = 100  # items in the table at once: a plan of 4 000 took 1.7 s to open and 0.4 s a mark (benchmarks/scale.py)
 
 
 def shown_status(item) -> str:
@@ -50,7 +50,7 @@ class ChecklistScreen(ConsoleScreen):
     - o: reopen a completed or failed item
     - s: sign off (role, typed name, comment)
     - /: filter the items (id, title, section, status word, "critical"); enter keeps it, escape clears
-    - ] / [: next / previous page (a page holds 250 items)
+    - ] / [: next / previous page (a page holds 100 items)
     """
 
     TITLE_TEXT = "Checklist"

@@ -165,7 +165,7 @@ class SessionLogScreen(ConsoleScreen):
         if not self.follow:
             self.missed += len(events)
             self._title()
-        elif self.pages[-1] is None:  # on the live tail: show it
+        elif self.pages[-1] is None and self.in_view:  # on the live tail: show it (hidden: when shown again)
             self._load()
 
     def refresh_view(self) -> None:

@@ -164,7 +164,7 @@ class HealthTable(DataTable):
                     kept = self._ages[c_id] = (age, cells, (*cells[:at], age, *cells[at + 1:]))
                 cells = kept[2]
             rows.append((c_id, cells))
-        refill(self, rows, keep_top=True)
+        refill(self, rows, keep_top=True, sort_column="component")
         self._titles(window, blended)
 
     def _row(self, session, c, alerts: list[dict]) -> tuple[int, tuple, bool]:
