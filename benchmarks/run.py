@@ -32,6 +32,7 @@ SCRIPTS = {  # name -> (quick flags, full flags)
     "service": (["--calls", "50", "--presses", "40", "--runs", "3"], []),
     "compare": (["--rows", "200000", "--runs", "1"], []),
     "soak": (["--idle-seconds", "20", "--warmup-seconds", "60", "--soak-seconds", "180"], []),
+    "scale": (["--sizes", "4,40", "--idle-seconds", "5", "--notes", "6", "--launches", "1"], []),
 }
 
 
