@@ -282,6 +282,7 @@ async def test_cli_writes_reach_a_running_console_through_its_socket(plan_file):
     owner = Owner()
     engine, _ = await owner.open(argparse.Namespace(plan=str(plan_file), theme=None, metrics_port=None), None)
     try:
+        await owner.serving  # the console's socket comes up right behind its first figures
         assert owner.server is not None
         for args in (("advance", "storage", "--override", "from the CLI"), ("validate",), ("complete", "a"),
                      ("signoff", "--role", "Ops", "--name", "Olga")):

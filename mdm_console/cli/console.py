@@ -49,6 +49,9 @@ async def open_session(args: argparse.Namespace, loaded, owner: Owner):
             if observe:
                 raise CliExit(EXIT_FAILED, f"nothing to observe: no service or console owns {db} ({exc.reason}); "
                               "start one with `mdm-console serve`") from None
+    import importlib
+
+    await asyncio.to_thread(importlib.import_module, "mdm_console.client.session")  # off the event loop
     from mdm_console.client.session import EmbeddedSession
 
     engine, monitor = await owner.open(args, loaded)

@@ -14,6 +14,9 @@ from typing import Any
 from mdm_console.cli.common import load, open_engine
 
 
+SERVE_AFTER_S = 0.3  # a console serves its socket this long after its session opened: its first figures paint first
+
+
 def tune_gc() -> None:
     """Garbage collection for a process that stays open for hours: see collector.py."""
     from mdm_console.collector import tune
@@ -34,6 +37,7 @@ class Owner:
     mode: str = "console"
     log: Any = None  # structured log lines (serve); None: quiet
     server: object = None
+    serving: asyncio.Task | None = None  # the console's socket coming up behind its first figures
 
     async def open(self, args: argparse.Namespace, loaded) -> tuple[object, object]:
         if loaded is None:
@@ -59,13 +63,24 @@ class Owner:
 
             self.exporter = Exporter(self.engine, self.monitor, args.metrics_port)
             self.monitor.exporter = self.exporter
-        await self._serve()
+        if self.mode == "serve":
+            await self._serve()  # a service that cannot serve its socket is no service: it ends
+        else:
+            # The console shows its figures first: the socket (importing aiohttp is about half a second that holds
+            # the interpreter even in a thread, benchmarks/startup.py) comes up right behind them, once the first
+            # frame with them is painted; a failure is a note on the banner.
+            self.serving = asyncio.get_running_loop().create_task(self._serve(after=SERVE_AFTER_S))
         tune_gc()
         return self.engine, self.monitor
 
-    async def _serve(self) -> None:
+    async def _serve(self, after: float = 0.0) -> None:
         """The socket beside the session db, so CLI commands and other consoles reach this session. A console
         that cannot serve it still runs (the reason is a start-up note); `serve` cannot, and ends."""
+        import importlib
+
+        await asyncio.sleep(after)
+        # Imported in a thread: aiohttp's import is half a second that would hold the console's event loop.
+        await asyncio.to_thread(importlib.import_module, "mdm_console.api.server")
         from mdm_console.api.server import ApiServer
 
         server = ApiServer(self.engine, self.monitor, mode=self.mode, log=self.log)
@@ -83,6 +98,10 @@ class Owner:
         """Every part is stopped, whatever the one before it raised (a full disk, a lost db): the engine
         is always closed, so its lock is released and what can be saved is saved."""
         try:
+            if self.serving is not None and not self.serving.done():
+                self.serving.cancel()
+                with contextlib.suppress(BaseException):
+                    await self.serving
             if self.server is not None:
                 with contextlib.suppress(Exception):
                     await self.server.stop()
