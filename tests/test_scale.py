@@ -158,3 +158,28 @@ async def test_the_checklist_pages_a_long_list_filters_it_and_summarises_it(tmp_
             await until(pilot, lambda: table.row_count == 100)
     finally:
         await e.close()
+
+
+async def test_rows_kept_between_redraws_take_the_new_themes_colours(tmp_path):
+    """Rows are made again only when what they show changes: a theme change is such a change."""
+    from textual.widgets import DataTable
+
+    from mdm_console.ui.tones import styles
+    from tests.ui_helpers import open_engine
+
+    e = await open_engine(tmp_path)
+    await e.checklist.complete("pre.backup")
+    app = ConsoleApp(e, keymap={})
+    try:
+        async with app.run_test(size=(160, 48)) as pilot:
+            await pilot.press("4")
+            await until(pilot, lambda: app.screen.query("#items") and app.screen.query_one("#items").row_count)
+            table = app.screen.query_one("#items", DataTable)
+            dark = styles(app)["ok"]
+            assert table.get_row("pre.backup")[0].style == dark
+            app.theme = "mdm-light"
+            light = styles(app)["ok"]
+            assert light != dark  # the screen redraws with the new theme's colours by itself
+            await until(pilot, lambda: table.get_row("pre.backup")[0].style == light)
+    finally:
+        await e.close()

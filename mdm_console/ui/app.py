@@ -149,6 +149,8 @@ class ConsoleApp(Actions, App):
         self.theme = DEFAULT_THEME if self._unknown_theme or not theme else theme
 
     async def on_mount(self) -> None:
+        # Table cells carry the theme's colours (ui/tones.py): a new theme redraws what is on screen at once.
+        self.theme_changed_signal.subscribe(self, self._theme_changed)
         if self._unknown_theme:
             self.notify(f"no theme '{self._unknown_theme}'; using {DEFAULT_THEME}", severity="warning")
         if self.user_keymap.keys:
@@ -161,6 +163,12 @@ class ConsoleApp(Actions, App):
         else:
             # After the first paint, so the frame is on screen while the engine opens.
             self.call_after_refresh(self._open_engine)
+
+    def _theme_changed(self, _theme) -> None:
+        if self.ready:
+            for screen in list(self.live_screens):
+                if getattr(screen, "in_view", False) and screen.is_mounted:
+                    screen.refresh_view()
 
     def get_default_screen(self) -> DashboardScreen:
         return DashboardScreen()

@@ -136,6 +136,14 @@ def refill(table: DataTable, rows: list[tuple[str, tuple]], keep_top: bool = Fal
         table.move_cursor(row=keys.index(keep) if follow else min(row, table.row_count - 1))
 
 
+def same_cell(old, new) -> bool:
+    """Whether a cell shows the same: rich's Text compares text and spans only, not its own style (a theme
+    change recolours a status without changing its words)."""
+    if isinstance(old, Text) and isinstance(new, Text):
+        return old.plain == new.plain and old.style == new.style and old.spans == new.spans
+    return old == new
+
+
 def _update_cells(table: DataTable, rows: list[tuple[str, tuple]], last: dict[str, tuple]) -> None:
     columns = table.ordered_columns
     widths = [c.content_width for c in columns]
@@ -145,10 +153,8 @@ def _update_cells(table: DataTable, rows: list[tuple[str, tuple]], last: dict[st
             continue
         last[key] = cells
         old_cells = table.get_row(key)
-        if tuple(old_cells) == cells:
-            continue
         for n, (column, old, new) in enumerate(zip(columns, old_cells, cells, strict=False)):
-            if old != new:
+            if not same_cell(old, new):
                 width = cell_width(new)
                 wider = width > widths[n]
                 table.update_cell(key, column.key, new, update_width=wider)

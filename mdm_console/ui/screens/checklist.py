@@ -87,7 +87,7 @@ class ChecklistScreen(ConsoleScreen):
     matching = ""
 
     def on_mount(self) -> None:
-        self._rows: dict[str, tuple] = {}  # item -> (its view, its row): a row is made again when its item changes
+        self._rows: dict[str, tuple] = {}  # item -> (its view, the theme, its row): made again when either changes
         t = self.query_one("#items", DataTable)
         t.add_columns("status", "!", "id", "title", "why not yet / notes", "section")
         self.query_one("#item").border_title = "item"
@@ -128,8 +128,8 @@ class ChecklistScreen(ConsoleScreen):
 
     def _row(self, i) -> tuple[str, tuple]:
         kept = self._rows.get(i.id)
-        if kept is not None and kept[0] == i:
-            return kept[1]
+        if kept is not None and kept[0] == i and kept[1] == self.app.theme:  # the theme colours its status
+            return kept[2]
         word, tone = STATUS[shown_status(i)]
         why = "; ".join(i.why_not) if i.status != "completed" else "; ".join(i.contradicted)
         if i.status == "failed" and i.reason:
@@ -138,7 +138,7 @@ class ChecklistScreen(ConsoleScreen):
             why = (why + " · " if why else "") + f"{len(i.notes)} note(s)"
         row = (i.id, (toned(self.app, word, tone), "!" if i.critical else "", plain(i.id), plain(i.title), plain(why),
                       plain(i.section)))
-        self._rows[i.id] = (i, row)
+        self._rows[i.id] = (i, self.app.theme, row)
         return row
 
     def action_filter(self) -> None:

@@ -174,7 +174,7 @@ class HealthTable(DataTable):
         held = st.held is not None
         w = session.stats(c.id) if session.live else None
         verdict = session.verdict(c.id) if session.live else None
-        inputs = (st.stage, st.percent, held, w, verdict, tuple(a["level"] for a in alerts))
+        inputs = (st.stage, st.percent, held, w, verdict, tuple(a["level"] for a in alerts), self.app.theme)
         kept = self._rows.get(c.id)
         if kept is not None and kept[0] == inputs:
             return kept[1], kept[2], kept[3]
