@@ -7,6 +7,8 @@ import json
 import textwrap
 from datetime import UTC, datetime
 
+from textual.content import Content
+
 from mdm_console.engine.core import Engine
 from mdm_console.engine.live import LiveMonitor
 from mdm_console.plan.load import load_plan
@@ -91,6 +93,9 @@ async def test_the_dashboard_puts_the_worst_first_says_which_rows_of_how_many_an
 
             await pilot.press("slash", "ctrl+u", *"critical", "enter")
             await until(pilot, lambda: [r.key.value for r in table.ordered_rows] == ["svc0007", "svc0020", "svc0042"])
+            await pilot.press("slash", "ctrl+u", *"[b]svc", "enter")  # the operator's text is shown as typed
+            await until(pilot, lambda: table.row_count == 0)
+            assert '0 of 0 matching "[b]svc" (60 in all)' in Content.from_markup(table.border_title).plain
             await pilot.press("slash", "escape")  # cleared: every component again
             await until(pilot, lambda: table.row_count == N)
             assert not app.screen.query_one(FilterInput).has_class("shown") and app.focused is table

@@ -8,7 +8,6 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Header, Input, Static
 
-from mdm_console.textsafe import visible
 from mdm_console.ui.safe import escape, plain
 from mdm_console.ui.screens.base import ConsoleScreen, refill, selected_key, set_text, set_titles
 from mdm_console.ui.tones import toned
@@ -113,7 +112,7 @@ class ChecklistScreen(ConsoleScreen):
         refill(t, rows)
         what = f"{first + 1}-{first + len(rows)} of {len(chosen)}" if rows else f"0 of {len(chosen)}"
         if self.matching:
-            what += f" matching \"{visible(self.matching, one_line=True)}\" ({len(views)} in all)"
+            what += f" matching \"{escape(self.matching)}\" ({len(views)} in all)"
         if pages > 1:
             what += f", page {self.page + 1} of {pages} (] next · [ previous)"
         keys = " (observing: read-only)" if e.observe else " · space complete · f failed · n note · o reopen · s sign"

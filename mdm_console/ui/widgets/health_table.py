@@ -7,7 +7,7 @@ from datetime import datetime
 from textual.widgets import DataTable
 
 from mdm_console.ui.screens.base import refill, selected_key, set_titles
-from mdm_console.textsafe import visible
+from mdm_console.ui.safe import escape
 from mdm_console.ui.tones import toned
 
 
@@ -211,9 +211,9 @@ class HealthTable(DataTable):
         rows = self.row_count
         first = min(rows, int(self.scroll_y) + 1)
         last = min(rows, int(self.scroll_y) + max(1, self.scrollable_content_region.height - self.header_height))
-        shown = f"{first}-{last} of {rows}" if rows else f"0 of {self.total}"
+        shown = f"{first}-{last} of {rows}" if rows else "0 of 0"
         if self.matching:
-            shown += f" matching \"{visible(self.matching, one_line=True)}\" ({self.total} in all)"
+            shown += f" matching \"{escape(self.matching)}\" ({self.total} in all)"
         elif rows:
             shown += " worst first"
         summary = " · ".join(f"{n} {word}" for word, n in self.counts.items() if n)
