@@ -58,7 +58,7 @@ async def test_the_dashboard_puts_the_worst_first_says_which_rows_of_how_many_an
         async with app.run_test(size=(160, 48)) as pilot:
             table = app.screen.query_one(HealthTable)
             await until(pilot, lambda: table.row_count == N and table.counts.get("critical") == 2)
-            keys = [r.value for r in table.rows]
+            keys = [r.key.value for r in table.ordered_rows]  # as shown (a reorder sorts in place)
             assert keys[:5] == ["svc0007", "svc0042", "svc0003", "svc0031", "svc0050"]  # worst, then plan order
             assert keys[5:] == sorted(keys[5:])
             # which rows are on screen: the title follows the layout once it settles (each tick draws it)
