@@ -21,6 +21,7 @@ SCRIPTS = {  # name -> (quick flags, full flags)
     "ingest": (["--quick"], []),
     "export": (["--events", "200000"], []),
     "keys": (["--presses", "40"], []),
+    "terminal_keys": (["--presses", "30"], []),
     "startup": (["--runs", "3"], ["--runs", "5"]),
     "lock": (["--runs", "3"], []),
     "duckdb_heap": (["--rounds", "2", "--statements", "1000"], []),

@@ -35,63 +35,11 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
-import psutil
-
 from _common import emit
+from _tmux import Pane, keep_server
 from _scaleplan import write_scale_plan
-
-SIZE = ("160", "48")
-
-
-class Pane:
-    """One console in its own tmux session."""
-
-    def __init__(self, cwd: Path, env: dict):
-        self.name = f"scale-{uuid.uuid4().hex[:8]}"
-        self.t0 = time.perf_counter()
-        subprocess.run(["tmux", "new-session", "-d", "-s", self.name, "-x", SIZE[0], "-y", SIZE[1], "-c", str(cwd),
-                        "-e", f"MDM_STATE_DIR={env['MDM_STATE_DIR']}", f"{sys.executable} -m mdm_console"],
-                       env=env, check=True)
-        pid = subprocess.run(["tmux", "display-message", "-p", "-t", self.name, "#{pane_pid}"], capture_output=True,
-                             text=True, check=True).stdout.strip()
-        self.proc = psutil.Process(int(pid))
-
-    def screen(self) -> str:
-        return subprocess.run(["tmux", "capture-pane", "-p", "-t", self.name], capture_output=True, text=True).stdout
-
-    def keys(self, *keys: str, check: bool = True) -> float:
-        subprocess.run(["tmux", "send-keys", "-t", self.name, *keys], check=check, capture_output=not check)
-        return time.perf_counter()
-
-    def until(self, test, since: float, timeout: float = 120) -> float:
-        """Seconds from `since` until `test(screen)` holds (the screen polled every 5 ms)."""
-        while time.perf_counter() - since < timeout:
-            if test(self.screen()):
-                return time.perf_counter() - since
-            time.sleep(0.005)
-        raise RuntimeError(f"not on screen within {timeout} s:\n{self.screen()}")
-
-    def cpu_percent(self, seconds: float) -> float:
-        before = self.proc.cpu_times()
-        time.sleep(seconds)
-        after = self.proc.cpu_times()
-        return (after.user + after.system - before.user - before.system) / seconds * 100
-
-    def close(self) -> None:
-        self.keys("q", check=False)
-        try:
-            time.sleep(0.5)
-            if self.proc.is_running() and self.proc.status() != psutil.STATUS_ZOMBIE:
-                # the quit dialog (what quitting stops is running)
-                self.keys("Q", "U", "I", "T", "Enter", check=False)
-            self.proc.wait(20)
-        except psutil.TimeoutExpired:
-            pass
-        finally:
-            subprocess.run(["tmux", "kill-session", "-t", self.name], capture_output=True)
 
 
 def cli(cwd: Path, env: dict, *args: str) -> float:
@@ -163,13 +111,8 @@ def main() -> None:
     args = ap.parse_args()
     sizes = [int(x) for x in args.sizes.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
-        # A session that outlives the measured ones: the tmux server must not exit between two consoles.
-        keeper = f"scale-keep-{uuid.uuid4().hex[:8]}"
-        subprocess.run(["tmux", "new-session", "-d", "-s", keeper, "sleep 3600"], check=True)
-        try:
+        with keep_server():
             results = {n: measure(n, Path(tmp), args.idle_seconds, args.notes, args.launches) for n in sizes}
-        finally:
-            subprocess.run(["tmux", "kill-session", "-t", keeper], capture_output=True)
     base = sizes[0]
     rows = []
     for key, figure, unit, goal, digits in FIGURES:

@@ -13,16 +13,13 @@ from __future__ import annotations
 
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
-import psutil
-
 from _common import emit, parse_args
+from _tmux import Pane, keep_server
 
 BARE = '''
 from textual.app import App
@@ -44,38 +41,22 @@ Bare().run()
 
 def time_to_text(cmd: str, texts: list[str], env: dict, timeout: float = 60) -> list[float]:
     """Seconds from starting `cmd` until each of `texts` is on its screen."""
-    session = f"bench-{uuid.uuid4().hex[:8]}"
+    pane = Pane(Path.cwd(), env, cmd)
     seen: dict[str, float] = {}
-    t0 = time.perf_counter()
-    # -e: a tmux server that is already running gives new sessions its own environment, not ours
-    tmux_env = ["-e", f"MDM_STATE_DIR={env['MDM_STATE_DIR']}"]
-    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "160", "-y", "48", *tmux_env, cmd], env=env,
-                   check=True)
+
+    def all_seen(screen: str) -> bool:
+        t = time.perf_counter() - pane.t0
+        for text in texts:
+            if text in screen and text not in seen:
+                seen[text] = t
+        return len(seen) == len(texts)
+
     try:
-        while time.perf_counter() - t0 < timeout:
-            out = subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True).stdout
-            t = time.perf_counter() - t0
-            for text in texts:
-                if text in out and text not in seen:
-                    seen[text] = t
-            if len(seen) == len(texts):
-                return [seen[x] for x in texts]
-            time.sleep(0.01)
-        raise RuntimeError(f"{[x for x in texts if x not in seen]!r} did not appear within {timeout} s")
+        pane.until(all_seen, pane.t0, timeout=timeout, every=0.01)
+        return [seen[x] for x in texts]
     finally:
-        # Quit as an operator does (the console's quit dialog asks for QUIT while the safety net runs) and wait
-        # for the process to end: a console killed mid-run leaves its socket behind, and the next start would
-        # time the recovery from that, not a start.
-        pid = subprocess.run(["tmux", "display-message", "-p", "-t", session, "#{pane_pid}"], capture_output=True,
-                             text=True).stdout.strip()
-        subprocess.run(["tmux", "send-keys", "-t", session, "q"], capture_output=True)
-        time.sleep(0.5)
-        subprocess.run(["tmux", "send-keys", "-t", session, "Q", "U", "I", "T", "Enter"], capture_output=True)
-        try:
-            psutil.Process(int(pid)).wait(20)
-        except (ValueError, psutil.Error):
-            pass
-        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+        # A console killed mid-run leaves its socket behind, and the next start would time the recovery from that.
+        pane.close()
 
 
 PAINTED = "new err"  # a column of the dashboard's table: the first frame is complete
@@ -84,15 +65,12 @@ LIVE = "registration"  # the demo's last component row: the session is open
 
 def main() -> None:
     args = parse_args(runs=5)
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, keep_server():
         bare = Path(tmp) / "bare.py"
         bare.write_text(BARE)
         env = {**os.environ, "MDM_STATE_DIR": str(Path(tmp) / "state"), "TERM": "xterm-256color"}
         # Both apps run as an operator's Python does, compiled modules cached (this machine turns that off).
         env.pop("PYTHONDONTWRITEBYTECODE", None)
-        # A session that outlives the measured ones: the tmux server must not exit between two starts.
-        keeper = f"bench-keep-{uuid.uuid4().hex[:8]}"
-        subprocess.run(["tmux", "new-session", "-d", "-s", keeper, "sleep 600"], env=env, check=True)
         # One unmeasured start each: the demo copies its files and creates its data the first time.
         ours_cmd = f"{sys.executable} -m mdm_console"
         time_to_text(ours_cmd, [PAINTED, LIVE], env)
@@ -103,7 +81,6 @@ def main() -> None:
             painted, data = time_to_text(ours_cmd, [PAINTED, LIVE], env)
             ours.append(painted)
             live.append(data)
-        subprocess.run(["tmux", "kill-session", "-t", keeper], capture_output=True)
     m_ours, m_live, m_base = statistics.median(ours), statistics.median(live), statistics.median(base)
     rows = [{"figure": "start-up to first full paint (demo)", "goal": "ratio <= 1.5", "value": round(m_ours, 3),
              "unit": "s", "baseline": round(m_base, 3), "ratio": round(m_ours / m_base, 2),

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from textual.widgets import Input, Select
+from textual.widgets import DataTable, Input, Select
 
 from mdm_console.ui.app import ConsoleApp
 from mdm_console.ui.modals.confirm import ConfirmModal
@@ -38,6 +38,25 @@ async def test_keys_switch_screens_and_help_lists_the_screen_keys(tmp_path):
         text = str(app.screen.query_one("Static").render())
         assert "Advance" in text and "Step back" in text and "Pause" in text
         await pilot.press("escape")
+    await e.close()
+
+
+async def test_a_screen_shown_before_paints_as_soon_as_it_has_redrawn(tmp_path):
+    """Textual holds every repaint for 50 ms after a screen switch; a console screen already built lets the frame
+    go once it has redrawn from the session. The hold is made a minute long here: only that early end lets the
+    switch paint, and what the screen shows by then is current."""
+    e = await open_engine(tmp_path, min_stage=0)
+    app = app_for(e)
+    app.SWITCH_HOLD_S = 60
+    async with app.run_test(size=SIZE) as pilot:
+        for key, name in [("2", "RolloutScreen"), ("1", "DashboardScreen")]:  # each built on its first visit
+            await pilot.press(key)
+            await until(pilot, lambda n=name: type(app.screen).__name__ == n and app.screen.is_mounted)
+        await e.rollout.advance("storage", override="pilot")  # while the rollout screen is not shown
+        await pilot.press("2")
+        await until(pilot, lambda: type(app.screen).__name__ == "RolloutScreen" and not app.switch_holds)
+        stage = app.screen.query_one("#components", DataTable).get_row("storage")[1]
+        assert "canary" in str(stage)
     await e.close()
 
 

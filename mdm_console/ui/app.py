@@ -29,6 +29,7 @@ from mdm_console.ui.modals.help import HelpModal, key_rows
 from mdm_console.ui.palette import ConsoleCommands
 from mdm_console.ui.screens.base import WRITES
 from mdm_console.ui.screens.dashboard import DashboardScreen
+from mdm_console.ui.switch_hold import SwitchHold
 from mdm_console.ui.themes import DEFAULT_THEME, load_themes
 
 if TYPE_CHECKING:
@@ -71,7 +72,7 @@ def tracebacks_without_locals() -> None:
 tracebacks_without_locals()
 
 
-class ConsoleApp(Actions, App):
+class ConsoleApp(Actions, SwitchHold, App):
     """mdm-console.
 
     BINDINGS:

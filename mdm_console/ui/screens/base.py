@@ -36,9 +36,13 @@ class ConsoleScreen(Screen):
         return self.app.session
 
     def on_screen_resume(self) -> None:
-        # A screen built by this switch draws itself in on_mount, once its widgets exist.
-        if self.app.ready and self.is_mounted:
-            self.refresh_view()
+        # A screen built by this switch draws itself in on_mount, once its widgets exist (and its first frame
+        # waits for Textual's delay).
+        if self.is_mounted:
+            if self.app.ready:
+                self.refresh_view()
+            # Drawn: the frame goes once this event is handled (Textual's own resume refreshes the screen too).
+            self.call_next(self.app.switch_drawn)
 
     def refresh_view(self) -> None:
         """Redraw from the session's state."""
