@@ -60,6 +60,34 @@ async def test_a_screen_shown_before_paints_as_soon_as_it_has_redrawn(tmp_path):
     await e.close()
 
 
+async def test_a_theme_chosen_while_a_screen_was_hidden_colours_it_when_shown_again(tmp_path):
+    """Showing a screen again skips Textual's restyle of every node (ui/screens/base.py), relying on Textual to
+    restyle a screen switched to after a theme or CSS change: a theme chosen while it was hidden must still colour
+    it, as it colours a screen first built under that theme."""
+    e = await open_engine(tmp_path)
+    app = app_for(e)
+
+    def colours(table: DataTable) -> tuple:
+        return table.styles.background, table.styles.color, table.get_component_styles("datatable--header").color
+
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2")
+        await until(pilot, lambda: type(app.screen).__name__ == "RolloutScreen" and app.screen.is_mounted)
+        table = app.screen.query_one("#components", DataTable)
+        dark = colours(table)
+        await pilot.press("1")
+        await until(pilot, lambda: type(app.screen).__name__ == "DashboardScreen")
+        app.theme = "mdm-light"
+        await pilot.press("3")  # built under the light theme
+        await until(pilot, lambda: type(app.screen).__name__ == "ValidationScreen" and app.screen.query(DataTable))
+        fresh = colours(app.screen.query_one(DataTable))
+        assert fresh != dark
+        await pilot.press("2")
+        await until(pilot, lambda: type(app.screen).__name__ == "RolloutScreen" and not app.switch_holds)
+        assert colours(table) == fresh
+    await e.close()
+
+
 async def test_advance_with_gates_holding_asks_first_and_shows_the_change(tmp_path):
     e = await open_engine(tmp_path, min_stage=0)
     app = app_for(e)

@@ -8,6 +8,7 @@ from weakref import WeakKeyDictionary
 
 from rich.cells import cell_len
 from rich.text import Text
+from textual import events
 from textual.screen import Screen
 from textual.widgets import DataTable, Static
 
@@ -35,14 +36,37 @@ class ConsoleScreen(Screen):
         """The one interface to the session (client/session.py): embedded engine or attached service."""
         return self.app.session
 
-    def on_screen_resume(self) -> None:
-        # A screen built by this switch draws itself in on_mount, once its widgets exist (and its first frame
-        # waits for Textual's delay).
-        if self.is_mounted:
-            if self.app.ready:
-                self.refresh_view()
-            # Drawn: the frame goes once this event is handled (Textual's own resume refreshes the screen too).
-            self.call_next(self.app.switch_drawn)
+    _shown = False  # shown before: styled and laid out by Textual at least once
+    _restyled = True  # False: the next style update is the resume's own, and redundant (update_node_styles)
+
+    def on_screen_resume(self, event: events.ScreenResume) -> None:
+        # A screen built by this switch draws itself in on_mount, once its widgets exist; its first showing is
+        # left to Textual as it is (styled again, and its frame held for Textual's delay).
+        if not self.is_mounted:
+            return
+        if self.app.ready:
+            self.refresh_view()
+        if self._shown and event.refresh_styles:
+            self._restyled = False
+        # Drawn: the frame goes once this event is handled (Textual's own resume refreshes the screen too).
+        self.call_next(self._resumed, self._shown)
+
+    def _resumed(self, shown_before: bool) -> None:
+        self._restyled = True
+        if shown_before:
+            self.app.switch_drawn()
+        self._shown = True
+
+    def update_node_styles(self, animate: bool = True) -> None:
+        """Textual restyles every node of a screen each time it is shown again (its resume handler runs after
+        ours). A console screen's styles are current when it is shown: classes and inline styles set while it was
+        hidden restyled their nodes then, and a theme or CSS change restyles the screen as it is switched to
+        (`App.switch_mode`). That pass was a third of a screen switch, most of it the data tables' component
+        classes (benchmarks/terminal_keys.py; docs/investigations.md). Every other update runs as Textual's."""
+        if not self._restyled:
+            self._restyled = True
+            return
+        super().update_node_styles(animate)
 
     def refresh_view(self) -> None:
         """Redraw from the session's state."""
