@@ -39,7 +39,7 @@ def op(comp="storage", ok=True, ms=10.0, variant="new", t=None) -> str:
 
 def make_feed(path, windows=None):
     windows = windows or Windows(sorted(COMPS), 300)
-    return JsonlFeed(path, COMPS, windows.add, 1.0), windows
+    return JsonlFeed(path, COMPS, windows.add_tally, 1.0), windows
 
 
 def drain(feed):
@@ -215,6 +215,77 @@ def test_fuzzed_lines_either_parse_into_sane_samples_or_are_bad(line):
     assert s.component in COMPS and s.success >= 0 and s.error >= 0
     assert s.latency_ms is None or (math.isfinite(s.latency_ms) and s.latency_ms >= 0)
     assert now - 8 * 86400 < s.ts <= now + 301
+
+
+_NOW = time.time()
+_VALUES = st.one_of(st.none(), st.booleans(), st.integers(-5, 20_000_000), st.floats(allow_nan=True), st.text(max_size=8),
+                    st.sampled_from(["storage", "features", "unknown", "success", "error", "new", "old", "all",
+                                     iso(_NOW - 30), iso(_NOW - 400), iso(_NOW + 1000), iso(_NOW - 9 * 86400),
+                                     "2026-11-26T10:00:00", "2026-11-26 10:00:00+00:00", "2026-11-26T10:00:00+0000"]))
+_STAMPS = st.sampled_from([iso(_NOW - 12.5), iso(_NOW - 200), iso(_NOW + 1000), iso(_NOW - 9 * 86400),
+                           "2026-11-26T10:00:00", "2026-11-26 10:00:00+00:00", "2026-11-26T10:00:00.1234567+01:00",
+                           "2026-W48-4T10:00:00Z", "not a time"]) | _VALUES
+_COMPONENTS = st.sampled_from(["storage", "features", "unknown"])
+_VARIANTS = st.sampled_from(["new", "old", "all", "NEW"]) | _VALUES
+_NUMBERS = st.one_of(st.integers(-2, 20_000_000), st.floats(-1, 1e9), st.sampled_from([0, 86_400_000, 86_400_001, 1e30]),
+                     st.none(), st.booleans())
+_KEYS = ["ts", "component", "outcome", "latency_ms", "success", "error", "variant", "latency_p99_ms", "other"]
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(
+    # operations and aggregates, well formed or nearly, then lines of any keys and values
+    st.fixed_dictionaries({"ts": _STAMPS, "component": _COMPONENTS, "outcome": st.sampled_from(["success", "error"])},
+                          optional={"variant": _VARIANTS, "latency_ms": _NUMBERS, "latency_p99_ms": _NUMBERS,
+                                    "success": _VALUES, "other": _VALUES}),
+    st.fixed_dictionaries({"ts": _STAMPS, "component": _COMPONENTS},
+                          optional={"variant": _VARIANTS, "success": _NUMBERS, "error": _NUMBERS,
+                                    "latency_p99_ms": _NUMBERS, "latency_ms": _VALUES, "outcome": _VALUES}),
+    st.dictionaries(st.sampled_from(_KEYS), _VALUES, max_size=8),
+).map(lambda d: json.dumps(d).encode()) | st.binary(max_size=80))
+def test_the_batch_reader_means_what_parse_line_means(line):
+    """The JSONL feed reads lines with a typed decoder and sums them per bucket (feeds/parse.py `tally_lines`);
+    `parse_line` defines a line. For any line both say the same: bad with the same reason, or the same figures."""
+    from mdm_console.feeds.parse import tally_lines
+
+    tallies, bad = {}, []
+    good = tally_lines([line], COMPS, _NOW, tallies, lambda raw, why: bad.append(why))
+    try:
+        s = parse_line(line, COMPS, _NOW)
+    except BadLine as exc:
+        assert (good, tallies, bad) == (0, {}, [str(exc)])
+        return
+    assert good == 1 and not bad
+    (t,) = tallies.values()
+    assert (t.start, t.component, t.variant) == (int(s.ts // 5 * 5), s.component, s.variant)
+    assert (t.success, t.error, t.last_ts, t.reported_p99) == (s.success, s.error, s.ts, s.p99_ms)
+    assert t.sketch.count == (s.latency_ms is not None)
+    if s.latency_ms is not None:
+        one = Sketch()
+        one.add(s.latency_ms)
+        assert (t.sketch.buckets, t.sketch.zero) == (one.buckets, one.zero)
+
+
+def test_a_batch_sums_its_lines_per_bucket_and_path(tmp_path):
+    """Lines of one bucket and path reach the windows as one sum: the same figures as line by line."""
+    path = tmp_path / "ops.jsonl"
+    feed, w = make_feed(path)
+    now = time.time()
+    lines = [op(ok=k % 7 != 0, ms=5 + k, variant="new" if k % 3 else "old", t=now - k * 0.9) for k in range(200)]
+    path.write_text("\n".join(lines) + "\n")
+    tallies = feed.read_available()
+    assert sum(t.ops for t in tallies) == 200 and len(tallies) < 100
+    for t in tallies:
+        feed.sink(t)
+    one_by_one = Windows(sorted(COMPS), 300)
+    for line in lines:
+        one_by_one.add(parse_line(line, COMPS, now))
+    at = datetime.now(UTC)
+    got, want = w.stats("storage", at), one_by_one.stats("storage", at)
+    for path_ in ("new", "old"):
+        g, x = got.paths[path_], want.paths[path_]
+        assert (g.ops, g.errors, g.p99_ms) == (x.ops, x.errors, x.p99_ms)
+    assert got.new.ops > 0 and got.old.errors > 0
 
 
 def test_sketch_quantiles_are_within_the_stated_relative_error():
@@ -550,12 +621,12 @@ async def test_the_tail_is_woken_by_file_events_and_polls_without_them(tmp_path,
         line = op()
         with path.open("a") as fh:
             fh.write(line + "\n")
-        await _until(lambda: len(got) == 1)
+        await _until(lambda: sum(t.ops for t in got) == 1)
         if mode == "events":
             assert feed.wake.wakes >= 1
         path.rename(path.with_name("ops.jsonl.1"))  # rotated: the new file is followed from its start
         path.write_text(line + "\n" + line + "\n")
-        await _until(lambda: len(got) == 3)
+        await _until(lambda: sum(t.ops for t in got) == 3)
     finally:
         stop.set()
         await asyncio.wait_for(task, 10)

@@ -165,6 +165,44 @@ async def test_a_faulty_canary_raises_the_alert_and_auto_rollback_restores_zero(
     await e.close()
 
 
+async def test_per_operation_lines_at_a_high_rate_reach_the_windows_summed(tmp_path):
+    """`demo-workload --per-op` writes one line per operation above 1 000 ops/s (by default it writes aggregates
+    there); the live feed reads them in batches, summed per bucket, and every operation is counted once."""
+    import json
+
+    plan = tmp_path / "mdm-plan.toml"
+    plan.write_text(plan_text(tmp_path, mode="off"))
+    e = await Engine.open(load_plan(plan), record_start="test")
+    await e.rollout.ensure_flag_file()
+    ops_file = tmp_path / "metrics" / "ops.jsonl"
+    workload = subprocess.Popen([sys.executable, "-m", "mdm_console", "demo-workload", "--flags",
+                                 str(e.loaded.flag_file), "--metrics", str(ops_file), "--rate", "2000", "--per-op",
+                                 "--seed", "3"])
+    try:
+        deadline = time.monotonic() + 60
+        while not ops_file.exists() or ops_file.stat().st_size < 200_000:
+            assert time.monotonic() < deadline, "the workload wrote too little in 60 s"
+            await asyncio.sleep(0.1)
+    finally:
+        workload.terminate()
+        workload.wait(10)
+    lines = [json.loads(x) for x in ops_file.read_text().splitlines()]
+    assert len(lines) > 1000 and all("outcome" in x for x in lines)  # one line per operation
+    m = LiveMonitor(e, system=False)
+    await m.start()
+    try:
+        deadline = time.monotonic() + 30
+        while m.feed.status.good < len(lines):
+            assert time.monotonic() < deadline, f"{m.feed.status.good} of {len(lines)} lines read"
+            await asyncio.sleep(0.05)
+        total = sum(m.stats(c).ops for c in ("storage", "features"))
+    finally:
+        await m.stop()
+        await e.close()
+    assert m.feed.status.bad == 0
+    assert total == sum(1 for x in lines if x["component"] in ("storage", "features"))
+
+
 async def test_the_console_serves_its_own_metrics(tmp_path):
     import socket
     import urllib.request

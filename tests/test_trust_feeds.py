@@ -12,7 +12,7 @@ import pytest
 
 from mdm_console.engine.core import Engine
 from mdm_console.engine.live import LiveMonitor
-from mdm_console.feeds import jsonl as jsonl_mod
+from mdm_console.feeds import parse as parse_mod
 from mdm_console.feeds.jsonl import JsonlFeed
 from mdm_console.feeds.parse import BadLine, parse_line
 from mdm_console.feeds.windows import Windows
@@ -46,16 +46,16 @@ def test_a_hostile_line_is_bad_with_its_reason(line, reason):
 
 def test_the_feed_goes_on_after_a_line_that_breaks_the_parser(tmp_path, monkeypatch):
     """Whatever a line makes the parser raise, it is one bad line; the lines after it count."""
-    real = jsonl_mod.parse_line
+    real = parse_mod.parse_line
 
     def fragile(line, components, now):
         if b"boom" in line:
             raise MemoryError("the parser gave up")
         return real(line, components, now)
 
-    monkeypatch.setattr(jsonl_mod, "parse_line", fragile)
+    monkeypatch.setattr(parse_mod, "parse_line", fragile)  # what judges a line the typed decoder does not read
     w = Windows(["storage"], 300)
-    feed = JsonlFeed(tmp_path / "ops.jsonl", {"storage"}, w.add, 1.0)
+    feed = JsonlFeed(tmp_path / "ops.jsonl", {"storage"}, w.add_tally, 1.0)
     ok = json.dumps({"ts": iso(time.time()), "component": "storage", "outcome": "success", "variant": "new"})
     (tmp_path / "ops.jsonl").write_text(f"{ok}\nboom\n{'[' * 30_000}\n{ok}\n")
     for s in feed.read_available():

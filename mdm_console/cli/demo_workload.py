@@ -1,4 +1,5 @@
-"""`mdm-console demo-workload --flags F --metrics M [--rate N] [--fault C:RATE] [--latency C:MS] [--prometheus-port P]`."""
+"""`mdm-console demo-workload --flags F --metrics M [--rate N] [--fault C:RATE] [--latency C:MS] [--prometheus-port P]
+[--per-op]`."""
 
 from __future__ import annotations
 
@@ -23,6 +24,9 @@ def add_parser(sub, parents) -> None:
                    help="extra latency on component C's new path, e.g. storage:300")
     p.add_argument("--prometheus-port", type=int, metavar="P", help="also serve Prometheus text on 127.0.0.1:P")
     p.add_argument("--seed", type=int, help="random seed (repeatable runs)")
+    p.add_argument("--per-op", action="store_true",
+                   help="one JSONL line per operation at any rate (by default, above 1 000 ops/s it writes one "
+                        "aggregate line per component, path and second)")
     p.add_argument("--rotate-mb", type=float, default=4.0, metavar="MB",
                    help="rotate the metrics file to <name>.1 at this size (default 4; 0: never)")
     p.set_defaults(run=run)
@@ -38,4 +42,4 @@ def run(args: argparse.Namespace) -> int:
         raise CliExit(EXIT_USAGE, "--fault rates are between 0 and 1")
     return run_workload(Config(args.flags, args.metrics, args.rate, faults, parse_pairs(args.latency, "latency"),
                                args.prometheus_port, seed=args.seed,
-                               rotate_bytes=int(max(args.rotate_mb, 0) * (1 << 20))))
+                               rotate_bytes=int(max(args.rotate_mb, 0) * (1 << 20)), per_op=args.per_op))

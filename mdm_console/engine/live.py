@@ -81,7 +81,7 @@ class LiveMonitor:
         comps = {c.id for c in plan.components}
         if m.source == "jsonl":
             pos = self._positions.get("jsonl")
-            self.feed = JsonlFeed(e.loaded.resolve(m.path), comps, self.windows.add, m.interval_seconds,
+            self.feed = JsonlFeed(e.loaded.resolve(m.path), comps, self.windows.add_tally, m.interval_seconds,
                                   Position(*pos) if pos else None)
             self._supervise("feed", lambda: self.feed.run(self._stop, self._read_lock), self.feed.status)
         elif m.source == "prometheus":
@@ -120,13 +120,16 @@ class LiveMonitor:
         if m.source == "jsonl":
             path = e.loaded.resolve(m.path)
             pos = self._positions.get("jsonl")
-            self.feed = JsonlFeed(path, comps, self.windows.add, m.interval_seconds, Position(*pos) if pos else None)
+            self.feed = JsonlFeed(path, comps, self.windows.add_tally, m.interval_seconds,
+                                  Position(*pos) if pos else None)
             try:
-                samples = await pools.FEEDS.run(self.feed.read_available)
+                for tally in await pools.FEEDS.run(self.feed.read_available):
+                    self.windows.add_tally(tally)
             finally:
                 self.feed.close()
-            what = f"read {len(samples)} new line(s) of {path}" + (f", {self.feed.status.bad} unusable"
-                                                                 if self.feed.status.bad else "")
+            samples = []
+            what = f"read {self.feed.status.good} new line(s) of {path}" + (f", {self.feed.status.bad} unusable"
+                                                                           if self.feed.status.bad else "")
         elif m.source == "promql":
             from mdm_console.feeds.promql import PromQLFeed
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from mdm_console.feeds.base import FeedStatus, Sink
-from mdm_console.feeds.parse import BadLine, Sample, parse_line
+from mdm_console.feeds.base import FeedStatus
+from mdm_console.feeds.parse import Tally, tally_lines
 from mdm_console.feeds.wake import FileWake
 from mdm_console import pools
 
@@ -31,7 +32,7 @@ class Position:
 
 
 class JsonlFeed:
-    def __init__(self, path: Path, components: set[str], sink: Sink, interval: float,
+    def __init__(self, path: Path, components: set[str], sink: Callable[[Tally], None], interval: float,
                  position: Position | None = None):
         self.path = Path(path)
         self.components = frozenset(components)
@@ -86,36 +87,37 @@ class JsonlFeed:
         self.status.error = None
         return True
 
-    def read_available(self) -> list[Sample]:
+    def read_available(self) -> list[Tally]:
         """Read what is new; follow truncation and rotation. Blocking: call it in a thread.
 
-        Returns the good samples; the caller hands them to the windows on the event loop.
+        Returns the good lines summed per bucket, component and path (in the order their buckets first came);
+        the caller hands them to the windows on the event loop.
         """
-        out: list[Sample] = []
+        tallies: dict[tuple[int, str, str], Tally] = {}
         self.reads += 1
         if self._fh is None and not self._open_current():
-            return out
+            return []
         while True:
-            self._drain(out)
+            self._drain(tallies)
             try:
                 st = os.stat(self.path)
             except FileNotFoundError:
-                return out  # rotated away and not recreated yet: keep the old handle
+                return list(tallies.values())  # rotated away and not recreated yet: keep the old handle
             cur = os.fstat(self._fh.fileno())
             if (st.st_dev, st.st_ino) != (cur.st_dev, cur.st_ino):
                 self._fh.close()  # the old file is drained to its end: switch to the new one
                 self._fh = None
                 if not self._open_current(resume=False):
-                    return out
+                    return list(tallies.values())
                 continue
             if cur.st_size < self.position.offset:
                 self._fh.seek(0)
                 self.position.offset = 0
                 self._partial = b""
                 continue
-            return out
+            return list(tallies.values())
 
-    def _drain(self, out: list[Sample]) -> None:
+    def _drain(self, tallies: dict[tuple[int, str, str], Tally]) -> None:
         good = 0
         now = time.time()
         while chunk := self._fh.read(READ_CHUNK):
@@ -126,19 +128,8 @@ class JsonlFeed:
             if len(self._partial) > MAX_LINE:
                 self.status.count_bad(self._partial[:200], f"line longer than {MAX_LINE} bytes")
                 self._partial = b""
-            components = self.components
-            for line in lines:
-                if not line.strip():
-                    continue
-                try:
-                    out.append(parse_line(line, components, now))
-                except BadLine as exc:
-                    self.status.count_bad(line, str(exc))
-                    continue
-                except Exception as exc:  # noqa: BLE001 - one line never stops the feed
-                    self.status.count_bad(line, f"unreadable: {type(exc).__name__}")
-                    continue
-                good += 1
+            good += tally_lines([line for line in lines if line and not line.isspace()], self.components, now,
+                                tallies, self.status.count_bad)
         if good:
             self.status.good += good
             self.status.got_data(now)
@@ -155,9 +146,9 @@ class JsonlFeed:
     # ---- following (async) ----------------------------------------------------------------------
     async def _read(self, lock: asyncio.Lock) -> None:
         async with lock:
-            samples = await pools.FEEDS.run(self.read_available)
-        for sample in samples:
-            self.sink(sample)
+            tallies = await pools.FEEDS.run(self.read_available)
+        for tally in tallies:
+            self.sink(tally)
 
     async def run(self, stop: asyncio.Event, lock: asyncio.Lock | None = None, every: float = 0.5) -> None:
         """Read what was appended until `stop`: when the file (or its rotated name) changes, at most once every

@@ -31,6 +31,14 @@ class Sketch:
             self.buckets[math.ceil(math.log(value) / _LOG_GAMMA)] += weight
         self.count += weight
 
+    def add_many(self, values: list[float]) -> None:
+        """`add` for each of `values` (the same buckets), at a fraction of the cost per value."""
+        log, ceil, lg, low = math.log, math.ceil, _LOG_GAMMA, MIN_VALUE
+        keys = [ceil(log(v) / lg) for v in values if v > low]
+        self.buckets.update(keys)  # Counter counts an iterable in C
+        self.zero += len(values) - len(keys)
+        self.count += len(values)
+
     def merge(self, other: Sketch) -> None:
         self.buckets.update(other.buckets)
         self.count += other.count

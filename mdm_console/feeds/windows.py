@@ -19,10 +19,9 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from mdm_console.feeds.base import StageCounters
-from mdm_console.feeds.parse import Sample
+from mdm_console.feeds.parse import BUCKET_SECONDS, Sample, Tally
 from mdm_console.feeds.sketch import Sketch
 
-BUCKET_SECONDS = 5
 NEW, OLD, ALL = "new", "old", "all"
 
 
@@ -192,6 +191,20 @@ class Windows:
             self.add_op(s.ts, s.component, s.error == 0, s.latency_ms, s.variant)
         else:
             self.add_aggregate(s.ts, s.component, s.success, s.error, s.p99_ms, s.variant)
+
+    def add_tally(self, t: Tally) -> None:
+        """The sink of the JSONL feed: a batch's lines of one bucket, summed in the feed's thread."""
+        if t.variant == ALL:
+            self.unknown_ops += t.ops
+        b = self.bucket(t.start, t.component, t.variant)
+        b.ops += t.ops
+        b.success += t.success
+        b.error += t.error
+        if t.sketch.count:
+            b.sketch.merge(t.sketch)
+        if t.reported_p99 is not None:
+            b.reported_p99 = max(b.reported_p99 or 0.0, t.reported_p99)
+        self._touched(b, t.last_ts)
 
     def add_op(self, ts: float, component: str, ok: bool, latency_ms: float | None, variant: str) -> None:
         b = self.bucket(ts, component, variant)

@@ -37,6 +37,7 @@ class Config:
     users: int = 100_000
     seed: int | None = None
     rotate_bytes: int = 4 << 20  # the metrics file is rotated to <name>.1 at this size (0: never)
+    per_op: bool = False  # one line per operation at any rate (else aggregates above PER_OP_MAX_RATE)
 
 
 def components_from(flags_path: Path) -> dict[str, str]:
@@ -98,7 +99,7 @@ def run(cfg: Config) -> int:
     out = open(cfg.metrics, "a", buffering=1)  # noqa: SIM115 - reopened on rotation below
     comps: dict[str, str] = {}
     comps_checked = 0.0
-    aggregate = cfg.rate > PER_OP_MAX_RATE
+    aggregate = cfg.rate > PER_OP_MAX_RATE and not cfg.per_op
     agg: dict[tuple[str, str], list] = {}
     agg_second = int(time.time())
     tick = 0.01
