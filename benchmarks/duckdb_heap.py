@@ -70,6 +70,19 @@ def main() -> None:
         con.close()
         rows.append({"figure": "C heap freed by closing the database", "goal": "", "unit": "MiB",
                      "value": round(before - heap_in_use(), 2), "how": "glibc heap in use before and after close()"})
+        # What the session store does (store/session.py REOPEN_S): the same rounds, the connection closed and opened
+        # again after each.
+        start = heap_in_use()
+        for r in range(args.rounds):
+            con = duckdb.connect(path)
+            for _ in range(args.statements):
+                con.execute(query).fetchall()
+            con.close()
+        rows.append({"figure": "C heap growth, the same rounds reopening after each", "goal": "", "unit": "MiB",
+                     "value": round(heap_in_use() - start, 2),
+                     "how": f"glibc heap in use before the first and after the last of {args.rounds} rounds of "
+                            f"{args.statements} runs of the same query, the connection closed and opened again "
+                            f"after each round (what the session store does every hour)"})
     emit(rows, args.json)
 
 

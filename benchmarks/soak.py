@@ -13,8 +13,12 @@
    The quiet console is measured twice in turn: with file events (watchfiles, the default) and polling
    (MDM_FILE_EVENTS=poll), the second the first's baseline.
 
+   With --reopen-seconds S, a second demo console runs beside the first through the same keys, its session db
+   reopened every S seconds (MDM_DB_REOPEN_S; the default is an hour, longer than most soaks): the first is its
+   baseline.
+
 Usage: python benchmarks/soak.py [--idle-seconds N] [--warmup-seconds N] [--soak-seconds N] [--idle-only 1]
-       [--json]
+       [--reopen-seconds S] [--json]
 """
 
 from __future__ import annotations
@@ -83,8 +87,38 @@ def stop(session: str) -> None:
     subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
 
 
+def soak_demo(envs: list[dict], args) -> list[tuple]:
+    """Demo consoles side by side (one per environment): idle CPU, then a key every 2 s to each in turn with RSS
+    sampled after the warm-up. Returns (idle CPU, samples, keys, RSS at the start, alive at the end) for each."""
+    started = [start(f"{sys.executable} -m mdm_console", env) for env in envs]
+    try:
+        for session, _ in started:
+            wait_for(session, "registration")
+        time.sleep(10)  # the workload is flowing, the first plots are drawn
+        idle = [cpu_percent(proc, args.idle_seconds) for _, proc in started]
+        samples: list[list[tuple[float, float]]] = [[] for _ in started]
+        rss_start = [proc.memory_info().rss / 2**20 for _, proc in started]
+        t0 = time.monotonic() + args.warmup_seconds
+        n = 0
+        while time.monotonic() - t0 < args.soak_seconds:
+            for session, _ in started:
+                subprocess.run(["tmux", "send-keys", "-t", session, "23451"[n % 5]], check=True)
+            n += 1
+            if time.monotonic() >= t0 and (n % 5 == 0 or not samples[0]):
+                for got, (_, proc) in zip(samples, started):
+                    got.append((time.monotonic() - t0, proc.memory_info().rss / 2**20))
+            time.sleep(2)
+        for got, (_, proc) in zip(samples, started):
+            got.append((time.monotonic() - t0, proc.memory_info().rss / 2**20))
+        alive = [proc.is_running() and "1 Dashboard" in screen_text(session) for session, proc in started]
+    finally:
+        for session, _ in started:
+            stop(session)
+    return list(zip(idle, samples, [n] * len(started), rss_start, alive))
+
+
 def main() -> None:
-    args = parse_args(idle_seconds=60.0, warmup_seconds=180.0, soak_seconds=900.0, idle_only=0)
+    args = parse_args(idle_seconds=60.0, warmup_seconds=180.0, soak_seconds=900.0, idle_only=0, reopen_seconds=0.0)
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "MDM_STATE_DIR": str(Path(tmp) / "state"), "TERM": "xterm-256color"}
         bare = Path(tmp) / "bare.py"
@@ -124,42 +158,33 @@ def main() -> None:
             emit(rows, args.json)
             return
 
-        session, proc = start(f"{sys.executable} -m mdm_console", env)
-        try:
-            wait_for(session, "registration")
-            time.sleep(10)  # the workload is flowing, the first plots are drawn
-            idle_cpu = cpu_percent(proc, args.idle_seconds)
-            samples: list[tuple[float, float]] = []
-            rss_start = proc.memory_info().rss / 2**20
-            t0 = time.monotonic() + args.warmup_seconds
-            n = 0
-            while time.monotonic() - t0 < args.soak_seconds:
-                subprocess.run(["tmux", "send-keys", "-t", session, "23451"[n % 5]], check=True)
-                n += 1
-                if time.monotonic() >= t0 and (n % 5 == 0 or not samples):
-                    samples.append((time.monotonic() - t0, proc.memory_info().rss / 2**20))
-                time.sleep(2)
-            samples.append((time.monotonic() - t0, proc.memory_info().rss / 2**20))
-            alive = proc.is_running() and "1 Dashboard" in screen_text(session)
-        finally:
-            stop(session)
-    growth = slope_per_hour(samples)
-    half = slope_per_hour(samples[len(samples) // 2:])
-    minutes = args.soak_seconds / 60
-    rows += [
-        {"figure": "idle CPU of the console (demo, 200 ops/s)", "goal": "", "value": round(idle_cpu, 2),
-         "unit": "% core", "baseline": round(base_cpu, 2), "ratio": round(idle_cpu / base_cpu, 1) if base_cpu else None,
-         "how": f"console's own CPU time over {args.idle_seconds:.0f} s with no key pressed, the demo workload "
-                f"(its child, not counted) sending 200 ops/s that the console ingests; baseline = bare Textual app "
-                f"idle the same way"},
-        {"figure": "RSS growth over a soak (demo)", "goal": "<= 10 MiB/h", "value": round(growth, 1),
-         "unit": "MiB/h", "how": f"extrapolated from {minutes:.0f} min after a {args.warmup_seconds:.0f} s warm-up "
-                                 f"(RSS {rss_start:.0f} -> {samples[0][1]:.0f} MiB): least-squares slope of "
-                                 f"{len(samples)} samples ({samples[0][1]:.0f} -> {samples[-1][1]:.0f} MiB, max "
-                                 f"{max(v for _, v in samples):.0f}; second half alone {half:.1f} MiB/h) while a "
-                                 f"screen key is pressed every 2 s ({n} keys) and the workload runs"
-                                 + ("" if alive else "; THE CONSOLE WAS NOT SHOWING ITS SCREENS AT THE END")},
-    ]
+        consoles = [("", env)]
+        if args.reopen_seconds:  # a second demo console beside the first, reopening its session db that often
+            consoles.append((f" (db reopened every {args.reopen_seconds:g} s)",
+                             {**env, "MDM_STATE_DIR": str(Path(tmp) / "state-reopen"),
+                              "MDM_DB_REOPEN_S": str(args.reopen_seconds)}))
+        runs = soak_demo([e for _, e in consoles], args)
+    for (label, _), (idle_cpu, samples, n, rss_start, alive) in zip(consoles, runs):
+        growth = slope_per_hour(samples)
+        half = slope_per_hour(samples[len(samples) // 2:])
+        minutes = args.soak_seconds / 60
+        beside = f"; run beside {len(runs) - 1} other demo console(s)" if len(runs) > 1 else ""
+        rows += [
+            {"figure": f"idle CPU of the console (demo, 200 ops/s){label}", "goal": "", "value": round(idle_cpu, 2),
+             "unit": "% core", "baseline": round(base_cpu, 2),
+             "ratio": round(idle_cpu / base_cpu, 1) if base_cpu else None,
+             "how": f"console's own CPU time over {args.idle_seconds:.0f} s with no key pressed, the demo workload "
+                    f"(its child, not counted) sending 200 ops/s that the console ingests; baseline = bare Textual "
+                    f"app idle the same way{beside}"},
+            {"figure": f"RSS growth over a soak (demo){label}", "goal": "<= 2 MiB/h", "value": round(growth, 1),
+             "unit": "MiB/h", "how": f"extrapolated from {minutes:.0f} min after a {args.warmup_seconds:.0f} s "
+                                     f"warm-up (RSS {rss_start:.0f} -> {samples[0][1]:.0f} MiB): least-squares slope "
+                                     f"of {len(samples)} samples ({samples[0][1]:.0f} -> {samples[-1][1]:.0f} MiB, "
+                                     f"max {max(v for _, v in samples):.0f}; second half alone {half:.1f} MiB/h) "
+                                     f"while a screen key is pressed every 2 s ({n} keys) and the workload runs"
+                                     + beside + ("" if alive else "; THE CONSOLE WAS NOT SHOWING ITS SCREENS AT THE "
+                                                                  "END")},
+        ]
     emit(rows, args.json)
 
 

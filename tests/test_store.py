@@ -184,3 +184,97 @@ def test_a_bucket_stored_again_keeps_one_row_with_its_latest_counts(tmp_path):
     assert con.execute("SELECT variant, ops, error, p99_ms FROM metrics ORDER BY variant").fetchall() == [
         ("new", 5, 1, 9.0), ("old", 1, 0, None)]
     assert metrics.positions(con) == {"jsonl": (1, 2, 20)}
+
+
+_OTHER_WRITER = """
+import sys
+from mdm_console.store.chain import Actor
+from mdm_console.store.errors import StoreLocked
+from mdm_console.store.session import SessionStore
+try:
+    SessionStore.open(sys.argv[1], Actor("mallory", "m", "h")).close()
+except StoreLocked as exc:
+    print("LOCKED", exc.pid, exc)
+else:
+    print("OPENED")
+"""
+
+
+def test_the_session_stays_ours_while_its_connection_is_closed(db):
+    """The writer closes and reopens its DuckDB connection now and then (DuckDB's lock goes with it); our own lock
+    keeps a second writer out in that gap, naming the writer's PID, and leaves no PID behind once released."""
+    import os
+    import subprocess
+    import sys
+
+    from mdm_console.store.lock import lock_path
+
+    store = SessionStore.open(db, ACTOR)
+    store.append_sync("note", None, {"text": "mine"})
+    store.call_sync(lambda con: con.close())  # as in a reopen's gap: DuckDB's lock is gone, ours is not
+    out = subprocess.run([sys.executable, "-c", _OTHER_WRITER, str(db)], capture_output=True, text=True,
+                         timeout=60).stdout
+    assert out.startswith(f"LOCKED {os.getpid()} ") and "is held by" in out
+    store.close()
+    assert lock_path(db).read_text() == ""  # released: no PID left to be mistaken for a holder
+    out = subprocess.run([sys.executable, "-c", _OTHER_WRITER, str(db)], capture_output=True, text=True,
+                         timeout=60).stdout
+    assert out.strip() == "OPENED"
+
+
+def test_the_writer_reopens_its_connection_and_loses_nothing(db, monkeypatch):
+    from mdm_console.store import session as session_mod
+
+    monkeypatch.setattr(session_mod, "REOPEN_S", 0.0)  # after every job
+    store = SessionStore.open(db, ACTOR)
+    for i in range(20):
+        store.append_sync("note", None, {"i": i})
+        assert len(store.call_sync(SessionStore.q_events())) == i + 1
+    assert store.reopened >= 20
+    result = store.call_sync(SessionStore.q_verify)
+    store.close()
+    assert result.ok and result.events == 20
+
+
+def test_a_reopen_that_cannot_take_the_db_back_says_so_on_every_write(db, monkeypatch):
+    """Something outside mdm-console took DuckDB's lock in the gap and kept it: the store is lost, loudly."""
+    from mdm_console.store import session as session_mod
+
+    store = SessionStore.open(db, ACTOR)
+    store.append_sync("note", None, {"i": 0})
+    monkeypatch.setattr(session_mod, "REOPEN_S", 0.0)
+    monkeypatch.setattr(session_mod, "REOPEN_TRIES", 2)
+
+    def refused(path, read_only=False):
+        raise duckdb.IOException('Could not set lock on file "x": Conflicting lock is held in duckdb (PID 1)')
+
+    monkeypatch.setattr(session_mod, "connect", refused)
+    store.call_sync(SessionStore.q_events())  # a job: the reopen follows it, and fails
+    with pytest.raises(StoreError, match="could not be opened again"):
+        store.append_sync("note", None, {"i": 1})
+    with pytest.raises(StoreError, match="could not be opened again"):
+        store.call_sync(SessionStore.q_events())
+    assert "could not be opened again" in store.file_problem()
+    store.close()
+
+
+@pytest.mark.parametrize("content", [b"my notes\n", b"12345678901234567890\n"])
+def test_a_lock_file_that_is_not_ours_is_refused_and_left_as_it_is(db, content):
+    from mdm_console.store.lock import lock_path
+
+    lock_path(db).write_bytes(content)
+    with pytest.raises(NotOurs, match="holds something other than a PID"):
+        SessionStore.open(db, ACTOR)
+    assert lock_path(db).read_bytes() == content and not db.exists()
+
+
+def test_a_lock_file_that_is_a_symlink_is_not_followed(db, tmp_path):
+    from mdm_console.store.errors import UnsafePath
+    from mdm_console.store.lock import lock_path
+
+    target = tmp_path / "elsewhere"
+    target.write_text("someone's file")
+    lock_path(db).symlink_to(target)
+    with pytest.raises(UnsafePath, match="lock file"):
+        SessionStore.open(db, ACTOR)
+    assert target.read_text() == "someone's file"

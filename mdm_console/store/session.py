@@ -15,6 +15,7 @@ import queue
 import shutil
 import tempfile
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -27,10 +28,22 @@ import duckdb
 from mdm_console import fsguard
 from mdm_console.store.chain import GENESIS, Actor, Event, event_body, event_from_body, format_ts, link, utcnow
 from mdm_console.store.errors import ChainBroken, NotOurs, StoreError, UnsafePath, locked_from
+from mdm_console.store.lock import SessionLock
 
 APP_ID = "mdm-console"
 SCHEMA_VERSION = "2"
 MAX_BATCH = 10_000
+# The writer's connection is closed and opened again this often (SessionStore.reopen_due); MDM_DB_REOPEN_S sets it.
+def _reopen_seconds(default: float = 3600.0) -> float:
+    try:
+        seconds = float(os.environ.get("MDM_DB_REOPEN_S") or default)
+    except ValueError:
+        return default
+    return seconds if seconds > 0 else default
+
+
+REOPEN_S = _reopen_seconds()
+REOPEN_TRIES = 50  # 0.1 s apart: how long a reopen waits for a DuckDB lock taken by something not ours
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL);
@@ -198,12 +211,16 @@ _STOP = object()
 class SessionStore:
     """Open with `SessionStore.open(path, actor)`; close with `close()`."""
 
-    def __init__(self, path: Path, con: duckdb.DuckDBPyConnection, actor: Actor, read_only: bool, note: str | None):
+    def __init__(self, path: Path, con: duckdb.DuckDBPyConnection, actor: Actor, read_only: bool, note: str | None,
+                 lock: SessionLock | None = None):
         self.path = path
         self.actor = actor
         self.read_only = read_only
         self.note = note  # e.g. "read from a snapshot copy: the db is held by PID ..."
-        self._con = con
+        self._con: duckdb.DuckDBPyConnection | None = con
+        self._lock = lock  # ours, held until the connection is closed for good (store/lock.py)
+        self._opened = time.monotonic()
+        self.reopened = 0  # how often the connection was closed and opened again (reopen_due)
         self._sealed: ChainBroken | None = None
         self.lost: str | None = None  # set once the db file is found deleted or replaced (sticky)
         self.write_error: str | None = None  # the last append's failure, until an append succeeds
@@ -239,24 +256,30 @@ class SessionStore:
                 path.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
         if new and not create:
             raise StoreError(f"session db {path} does not exist")
+        lock = SessionLock.acquire(path, exclusive=not read_only)  # ours first: DuckDB's goes with each connection
         try:
-            con = _connect_private(path) if new and not read_only else connect(str(path), read_only=read_only)
-        except duckdb.IOException as exc:
-            locked = locked_from(path, str(exc))
-            if locked:
-                raise locked from None
-            raise NotOurs(path, str(exc).splitlines()[0]) from None
-        except duckdb.Error as exc:
-            raise NotOurs(path, str(exc).splitlines()[0]) from None
-        try:
-            _check_or_init(con, path, read_only)
-            why = None if read_only else fsguard.loose_file(path)
-            if why:  # after the check that it is ours: a file that is not is named as such first
-                raise UnsafePath(why)
+            try:
+                con = _connect_private(path) if new and not read_only else connect(str(path), read_only=read_only)
+            except duckdb.IOException as exc:
+                locked = locked_from(path, str(exc))
+                if locked:
+                    raise locked from None
+                raise NotOurs(path, str(exc).splitlines()[0]) from None
+            except duckdb.Error as exc:
+                raise NotOurs(path, str(exc).splitlines()[0]) from None
+            try:
+                _check_or_init(con, path, read_only)
+                why = None if read_only else fsguard.loose_file(path)
+                if why:  # after the check that it is ours: a file that is not is named as such first
+                    raise UnsafePath(why)
+            except BaseException:
+                con.close()
+                raise
         except BaseException:
-            con.close()
+            if lock is not None:
+                lock.release()
             raise
-        return cls(path, con, actor, read_only, None)
+        return cls(path, con, actor, read_only, None, lock)
 
     @classmethod
     def open_snapshot(cls, path: Path | str, actor: Actor, holder: str) -> SessionStore:
@@ -285,7 +308,9 @@ class SessionStore:
             if job is _STOP:
                 break
             if isinstance(job, _Call):
-                _settle(job.future, job.fn, self._con)
+                _settle(job.future, job.fn, self._con, self.lost)
+                if self.reopen_due() and self._queue.empty():
+                    self._reopen()
                 continue
             batch = [job]
             count = len(job.specs)
@@ -301,7 +326,40 @@ class SessionStore:
                     held = nxt
                     break
             self._write(batch)
+            if self.reopen_due() and self._queue.empty():
+                self._reopen()
+        if self._con is not None:
+            self._con.close()
+        if self._lock is not None:
+            self._lock.release()
+
+    def reopen_due(self) -> bool:
+        """The writer's connection has been open REOPEN_S: DuckDB keeps memory for every statement its database has
+        run until the database is closed (benchmarks/duckdb_heap.py), which over a day's cutover is RSS that only
+        grows. It is closed and opened again between two jobs, while our own lock keeps the session ours."""
+        return (self._lock is not None and self._lock.exclusive and self._con is not None and not self.lost
+                and time.monotonic() - self._opened >= REOPEN_S)
+
+    def _reopen(self) -> None:
+        """Close the connection and open it again (on the writer thread, between jobs). Something outside
+        mdm-console that takes DuckDB's lock in the gap (our lock keeps every mdm-console out) is waited for a
+        few seconds; after that the store is lost, loudly (every write and query says why), never silently."""
         self._con.close()
+        self._con = None
+        problem = None
+        for _ in range(REOPEN_TRIES):
+            try:
+                self._con = connect(str(self.path))
+                break
+            except duckdb.Error as exc:
+                problem = " ".join(str(exc).split())[:300]
+                time.sleep(0.1)
+        self._opened = time.monotonic()
+        if self._con is None:
+            self.lost = (f"the session db {self.path} could not be opened again after {REOPEN_TRIES / 10:g} s: "
+                         f"{problem}; nothing recorded from now on would be kept")
+            return
+        self.reopened += 1
 
     def file_problem(self) -> str | None:
         """Why the db file is no longer the one this store opened (deleted, replaced), or None. Sticky:
@@ -322,7 +380,7 @@ class SessionStore:
         return self.lost
 
     def _write(self, batch: list[_Append]) -> None:
-        if self._sealed or self.read_only or self.file_problem():
+        if self._sealed or self.read_only or self.file_problem() or self._con is None:
             err = self._sealed or (StoreError(self.lost) if self.lost else StoreError("the session db is open read-only"))
             for job in batch:
                 if job.future.set_running_or_notify_cancel():
@@ -578,8 +636,11 @@ def _connect_private(path: Path) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def _settle(fut: Future, fn: Callable, con: duckdb.DuckDBPyConnection) -> None:
+def _settle(fut: Future, fn: Callable, con: duckdb.DuckDBPyConnection | None, lost: str | None = None) -> None:
     if not fut.set_running_or_notify_cancel():
+        return
+    if con is None:
+        fut.set_exception(StoreError(lost or "the session db is closed"))
         return
     try:
         fut.set_result(fn(con))
