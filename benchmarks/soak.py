@@ -33,6 +33,7 @@ from pathlib import Path
 
 import psutil
 from _common import emit, parse_args, write_plan
+from _tmux import keep_server
 from startup import BARE
 
 
@@ -119,7 +120,8 @@ def soak_demo(envs: list[dict], args) -> list[tuple]:
 
 def main() -> None:
     args = parse_args(idle_seconds=60.0, warmup_seconds=180.0, soak_seconds=900.0, idle_only=0, reopen_seconds=0.0)
-    with tempfile.TemporaryDirectory() as tmp:
+    # keep_server: a tmux server with no session left exits, and the next start would race its exit
+    with tempfile.TemporaryDirectory() as tmp, keep_server():
         env = {**os.environ, "MDM_STATE_DIR": str(Path(tmp) / "state"), "TERM": "xterm-256color"}
         bare = Path(tmp) / "bare.py"
         bare.write_text(BARE)
