@@ -46,6 +46,18 @@ def write_plan(directory: Path, body: str) -> Path:
     return plan
 
 
+def sleeping_validators(n: int, seconds: int, timeout: int) -> str:
+    """Plan TOML for `n` post-phase `command` validators that sleep `seconds` (they stay running: load)."""
+    return "".join(f"""
+[[validators]]
+id = "load{i}"
+kind = "command"
+phases = ["post"]
+timeout_seconds = {timeout}
+params = {{ argv = ["sleep", "{seconds}"] }}
+""" for i in range(n))
+
+
 def print_rows(rows: list[dict]) -> None:
     for r in rows:
         extra = f"  (baseline {r['baseline']} {r['unit']}, ratio {r['ratio']})" if r.get("baseline") is not None else ""

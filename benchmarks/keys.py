@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import emit, percentile, write_plan
+from _common import emit, percentile, sleeping_validators, write_plan
 
 from mdm_console.engine.core import Engine
 from mdm_console.engine.live import LiveMonitor
@@ -72,14 +72,7 @@ async def switch_screens(pilot, presses: int) -> None:
         await pilot.press(SCREEN_KEYS[n % len(SCREEN_KEYS)])
         await pilot.pause()
 
-VALIDATORS = "".join(f"""
-[[validators]]
-id = "load{i}"
-kind = "command"
-phases = ["post"]
-timeout_seconds = 120
-params = {{ argv = ["sleep", "90"] }}
-""" for i in range(50))
+VALIDATORS = sleeping_validators(50, 90, timeout=120)
 
 
 async def measure(tmp: Path, presses: int) -> tuple:

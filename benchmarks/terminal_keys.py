@@ -30,7 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import emit, parse_args, percentile, write_plan
+from _common import emit, parse_args, percentile, sleeping_validators, write_plan
 from _tmux import Pane, keep_server
 
 BARE = '''
@@ -81,14 +81,8 @@ Bare().run()
 '''
 
 VALIDATORS = 50
-PLAN = '[metrics]\nsource = "jsonl"\npath = "ops.jsonl"\n[alerts.auto_rollback]\nmode = "off"\n' + "".join(f"""
-[[validators]]
-id = "load{i}"
-kind = "command"
-phases = ["post"]
-timeout_seconds = 900
-params = {{ argv = ["sleep", "600"] }}
-""" for i in range(VALIDATORS))
+PLAN = ('[metrics]\nsource = "jsonl"\npath = "ops.jsonl"\n[alerts.auto_rollback]\nmode = "off"\n'
+        + sleeping_validators(VALIDATORS, 600, timeout=900))
 
 # key -> a text only that screen shows
 CONSOLE_SCREENS = {"1": "worst first", "2": "auto-advance"}
