@@ -33,8 +33,11 @@ from mdm_console.store.lock import SessionLock
 APP_ID = "mdm-console"
 SCHEMA_VERSION = "2"
 MAX_BATCH = 10_000
-# The writer's connection is closed and opened again this often (SessionStore.reopen_due); MDM_DB_REOPEN_S sets it.
+
+
 def _reopen_seconds(default: float = 3600.0) -> float:
+    """How often the writer's connection is closed and opened again (SessionStore.reopen_due): MDM_DB_REOPEN_S
+    seconds, else an hour."""
     try:
         seconds = float(os.environ.get("MDM_DB_REOPEN_S") or default)
     except ValueError:
