@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from itertools import groupby
+from operator import itemgetter
 
 from rich.style import Style
 from rich.text import Text
@@ -119,8 +121,8 @@ def draw(paths: list[Path], levels: list[Level], width: int, height: int, window
     lines = []
     for r in range(rows):
         line = Text(ticks.get(r, "").rjust(lw) + "┤" if r in ticks else " " * lw + "│", style=quiet or "")
-        for ch, st in grid[r]:
-            line.append(ch, st or "")
+        for st, run in groupby(grid[r], key=itemgetter(1)):  # one span per run of a style, not one per cell
+            line.append("".join(ch for ch, _ in run), st or "")
         lines.append(line)
     # The time axis: broken under buckets where no data came.
     seen = set().union(*(p.values.keys() for p in paths)) if paths else set()
