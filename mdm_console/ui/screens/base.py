@@ -53,7 +53,7 @@ class ConsoleScreen(Screen):
 
     def _resumed(self, shown_before: bool) -> None:
         self._restyled = True
-        if shown_before:
+        if shown_before and self.app.screen is self:  # keys faster than screens: the newest screen lets it go
             self.app.switch_drawn()
         self._shown = True
 
