@@ -40,7 +40,7 @@ from startup import BARE
 def start(cmd: str, env: dict) -> tuple[str, psutil.Process]:
     session = f"soak-{uuid.uuid4().hex[:8]}"
     # -e: a tmux server that is already running gives new sessions its own environment, not ours
-    tmux_env = ["-e", f"MDM_STATE_DIR={env['MDM_STATE_DIR']}"]
+    tmux_env = [arg for k, v in env.items() if k.startswith("MDM_") for arg in ("-e", f"{k}={v}")]
     subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "160", "-y", "48", *tmux_env, cmd], env=env,
                    check=True)
     pane = int(subprocess.run(["tmux", "display", "-p", "-t", session, "#{pane_pid}"], capture_output=True,
