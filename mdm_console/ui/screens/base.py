@@ -36,8 +36,11 @@ class ConsoleScreen(Screen):
         """The one interface to the session (client/session.py): embedded engine or attached service."""
         return self.app.session
 
-    _shown = False  # shown before: styled and laid out by Textual at least once
+    _shown = False  # shown and then left: its first showing (styled, laid out, filled) is over
     _restyled = True  # False: the next style update is the resume's own, and redundant (update_node_styles)
+
+    def on_screen_suspend(self) -> None:
+        self._shown = True
 
     def on_screen_resume(self, event: events.ScreenResume) -> None:
         # A screen built by this switch draws itself in on_mount, once its widgets exist; its first showing is
@@ -46,16 +49,17 @@ class ConsoleScreen(Screen):
             return
         if self.app.ready:
             self.refresh_view()
-        if self._shown and event.refresh_styles:
+        if not self._shown:
+            return
+        if event.refresh_styles:
             self._restyled = False
         # Drawn: the frame goes once this event is handled (Textual's own resume refreshes the screen too).
-        self.call_next(self._resumed, self._shown)
+        self.call_next(self._resumed)
 
-    def _resumed(self, shown_before: bool) -> None:
+    def _resumed(self) -> None:
         self._restyled = True
-        if shown_before and self.app.screen is self:  # keys faster than screens: the newest screen lets it go
+        if self.app.screen is self:  # keys faster than screens: the newest screen lets the frame go
             self.app.switch_drawn()
-        self._shown = True
 
     def update_node_styles(self, animate: bool = True) -> None:
         """Textual restyles every node of a screen each time it is shown again (its resume handler runs after
