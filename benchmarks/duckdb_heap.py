@@ -82,7 +82,7 @@ def main() -> None:
                      "value": round(heap_in_use() - start, 2),
                      "how": f"glibc heap in use before the first and after the last of {args.rounds} rounds of "
                             f"{args.statements} runs of the same query, the connection closed and opened again "
-                            f"after each round (what the session store does every hour)"})
+                            f"after each round (what the session store does every five minutes)"})
     emit(rows, args.json)
 
 

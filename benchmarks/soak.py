@@ -14,7 +14,7 @@
    (MDM_FILE_EVENTS=poll), the second the first's baseline.
 
    With --reopen-seconds S, a second demo console runs beside the first through the same keys, its session db
-   reopened every S seconds (MDM_DB_REOPEN_S; the default is an hour, longer than most soaks): the first is its
+   reopened every S seconds (MDM_DB_REOPEN_S; the first console is left at an hour, longer than the soak): the first is its
    baseline.
 
 Usage: python benchmarks/soak.py [--idle-seconds N] [--warmup-seconds N] [--soak-seconds N] [--idle-only 1]

@@ -35,9 +35,9 @@ SCHEMA_VERSION = "2"
 MAX_BATCH = 10_000
 
 
-def _reopen_seconds(default: float = 3600.0) -> float:
+def _reopen_seconds(default: float = 300.0) -> float:
     """How often the writer's connection is closed and opened again (SessionStore.reopen_due): MDM_DB_REOPEN_S
-    seconds, else an hour."""
+    seconds, else five minutes (benchmarks/soak.py --reopen-seconds measured that interval)."""
     try:
         seconds = float(os.environ.get("MDM_DB_REOPEN_S") or default)
     except ValueError:
