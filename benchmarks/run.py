@@ -24,6 +24,7 @@ SCRIPTS = {  # name -> (quick flags, full flags)
     "terminal_keys": (["--presses", "30"], []),
     "startup": (["--runs", "3"], ["--runs", "5"]),
     "lock": (["--runs", "3"], []),
+    "plan_load": (["--runs", "3"], []),
     "duckdb_heap": (["--rounds", "2", "--statements", "1000"], []),
     "redact": ([], []),
     "faults": ([], []),

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import stat
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+import tomli
 from pydantic import ValidationError
 
 from mdm_console import fsguard
@@ -70,10 +70,10 @@ def load_plan(path: Path | str, *, is_demo: bool = False) -> LoadedPlan:
     if st.st_mode & stat.S_IWOTH:
         raise PlanError(path, "(file)", f"world-writable (mode {stat.S_IMODE(st.st_mode):04o}); run chmod o-w on it")
     try:
-        data = tomllib.loads(raw.decode("utf-8"))
+        data = tomli.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise PlanError(path, "(file)", f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    except tomllib.TOMLDecodeError as exc:
+    except tomli.TOMLDecodeError as exc:
         raise PlanError(path, "(toml)", str(exc)) from None
     try:
         plan = Plan.model_validate(data)
