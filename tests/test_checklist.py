@@ -222,3 +222,45 @@ async def test_completing_an_item_outside_a_roles_scope_keeps_its_signature_curr
     await c.note("a", "pre item note")
     [qa] = [s for s in c.signoffs() if s.role == "QA"]
     assert not qa.current and qa.changed_since == ["a"]
+
+
+async def test_views_judged_again_after_each_event_equal_a_full_pass(engine):
+    """After the first pass the checklist judges again only what an event touched and what depends on it: after
+    every kind of change its views are those a fresh pass over the whole plan gives, and an untouched item keeps
+    its view (the same object, so the pass did not judge everything again)."""
+    from mdm_console.engine.checklist import Checklist
+
+    c = engine.checklist
+
+    def same_as_a_full_pass():
+        assert c.items() == Checklist(engine).items()
+        assert c.state_hash() == Checklist(engine).state_hash()
+
+    same_as_a_full_pass()
+    steps = [lambda: c.complete("a"), lambda: c.note("b", "x"), lambda: c.fail("a", "tape"),
+             lambda: c.reopen("a", "found"), lambda: pass_validator(engine), lambda: c.complete("a"),
+             lambda: c.complete("b"), lambda: c.note("c", "y"), lambda: c.complete("c")]
+    for step in steps:
+        before = {i.id: i for i in c.items()}
+        await step()
+        same_as_a_full_pass()
+    # the last step (c completed) touched c alone: a and b kept their views
+    after = {i.id: i for i in c.items()}
+    assert after["a"] is before["a"] and after["b"] is before["b"] and after["c"] is not before["c"]
+    assert [status(engine, i) for i in "abc"] == ["completed"] * 3
+
+
+@pytest.mark.parametrize("by, reason, relied_on, notes", [
+    (None, None, {}, 0),
+    ("O'Brien \"ops\"", "tab\there\nline\\ back", {"cfg": 3, "z\u00e9": 12}, 2),
+    ("\u0000\u001f\u007f\u2028 émoji 🚀", "[b]markup[/b] \x1b[31mred", {"a\"b": 1}, 40),
+])
+def test_an_items_state_json_is_canonical_json(by, reason, relied_on, notes):
+    """The state hash is put together from each item's JSON written out by hand: the same text canonical() writes,
+    for hostile text too (a different byte would change every signature's hash)."""
+    from mdm_console.engine.checklist import ItemView, _item_json
+    from mdm_console.store.chain import canonical
+
+    v = ItemView("i1", "s", "t", False, "completed", [], [], [], [], relied_on, by, reason, [{}] * notes)
+    doc = {"status": "completed", "by": by, "reason": reason, "relied_on": relied_on, "notes": notes}
+    assert _item_json(v) == canonical(doc)

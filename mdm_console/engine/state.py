@@ -93,6 +93,28 @@ class SessionState:
     # the facts checklist evidence is judged on.
     last: dict[str, dict[str, Any]] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        # The checklist items and validators events touched, ("item", id) / ("validator", id) -> the count of
+        # touches at its last, oldest first: the checklist remakes only the views of those touched since it
+        # last looked (and what depends on them). One entry per item or validator, however long the session;
+        # not part of the state (not in a checkpoint: a state loaded from one starts with none, and the
+        # checklist with a full pass).
+        self.touches = 0
+        self.checklist_touched: dict[tuple[str, str], int] = {}
+
+    def touch(self, kind: str, key: str) -> None:
+        self.touches += 1
+        self.checklist_touched.pop((kind, key), None)  # moved to the end: the newest touches are last
+        self.checklist_touched[(kind, key)] = self.touches
+
+    def touched_since(self, touches: int) -> set[tuple[str, str]]:
+        out = set()
+        for key in reversed(self.checklist_touched):
+            if self.checklist_touched[key] <= touches:
+                break
+            out.add(key)
+        return out
+
     @classmethod
     def initial(cls, plan: Plan) -> SessionState:
         first = plan.stages[0]
@@ -225,6 +247,7 @@ def _alert_cleared(state: SessionState, ev: Event) -> None:
 @handles("validator.result")
 def _validator_result(state: SessionState, ev: Event) -> None:
     p = ev.payload
+    state.touch("validator", p["id"])
     state.validators[p["id"]] = ValidatorResult(
         id=p["id"], status=p["status"], seq=ev.seq, ts=iso(ev.ts),
         duration_ms=p.get("duration_ms"), detail=p.get("detail", ""), phase=p.get("phase"),
@@ -243,6 +266,7 @@ def _item_status(state: SessionState, ev: Event) -> None:
     item = state.checklist.get(ev.payload["item"])
     if item is None:
         return
+    state.touch("item", ev.payload["item"])
     item.status = ev.payload["status"]
     item.seq = ev.seq
     item.by = ev.actor.operator
@@ -254,6 +278,7 @@ def _item_status(state: SessionState, ev: Event) -> None:
 def _item_note(state: SessionState, ev: Event) -> None:
     item = state.checklist.get(ev.payload["item"])
     if item is not None:
+        state.touch("item", ev.payload["item"])
         item.notes.append({"seq": ev.seq, "ts": iso(ev.ts), "by": ev.actor.operator, "text": ev.payload["text"]})
 
 
