@@ -165,6 +165,37 @@ async def test_the_checklist_pages_a_long_list_filters_it_and_summarises_it(tmp_
         await e.close()
 
 
+async def test_the_checklist_is_judged_in_an_idle_moment_before_it_is_first_shown(tmp_path, monkeypatch):
+    """A moment after the first figures the console makes every checklist item's view (600 here) while the
+    dashboard shows; pressing 4 then judges none of them again."""
+    from textual.widgets import DataTable
+
+    from mdm_console.engine.checklist import Checklist
+    from mdm_console.ui import app as app_module
+
+    monkeypatch.setattr(app_module, "WARM_AFTER_S", 0.05)
+    judged = []
+    view = Checklist._view
+    monkeypatch.setattr(Checklist, "_view", lambda self, item, *a: judged.append(item.id) or view(self, item, *a))
+    items = "".join(f'[[checklist]]\nid = "c{i:03d}"\nsection = "S{i % 3}"\ntitle = "step {i}"\n'
+                    + ('depends_on = ["c%03d"]\n' % (i - 1) if i % 7 == 1 else "") for i in range(600))
+    plan = tmp_path / "mdm-plan.toml"
+    plan.write_text('version = 1\n[cutover]\nname = "x"\nflag_file = "flags.json"\n[[components]]\nid = "a"\n'
+                    'flag_key = "mdm.a"\n' + items)
+    e = await Engine.open(load_plan(plan), record_start="test")
+    app = ConsoleApp(e, keymap={})
+    try:
+        async with app.run_test(size=(160, 48)) as pilot:
+            await until(pilot, lambda: len(judged) == 600)
+            assert app.screen.__class__.__name__ == "DashboardScreen"
+            await pilot.press("4")
+            await until(pilot, lambda: app.screen.query("#items"))
+            await until(pilot, lambda: app.screen.query_one("#items", DataTable).row_count == 100)
+            assert len(judged) == 600
+    finally:
+        await e.close()
+
+
 async def test_rows_kept_between_redraws_take_the_new_themes_colours(tmp_path):
     """Rows are made again only when what they show changes: a theme change is such a change."""
     from textual.widgets import DataTable
