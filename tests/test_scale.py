@@ -66,8 +66,16 @@ async def test_the_dashboard_puts_the_worst_first_says_which_rows_of_how_many_an
             assert table.border_subtitle == f"2 critical · 3 warning · {N - 5} ok"
             assert table.selected == "svc0007"  # the cursor starts on the worst
 
+            # svc0059 (out of view) gets 50 more operations: its row shows them once it scrolls into view
+            now = datetime.now(UTC).isoformat()
+            with (tmp_path / "ops.jsonl").open("a") as f:
+                for _ in range(50):
+                    f.write(json.dumps({"ts": now, "component": "svc0059", "outcome": "success", "latency_ms": 20,
+                                        "variant": "new"}) + "\n")
+            await until(pilot, lambda: app.session.stats("svc0059").primary.ops == 150)
             await pilot.press("ctrl+end")  # the last rows: the title follows the scroll
             await until(pilot, lambda: table.border_title.startswith(f"Components {N - 8}-{N} of {N}"))
+            await until(pilot, lambda: "150" in [str(c) for c in table.get_row("svc0059")])
             await pilot.press("ctrl+home", "down", "down")  # on svc0003, the first warning
             assert table.selected == "svc0003"
 

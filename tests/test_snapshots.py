@@ -106,7 +106,27 @@ async def _settle(pilot):
         for w in pending:
             await asyncio.wait_for(w.wait(), 10)
     await pilot.pause()
+    await _tables_measured(pilot)
     await pilot.wait_for_scheduled_animations()
+
+
+async def _tables_measured(pilot):
+    """Wait (with a deadline) until every table on screen has measured the rows it was given: DataTable widens
+    its columns on its own Idle, which a busy machine can put after the picture (the session log was taken
+    with every column at its header's width)."""
+    from textual.widgets import DataTable
+
+    from mdm_console.ui.screens.base import cell_width
+
+    def measured(table) -> bool:
+        return all(not c.auto_width or c.content_width >= max((cell_width(v) for v in table.get_column(c.key)),
+                                                              default=0) for c in table.ordered_columns)
+
+    for _ in range(500):
+        if all(measured(t) for t in pilot.app.screen.query(DataTable)):
+            return
+        await pilot.pause(0.01)
+    raise AssertionError("a table's columns were not measured within 5 s")
 
 
 # Every screen and dialog at the size a terminal guarantees and at a large one; the 160x48 pictures are the
@@ -132,6 +152,7 @@ def opened(*keys: str, until=None):
             for w in [w for w in pilot.app.workers if w.node is not pilot.app and not w.is_finished]:
                 await asyncio.wait_for(w.wait(), 10)
         await pilot.pause()
+        await _tables_measured(pilot)
         await pilot.wait_for_scheduled_animations()
 
     return run

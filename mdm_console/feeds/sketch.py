@@ -45,14 +45,22 @@ class Sketch:
         self.zero += other.zero
 
     def quantile(self, q: float) -> float | None:
+        return self.quantiles(q)[0]
+
+    def quantiles(self, *qs: float) -> list[float | None]:
+        """`quantile` of each of `qs`, the buckets sorted once."""
         if self.count == 0:
-            return None
+            return [None] * len(qs)
+        keys = sorted(self.buckets)
+        return [self._at(q, keys) for q in qs]
+
+    def _at(self, q: float, keys: list[int]) -> float:
         rank = q * (self.count - 1)
         seen = self.zero
         if rank < seen:
             return 0.0
-        for key in sorted(self.buckets):
+        for key in keys:
             seen += self.buckets[key]
             if rank < seen:
                 return 2 * _GAMMA**key / (_GAMMA + 1)
-        return 2 * _GAMMA ** max(self.buckets) / (_GAMMA + 1)
+        return 2 * _GAMMA ** keys[-1] / (_GAMMA + 1)

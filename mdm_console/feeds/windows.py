@@ -264,14 +264,15 @@ class Windows:
         return memo[2]
 
     def _stats(self, component: str, chosen: list[Bucket]) -> WindowStats:
-        paths = {PATH_OF[v]: _path(PATH_OF[v], self.window_seconds, [b for b in chosen if b.variant == v])
-                 for v in (NEW, OLD, ALL)}
+        parts = {v: [b for b in chosen if b.variant == v] for v in (NEW, OLD, ALL)}
+        sketches = {v: _merged(part) for v, part in parts.items()}
+        paths = {PATH_OF[v]: _path(PATH_OF[v], self.window_seconds, parts[v], sketches[v]) for v in parts}
         ops = sum(b.ops for b in chosen)
         success = sum(b.success for b in chosen)
         error = sum(b.error for b in chosen)
-        sk = _merged(chosen)
+        sk = _merged_sketches(sketches.values())  # the paths' sketches, not every bucket's again
         if sk.count:
-            p50, p95, p99, method = sk.quantile(0.5), sk.quantile(0.95), sk.quantile(0.99), "sketch (±1 %)"
+            (p50, p95, p99), method = sk.quantiles(0.5, 0.95, 0.99), "sketch (±1 %)"
         elif _reported(chosen) is not None:
             p50, p95, p99, method = None, None, _reported(chosen), "max of reported p99"
         else:
@@ -365,8 +366,8 @@ class Windows:
             self._dirty[(b.start, b.component, b.variant)] = b
 
 
-def _path(path: str, seconds: float, part: list[Bucket]) -> PathStats:
-    sk = _merged(part)
+def _path(path: str, seconds: float, part: list[Bucket], sk: Sketch | None = None) -> PathStats:
+    sk = _merged(part) if sk is None else sk
     if sk.count:
         p99, method = sk.quantile(0.99), "sketch (±1 %)"
     elif (reported := _reported(part)) is not None:
@@ -377,9 +378,14 @@ def _path(path: str, seconds: float, part: list[Bucket]) -> PathStats:
 
 
 def _merged(buckets: list[Bucket]) -> Sketch:
+    return _merged_sketches(b.sketch for b in buckets)
+
+
+def _merged_sketches(sketches) -> Sketch:
     sk = Sketch()
-    for b in buckets:
-        sk.merge(b.sketch)
+    for other in sketches:
+        if other.count:
+            sk.merge(other)
     return sk
 
 

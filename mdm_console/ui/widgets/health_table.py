@@ -102,6 +102,7 @@ class HealthTable(DataTable):
         super().__init__(*args, **kwargs)
         self._rows: dict[str, tuple] = {}  # component -> (inputs, rank, row, blended): made again when they change
         self._ages: dict[str, tuple] = {}  # component -> (the age its row shows, the cells without, with it)
+        self._given: dict[str, tuple] = {}  # component -> (its rank, the cells its row was last given)
 
     def on_mount(self) -> None:
         self.cursor_type = "row"
@@ -118,7 +119,7 @@ class HealthTable(DataTable):
             return
         self.shown = want
         self.clear(columns=True)
-        self._rows, self._ages = {}, {}
+        self._rows, self._ages, self._given = {}, {}, {}
         for key, label, w in COLUMNS:
             if key in want:
                 self.add_column(label, key=key, width=self.component_width if key == "component" else w)
@@ -150,19 +151,26 @@ class HealthTable(DataTable):
             ranked.append((rank, n, row))
         ranked.sort(key=lambda r: r[:2])
         self.counts, self.total = counts, len(plan.components)
-        # The ages tick every second: only the rows on screen (and a few either side) get theirs; the others
-        # keep the one they show until they scroll into view (watch_scroll_y draws them then).
+        # Only the rows on screen (and a few either side) get their new figures and ages; a row out of view keeps
+        # what it shows until it scrolls into view (watch_scroll_y draws it then) or its rank changes (the order
+        # is kept current). Any changed cell repaints the whole table: at 400 components some row's figures
+        # change every second as the window moves (benchmarks/scale.py, idle CPU).
         top = int(self.scroll_y) - 2
         bottom = top + self.scrollable_content_region.height + 4
         at = self.shown.index("age") if "age" in self.shown else None
         rows = []
-        for pos, (_, _, (c_id, cells, _, w)) in enumerate(ranked):
+        for pos, (rank, _, (c_id, cells, _, w)) in enumerate(ranked):
+            given = self._given.get(c_id)
+            if given is not None and given[0] == rank and not top <= pos <= bottom:
+                rows.append((c_id, given[1]))
+                continue
             if w is not None and at is not None:
                 kept = self._ages.get(c_id)
-                age = age_text(w.measured_at, now) if kept is None or top <= pos <= bottom else kept[0]
+                age = age_text(w.measured_at, now)
                 if kept is None or kept[0] != age or kept[1] is not cells:  # the same tuple when nothing moved
                     kept = self._ages[c_id] = (age, cells, (*cells[:at], age, *cells[at + 1:]))
                 cells = kept[2]
+            self._given[c_id] = (rank, cells)
             rows.append((c_id, cells))
         refill(self, rows, keep_top=True, sort_column="component")
         self._titles(window, blended)
