@@ -15,7 +15,7 @@ API_VERSION = 1
 
 
 class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 class Request(Body):
