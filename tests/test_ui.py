@@ -349,19 +349,23 @@ def console_args(plan, db=None):
     return ns
 
 
-async def test_the_frame_paints_before_the_session_opens_and_fills_when_it_does(tmp_path):
+async def test_the_frame_paints_before_the_session_opens_and_fills_when_it_does(tmp_path, monkeypatch):
+    """... and the session's socket comes up once the first figures are painted (not before)."""
     import asyncio
 
+    from mdm_console.cli import owner
     from mdm_console.cli.owner import Owner as Parts
     from tests.ui_helpers import write_plan
 
+    monkeypatch.setattr(owner, "SERVE_AFTER_S", 600)  # only the painted figures can bring the socket up
     plan, parts, go = write_plan(tmp_path), Parts(), asyncio.Event()
 
     async def opener():
         await go.wait()  # the session is still opening while we look
         return await parts.open(console_args(plan), None)
 
-    app = ConsoleApp(opener=opener, opening=str(plan), keymap={}, tick_seconds=None)
+    app = ConsoleApp(opener=opener, opening=str(plan), keymap={}, tick_seconds=None,
+                     figures_shown=parts.figures_shown)
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: "opening" in str(app.screen.query_one("StatusLine").render()))
         assert str(plan) in str(app.screen.query_one("StatusLine").render())
@@ -373,6 +377,7 @@ async def test_the_frame_paints_before_the_session_opens_and_fills_when_it_does(
         assert footer_key(app, "show('rollout')").has_class("-disabled")  # shown dimmed
         go.set()
         await until(pilot, lambda: app.screen.query_one("HealthTable").row_count == 2)
+        await until(pilot, lambda: parts.server is not None)
         await until(pilot, lambda: (k := footer_key(app, "show('rollout')")) and not k.has_class("-disabled"))
         assert "phase" in str(app.screen.query_one("StatusLine").render())
         assert app.title == "Pilot cutover"

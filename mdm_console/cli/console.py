@@ -88,9 +88,11 @@ def run(args: argparse.Namespace) -> int:
 
                 path, is_demo = find_plan(getattr(args, "plan", None))
                 app = ConsoleApp(opener=opener, theme=args.theme, taker=take_over,
-                                 opening="the built-in demo" if is_demo else str(path))
+                                 opening="the built-in demo" if is_demo else str(path),
+                                 figures_shown=parts.figures_shown)
             else:
-                app = ConsoleApp(session=await opener(), theme=args.theme, taker=take_over)
+                app = ConsoleApp(session=await opener(), theme=args.theme, taker=take_over,
+                                 figures_shown=parts.figures_shown)
             await app.run_async()
             return app.return_code or 0
         finally:

@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
         raise CliExit(EXIT_USAGE, "--limit must be 0 (all) or more")
     loaded = load(args)
     limit = args.limit if args.limit is not None else (0 if args.since is not None else 50)
-    events, total = run_async(lambda: _read(args, loaded, limit))
+    events, total, head = run_async(lambda: _read(args, loaded, limit))
     if args.json:
         print(json.dumps({"events": [ev.model_dump(mode="json") for ev in events], "total": total}, indent=2,
                          ensure_ascii=False))
@@ -52,15 +52,20 @@ def run(args: argparse.Namespace) -> int:
         if not events and not args.jsonl:
             print("no events match" if (args.kind or args.component or args.grep) else "no events")
         return EXIT_OK
-    return run_async(lambda: _follow(args, loaded, events[-1].seq if events else None))
+    # From the head as it was before the history was read (or the last event printed, if newer): an event
+    # recorded while the history was read is printed once, by one or the other, never by neither.
+    return run_async(lambda: _follow(args, loaded, max(head or 0, events[-1].seq if events else 0)))
 
 
 async def _read(args, loaded, limit: int):
-    """Matching events oldest first (the newest `limit`; 0: all), and how many match in all."""
-    from mdm_console.api.models import LogRequest
+    """Matching events oldest first (the newest `limit`; 0: all), how many match in all, and (for --follow) the
+    head before they were read."""
+    from mdm_console.api.models import LogRequest, StateRequest
 
-    got, before, total = [], None, 0
+    got, before, total, head = [], None, 0, None
     async with operations(args, loaded, writes=False) as call:  # one session for every page
+        if args.follow:
+            head = (await call("state", StateRequest())).head_seq
         while True:
             want = PAGE if not limit else min(PAGE, limit - len(got))
             page = await call("log", LogRequest(kind=args.kind, component=args.component, text=args.grep,
@@ -71,7 +76,7 @@ async def _read(args, loaded, limit: int):
                 break
             before = page.events[-1].seq
     got.reverse()
-    return got, total
+    return got, total, head
 
 
 def _print(ev, args) -> None:
@@ -97,8 +102,8 @@ def matches(ev, args) -> bool:
     return not args.grep or args.grep.lower() in ev.model_dump_json().lower()
 
 
-async def _follow(args, loaded, after: int | None) -> int:
-    """Live events after `after` (None: after the head now: the events printed were the newest that match)."""
+async def _follow(args, loaded, after: int) -> int:
+    """Live events after `after`."""
     from mdm_console.api import paths
     from mdm_console.client.remote import NoService, ServiceClient
 
@@ -111,10 +116,6 @@ async def _follow(args, loaded, after: int | None) -> int:
         raise CliExit(EXIT_FAILED, "--follow: nothing holds this session (no console or `mdm-console serve` on "
                       f"{db}), so no event can be recorded; {exc.reason}") from None
     async with client:
-        if after is None:
-            from mdm_console.api.models import StateRequest
-
-            after = (await client.call("state", StateRequest())).head_seq
         try:
             async for line in client.events(after=after):
                 if line.event is not None and matches(line.event, args):

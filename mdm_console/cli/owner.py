@@ -14,7 +14,9 @@ from typing import Any
 from mdm_console.cli.common import load, open_engine
 
 
-SERVE_AFTER_S = 0.3  # a console serves its socket this long after its session opened: its first figures paint first
+# A console serves its socket once its first figures are painted (importing aiohttp holds the interpreter about half
+# a second, even in a thread: benchmarks/startup.py, scale.py), and this long after its session opened at the latest.
+SERVE_AFTER_S = 5.0
 
 
 def tune_gc() -> None:
@@ -38,6 +40,7 @@ class Owner:
     log: Any = None  # structured log lines (serve); None: quiet
     server: object = None
     serving: asyncio.Task | None = None  # the console's socket coming up behind its first figures
+    figures: asyncio.Event | None = None  # set by the console once its first figures are painted
 
     async def open(self, args: argparse.Namespace, loaded) -> tuple[object, object]:
         if loaded is None:
@@ -68,17 +71,28 @@ class Owner:
         else:
             # The console shows its figures first: the socket (importing aiohttp is about half a second that holds
             # the interpreter even in a thread, benchmarks/startup.py) comes up right behind them, once the first
-            # frame with them is painted; a failure is a note on the banner.
+            # frame with them is painted (`figures_shown`); a failure is a note on the banner.
             self.serving = asyncio.get_running_loop().create_task(self._serve(after=SERVE_AFTER_S))
         tune_gc()
         return self.engine, self.monitor
+
+    def figures_shown(self) -> None:
+        """The console painted its first figures: its socket may come up now."""
+        self._figures().set()
+
+    def _figures(self) -> asyncio.Event:
+        if self.figures is None:
+            self.figures = asyncio.Event()
+        return self.figures
 
     async def _serve(self, after: float = 0.0) -> None:
         """The socket beside the session db, so CLI commands and other consoles reach this session. A console
         that cannot serve it still runs (the reason is a start-up note); `serve` cannot, and ends."""
         import importlib
 
-        await asyncio.sleep(after)
+        if after:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._figures().wait(), after)
         # Imported in a thread: aiohttp's import is half a second that would hold the console's event loop.
         await asyncio.to_thread(importlib.import_module, "mdm_console.api.server")
         from mdm_console.api.server import ApiServer

@@ -123,8 +123,9 @@ class ConsoleApp(Actions, SwitchHold, App):
     def __init__(self, engine=None, monitor=None, theme: str | None = None,
                  keymap: Keymap | dict[str, str] | None = None, tick_seconds: float | None = 1.0,
                  opener: Opener | None = None, opening: str = "", session: Session | None = None,
-                 taker: Opener | None = None):
+                 taker: Opener | None = None, figures_shown: Callable[[], object] | None = None):
         super().__init__()
+        self._figures_shown = figures_shown  # called once, when the first frame with the session's figures is out
         self.live_screens: set = set()  # every mounted screen that shows the session (they register themselves)
         self._pending_events = []
         if engine is None and opener is None and session is None:
@@ -236,6 +237,13 @@ class ConsoleApp(Actions, SwitchHold, App):
         self.refresh_bindings()
         if redraw and hasattr(self.screen, "refresh_view"):
             self.screen.refresh_view()
+
+    def figures_drawn(self) -> None:
+        """A screen drew the session's figures: the first time, `figures_shown` is called once they are painted
+        (the console's socket comes up behind them, cli/owner.py)."""
+        if self._figures_shown is not None:
+            shown, self._figures_shown = self._figures_shown, None
+            self.call_after_refresh(shown)
 
     def _warm(self) -> None:
         """Once, a moment after the first figures: what the checklist screen reads first (every item's view, the

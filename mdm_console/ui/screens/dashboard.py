@@ -98,6 +98,7 @@ class DashboardScreen(ConsoleScreen):
         self._draw_feed(now)
         self._draw_alerts()
         self._draw_plots()
+        self.app.figures_drawn()
 
     def _draw_plots(self) -> None:
         self.query_one(ComponentPlots).draw(self.query_one(HealthTable).selected, self.session, self.session.now())
