@@ -112,6 +112,31 @@ async def test_the_dashboard_puts_the_worst_first_says_which_rows_of_how_many_an
         await e.close()
 
 
+async def test_the_first_figures_drawn_are_the_feeds(tmp_path):
+    """The console reads what the feed's file holds before it first draws: the first frame with figures ranks the
+    critical components first, not every row NO DATA until the feed's first pass."""
+    from mdm_console.cli.owner import Owner
+    from tests.test_ui import console_args
+
+    plan = write_many(tmp_path).path
+    parts, first = Owner(), []
+
+    async def opener():
+        return await parts.open(console_args(plan), None)
+
+    def shown():
+        table = app.screen.query_one(HealthTable)
+        first.append([str(c) for c in table.get_row_at(0)][:2])
+
+    app = ConsoleApp(opener=opener, keymap={}, tick_seconds=None, figures_shown=shown)
+    try:
+        async with app.run_test(size=(160, 48)) as pilot:
+            await until(pilot, lambda: first)
+    finally:
+        await parts.close()
+    assert first == [["svc0007", "✘ CRITICAL"]]
+
+
 async def test_a_sign_off_names_a_few_open_items_and_counts_the_rest(tmp_path):
     items = "".join(f'[[checklist]]\nid = "c{i:03d}"\nsection = "Big"\ntitle = "step {i}"\ncritical = true\n'
                     for i in range(40))

@@ -83,6 +83,11 @@ class LiveMonitor:
             pos = self._positions.get("jsonl")
             self.feed = JsonlFeed(e.loaded.resolve(m.path), comps, self.windows.add_tally, m.interval_seconds,
                                   Position(*pos) if pos else None)
+            # What the file holds now is read before the console draws: its first figures are the feed's, not
+            # "NO DATA" until the feed's first pass and the next redraw (0.4 s at 400 components,
+            # benchmarks/scale.py). A read that fails is the feed's loop's to retry and report, as any.
+            with contextlib.suppress(Exception):
+                await self.feed.read_now(self._read_lock)
             self._supervise("feed", lambda: self.feed.run(self._stop, self._read_lock), self.feed.status)
         elif m.source == "prometheus":
             from mdm_console.feeds.prometheus import PrometheusFeed

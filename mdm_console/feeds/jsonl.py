@@ -144,7 +144,8 @@ class JsonlFeed:
             self._fh = None
 
     # ---- following (async) ----------------------------------------------------------------------
-    async def _read(self, lock: asyncio.Lock) -> None:
+    async def read_now(self, lock: asyncio.Lock) -> None:
+        """Read what was appended since the last read, off the event loop, and hand it to the sink."""
         async with lock:
             tallies = await pools.FEEDS.run(self.read_available)
         for tally in tallies:
@@ -163,7 +164,7 @@ class JsonlFeed:
         try:
             while True:
                 started = loop.time()
-                await self._read(lock)
+                await self.read_now(lock)
                 if not wake.watching:
                     if await wake.wait(stop, every):
                         return

@@ -102,7 +102,7 @@ class HealthTable(DataTable):
         super().__init__(*args, **kwargs)
         self._rows: dict[str, tuple] = {}  # component -> (inputs, rank, row, blended): made again when they change
         self._ages: dict[str, tuple] = {}  # component -> (the age its row shows, the cells without, with it)
-        self._given: dict[str, tuple] = {}  # component -> (its rank, the cells its row was last given)
+        self._given: dict[str, tuple] = {}  # component -> the cells its row was last given
 
     def on_mount(self) -> None:
         self.cursor_type = "row"
@@ -110,8 +110,8 @@ class HealthTable(DataTable):
 
     def on_resize(self) -> None:
         self._columns_for(self.size.width)
-        if self._drawn is not None:
-            self._titles(self._drawn[0].plan.metrics.window_seconds, "both paths" in str(self.border_subtitle))
+        if self._drawn is not None:  # more rows may be in view: they get their figures (refresh_from)
+            self.refresh_from(*self._drawn)
 
     def _columns_for(self, width: int) -> None:
         want = fitting(max(0, width - 4), self.component_width)
@@ -151,18 +151,22 @@ class HealthTable(DataTable):
             ranked.append((rank, n, row))
         ranked.sort(key=lambda r: r[:2])
         self.counts, self.total = counts, len(plan.components)
-        # Only the rows on screen (and a few either side) get their new figures and ages; a row out of view keeps
-        # what it shows until it scrolls into view (watch_scroll_y draws it then) or its rank changes (the order
-        # is kept current). Any changed cell repaints the whole table: at 400 components some row's figures
-        # change every second as the window moves (benchmarks/scale.py, idle CPU).
+        # Only the rows on screen (and a few either side) get their figures and ages; a row out of view keeps what
+        # it shows, its component's name alone until it was first in view, and is drawn as it scrolls into view
+        # (watch_scroll_y). The order is kept current for every row. Any changed cell repaints the whole table (at
+        # 400 components some row's figures change every second as the window moves), and DataTable measures
+        # every cell of every row it is given (400 rows of nine cells held the first figures back by a third of
+        # a second): benchmarks/scale.py.
         top = int(self.scroll_y) - 2
         bottom = top + self.scrollable_content_region.height + 4
         at = self.shown.index("age") if "age" in self.shown else None
         rows = []
-        for pos, (rank, _, (c_id, cells, _, w)) in enumerate(ranked):
-            given = self._given.get(c_id)
-            if given is not None and given[0] == rank and not top <= pos <= bottom:
-                rows.append((c_id, given[1]))
+        for pos, (_, _, (c_id, cells, _, w)) in enumerate(ranked):
+            if not top <= pos <= bottom:
+                given = self._given.get(c_id)
+                if given is None:
+                    given = self._given[c_id] = tuple(c_id if k == "component" else "" for k in self.shown)
+                rows.append((c_id, given))
                 continue
             if w is not None and at is not None:
                 kept = self._ages.get(c_id)
@@ -170,7 +174,7 @@ class HealthTable(DataTable):
                 if kept is None or kept[0] != age or kept[1] is not cells:  # the same tuple when nothing moved
                     kept = self._ages[c_id] = (age, cells, (*cells[:at], age, *cells[at + 1:]))
                 cells = kept[2]
-            self._given[c_id] = (rank, cells)
+            self._given[c_id] = cells
             rows.append((c_id, cells))
         refill(self, rows, keep_top=True, sort_column="component")
         self._titles(window, blended)
