@@ -294,13 +294,7 @@ class LiveMonitor:
 
     async def _restore(self) -> None:
         """Windows and the feed position from the store: a restart neither loses nor re-reads data."""
-        rows = await self.engine.store.acall(mstore.load_all)
-        for start, comp, variant, ops, success, error, p99 in rows:
-            if comp in self.windows.components:
-                b = self.windows.bucket(start.replace(tzinfo=UTC).timestamp(), comp, variant)
-                b.ops, b.success, b.error, b.reported_p99 = ops, success, error, p99
-                b.last_ts = start.replace(tzinfo=UTC).timestamp() + BUCKET_SECONDS - 1e-3
-                self.windows.restored(b)
+        self.windows.restore(await self.engine.store.acall(mstore.load_all_epoch))
         self._positions = await self.engine.store.acall(mstore.positions)
         self._saved_positions = dict(self._positions)
 

@@ -48,6 +48,12 @@ def load_all(con: duckdb.DuckDBPyConnection) -> list[tuple]:
                        ).fetchall()
 
 
+def load_all_epoch(con: duckdb.DuckDBPyConnection) -> list[tuple]:
+    """`load_all` with each bucket's start in epoch seconds (what the windows key buckets by)."""
+    return con.execute("SELECT CAST(epoch(start) AS BIGINT), component, variant, ops, success, error, p99_ms "
+                       "FROM metrics ORDER BY start").fetchall()
+
+
 def positions(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, int, int]]:
     rows = con.execute('SELECT feed, dev, ino, "offset" FROM feed_positions').fetchall()
     return {r[0]: (r[1], r[2], r[3]) for r in rows}
