@@ -162,15 +162,21 @@ def test_a_rollback_points_stages_are_counted_when_there_are_many():
     assert stages_text(many) == "400 components: 398 testing, 2 canary"
 
 
-async def test_the_checklist_pages_a_long_list_filters_it_and_summarises_it(tmp_path):
-    from textual.widgets import DataTable
-
-    items = "".join(f'[[checklist]]\nid = "c{i:03d}"\nsection = "S{i % 3}"\ntitle = "step {i}"\n'
-                    + ("critical = true\n" if i % 50 == 0 else "") for i in range(600))
+def checklist_plan(tmp_path, extra):
+    """A plan of one component and 600 checklist items in 3 sections; `extra(i)` adds TOML lines to item i."""
+    items = "".join(f'[[checklist]]\nid = "c{i:03d}"\nsection = "S{i % 3}"\ntitle = "step {i}"\n' + extra(i)
+                    for i in range(600))
     plan = tmp_path / "mdm-plan.toml"
     plan.write_text('version = 1\n[cutover]\nname = "x"\nflag_file = "flags.json"\n[[components]]\nid = "a"\n'
                     'flag_key = "mdm.a"\n' + items)
-    e = await Engine.open(load_plan(plan), record_start="test")
+    return load_plan(plan)
+
+
+async def test_the_checklist_pages_a_long_list_filters_it_and_summarises_it(tmp_path):
+    from textual.widgets import DataTable
+
+    e = await Engine.open(checklist_plan(tmp_path, lambda i: "critical = true\n" if i % 50 == 0 else ""),
+                          record_start="test")
     app = ConsoleApp(e, keymap={})
     try:
         async with app.run_test(size=(160, 48)) as pilot:
@@ -210,12 +216,8 @@ async def test_the_checklist_is_judged_in_an_idle_moment_before_it_is_first_show
     judged = []
     view = Checklist._view
     monkeypatch.setattr(Checklist, "_view", lambda self, item, *a: judged.append(item.id) or view(self, item, *a))
-    items = "".join(f'[[checklist]]\nid = "c{i:03d}"\nsection = "S{i % 3}"\ntitle = "step {i}"\n'
-                    + ('depends_on = ["c%03d"]\n' % (i - 1) if i % 7 == 1 else "") for i in range(600))
-    plan = tmp_path / "mdm-plan.toml"
-    plan.write_text('version = 1\n[cutover]\nname = "x"\nflag_file = "flags.json"\n[[components]]\nid = "a"\n'
-                    'flag_key = "mdm.a"\n' + items)
-    e = await Engine.open(load_plan(plan), record_start="test")
+    e = await Engine.open(checklist_plan(tmp_path, lambda i: 'depends_on = ["c%03d"]\n' % (i - 1) if i % 7 == 1
+                                         else ""), record_start="test")
     app = ConsoleApp(e, keymap={})
     try:
         async with app.run_test(size=(160, 48)) as pilot:
