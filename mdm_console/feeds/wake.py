@@ -15,6 +15,11 @@ import os
 from pathlib import Path
 
 DEBOUNCE_MS = 50  # changes this close together are one wake
+# How often the watcher's thread looks at its events and its stop flag (watchfiles' `step`, 50 ms by default):
+# each look wakes the thread and takes the interpreter's lock, 20 times a second for each watched directory of a
+# console that is otherwise asleep (benchmarks/soak.py, the quiet console's idle CPU). A change is seen within
+# a quarter of a second; the feed is read at most twice a second and the screens drawn once.
+STEP_MS = 250
 
 
 def events_enabled() -> bool:
@@ -51,7 +56,7 @@ class FileWake:
                 continue
             try:
                 self.watching = True
-                async for _ in awatch(self.dir, watch_filter=self._ours, debounce=DEBOUNCE_MS, stop_event=stop,
+                async for _ in awatch(self.dir, watch_filter=self._ours, debounce=DEBOUNCE_MS, step=STEP_MS, stop_event=stop,
                                       recursive=False, ignore_permission_denied=True):
                     self.wakes += 1
                     self.changed.set()
