@@ -24,6 +24,18 @@ def test_engine_store_plan_and_cli_load_without_textual():
     assert r.stdout.strip() == ""
 
 
+def test_the_engine_and_its_monitor_load_without_numpy_or_scipy():
+    """A command on a session with no canary out never computes a verdict: numpy waits for the first one (and
+    scipy is only the tests' reference)."""
+    code = (
+        "import sys\n"
+        "import mdm_console.engine.live, mdm_console.api.ops, mdm_console.engine.gates, mdm_console.cli.status\n"
+        "print(','.join(sorted(m for m in ('numpy', 'scipy') if m in sys.modules)))\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert r.stdout.strip() == ""
+
+
 def test_import_linter_contract_holds():
     exe = shutil.which("lint-imports", path=str(Path(sys.executable).parent))
     if exe is None:

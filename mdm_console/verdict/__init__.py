@@ -22,14 +22,26 @@ scipy.stats, which is not imported here: it cost a second of every start-up): th
 from __future__ import annotations
 
 import math
-from statistics import NormalDist
 from dataclasses import asdict, dataclass
+from statistics import NormalDist
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 REGRESSION, NO_REGRESSION, INCONCLUSIVE = "regression", "no regression detected", "inconclusive"
 MIN_OPS_FOR_REGRESSION = 50  # the normal approximation needs some data even when the evidence is loud
-MIXING_SD = np.array([0.0005, 0.002, 0.008, 0.03, 0.1])  # the mSPRT's mixing scales, equally weighted
+_MIXING_SD = (0.0005, 0.002, 0.008, 0.03, 0.1)  # the mSPRT's mixing scales, equally weighted
+
+
+def __getattr__(name: str):
+    # numpy is imported when a verdict is first computed, not with the engine: a command on a session with no
+    # canary out (`status`, `note`) never needs it.
+    if name == "MIXING_SD":
+        import numpy as np
+
+        return np.array(_MIXING_SD)
+    raise AttributeError(name)
 
 
 @dataclass(frozen=True)
@@ -140,11 +152,13 @@ def half_width(new_ops, new_errors, old_ops, old_errors, alpha: float):
     the difference and t_j = MIXING_SD_j^2. Found by bisection between two closed forms (one scale at alpha, one
     at alpha / len(MIXING_SD)); works on numpy arrays (the benchmark judges thousands of canaries at once). The
     rates in V are shrunk by half an event ((x + 0.5) / (n + 1)) so that zero errors is not zero variance."""
+    import numpy as np
+
     p_new = (np.asarray(new_errors, dtype=float) + 0.5) / (np.asarray(new_ops, dtype=float) + 1)
     p_old = (np.asarray(old_errors, dtype=float) + 0.5) / (np.asarray(old_ops, dtype=float) + 1)
     v = (p_new * (1 - p_new) / new_ops + p_old * (1 - p_old) / old_ops)[..., None]
-    t = MIXING_SD ** 2
-    k = len(MIXING_SD)
+    t = np.array(_MIXING_SD) ** 2
+    k = len(_MIXING_SD)
 
     def single(a: float):
         return np.sqrt(2 * v * (v + t) / t * np.log(np.sqrt((v + t) / v) / a)).min(axis=-1)
@@ -162,6 +176,8 @@ def half_width(new_ops, new_errors, old_ops, old_errors, alpha: float):
 
 def logsumexp(x):
     """log(sum(exp(x))) over the last axis without overflow (scipy.special.logsumexp's result)."""
+    import numpy as np
+
     top = np.max(x, axis=-1, keepdims=True)
     return np.log(np.sum(np.exp(x - top), axis=-1)) + top[..., 0]
 
@@ -169,6 +185,8 @@ def logsumexp(x):
 # ---- latency ------------------------------------------------------------------------------------------------
 def binned(sketch) -> tuple[np.ndarray, np.ndarray]:
     """(bin values in ms, counts) of a quantile sketch, sorted by value."""
+    import numpy as np
+
     from mdm_console.feeds.sketch import _GAMMA
 
     keys = sorted(sketch.buckets)
@@ -181,6 +199,8 @@ def mann_whitney_binned(x_values, x_counts, y_values, y_counts) -> tuple[float, 
     """U of y against x (pairs with y > x, ties counting half) and the two-sided p-value of the normal
     approximation with the tie correction: what scipy.stats.mannwhitneyu(y, x, method="asymptotic",
     use_continuity=False) gives on the expanded samples, computed from the bins."""
+    import numpy as np
+
     values = np.union1d(x_values, y_values)
     a = np.zeros(len(values))
     b = np.zeros(len(values))
@@ -201,6 +221,8 @@ def mann_whitney_binned(x_values, x_counts, y_values, y_counts) -> tuple[float, 
 def hodges_lehmann(x_values, x_counts, y_values, y_counts, alpha: float) -> tuple[float, float, float]:
     """Median of all pairwise differences y - x, and its 1 - alpha interval from the order statistics at
     the ranks the U distribution gives (normal approximation), weighted by the bins' counts."""
+    import numpy as np
+
     diffs = np.subtract.outer(y_values, x_values).ravel()
     weights = np.outer(y_counts, x_counts).ravel()
     order = np.argsort(diffs, kind="stable")
