@@ -113,8 +113,13 @@ async def _settle(pilot):
 async def _tables_measured(pilot):
     """Wait (with a deadline) until every table on screen has measured the rows it was given: DataTable widens
     its columns on its own Idle, which a busy machine can put after the picture (the session log was taken
-    with every column at its header's width)."""
-    from textual.widgets import DataTable
+    with every column at its header's width). And hold every input's cursor still (shown): it blinks every half
+    second, and a picture taken late enough on a busy machine had it off (the rollback wizard's)."""
+    from textual.widgets import DataTable, Input
+
+    for field in pilot.app.screen.query(Input):
+        field.cursor_blink = False
+    await pilot.pause()
 
     from mdm_console.ui.screens.base import cell_width
 

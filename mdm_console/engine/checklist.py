@@ -28,7 +28,7 @@ _json_str = json.encoder.encode_basestring  # what canonical() writes for a str 
 
 def _item_json(v: ItemView) -> str:
     """canonical() of an item's part of the state, written out: the same text (tests/test_checklist.py holds the
-    two equal), a fifth of the time, which is what a checklist's first hash costs at 4 000 items."""
+    two equal) without a json.dumps per item, which the first hash of a 4 000-item checklist makes 4 000 of."""
     by = "null" if v.by is None else _json_str(v.by)
     reason = "null" if v.reason is None else _json_str(v.reason)
     relied = canonical(v.relied_on) if v.relied_on else "{}"
