@@ -55,7 +55,7 @@ def load(args: argparse.Namespace) -> LoadedPlan:
     except PlanError as exc:
         raise CliExit(EXIT_USAGE, str(exc)) from None
     # The plan and the modules live as long as the command: out of every later collection, which otherwise
-    # scanned them again each time (a 4 000-item plan: 0.15 s of `status`, benchmarks/scale.py).
+    # scanned them again each time (a 4 000-item plan: docs/investigations.md, the collector in a command).
     gc.freeze()
     return loaded
 

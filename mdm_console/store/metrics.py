@@ -44,12 +44,8 @@ def save(rows: list[tuple], positions: list[tuple]) -> Query:
 
 
 def load_all(con: duckdb.DuckDBPyConnection) -> list[tuple]:
-    return con.execute("SELECT start, component, variant, ops, success, error, p99_ms FROM metrics ORDER BY start"
-                       ).fetchall()
-
-
-def load_all_epoch(con: duckdb.DuckDBPyConnection) -> list[tuple]:
-    """`load_all` with each bucket's start in epoch seconds (what the windows key buckets by)."""
+    """Every stored bucket, oldest first: (start in epoch seconds, what the windows key buckets by, component,
+    variant, ops, success, error, p99_ms)."""
     return con.execute("SELECT CAST(epoch(start) AS BIGINT), component, variant, ops, success, error, p99_ms "
                        "FROM metrics ORDER BY start").fetchall()
 

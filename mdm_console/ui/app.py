@@ -247,8 +247,8 @@ class ConsoleApp(Actions, SwitchHold, App):
 
     def _warm(self) -> None:
         """Once, a moment after the first figures: what the checklist screen reads first (every item's view, the
-        state hash, the sign-offs: 80 ms at 4 000 items) is made in that idle moment rather than when the
-        operator first presses 4; after it, an event makes again only what it touched (engine/checklist.py)."""
+        state hash, the sign-offs) is made in that idle moment rather than when the operator first presses 4;
+        after it, an event makes again only what it touched (engine/checklist.py)."""
         if self.screen_stack and self.ready:
             c = self.session.checklist
             c.items()
