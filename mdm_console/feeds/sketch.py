@@ -44,6 +44,19 @@ class Sketch:
         self.count += other.count
         self.zero += other.zero
 
+    def subtract(self, other: Sketch) -> None:
+        """Take out what `other` added (a sketch merged into this one before): a bucket left at nothing is gone,
+        so the sketch is the one a merge of the rest would have made."""
+        buckets = self.buckets
+        for key, n in other.buckets.items():
+            left = buckets[key] - n
+            if left:
+                buckets[key] = left
+            else:
+                del buckets[key]
+        self.count -= other.count
+        self.zero -= other.zero
+
     def quantile(self, q: float) -> float | None:
         return self.quantiles(q)[0]
 

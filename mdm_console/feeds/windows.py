@@ -101,6 +101,55 @@ class PathStats:
 PATH_OF = {NEW: "new", OLD: "old", ALL: "unknown"}
 
 
+class _Running:
+    """One component's window as running sums (a sliding window): a bucket the window reaches adds its counts and
+    sketch, a bucket it leaves takes them out again, and a line into a bucket inside it adds its own. Figures are
+    made from these three sums (one per path), not by merging every bucket's sketch again each time the window
+    moves: 400 components' merges every 5 s were most of an idle 400-component console's figures."""
+
+    __slots__ = ("first", "last", "counts", "sketches", "reports", "version")
+
+    def __init__(self, first: int, last: int) -> None:
+        self.first, self.last = first, last  # bucket starts covered, both included
+        self.counts: dict[str, list[int]] = {}  # variant -> [ops, success, error]
+        self.sketches: dict[str, Sketch] = {}
+        # variant -> at least as many as the window's buckets with a reported p99 (none: no need to look for one)
+        self.reports: dict[str, int] = {}
+        self.version = 0  # moves with every change: the figures made at a version stay true until it moves
+
+    def take(self, variant: str, ops: int, success: int, error: int, sketch: Sketch | None = None,
+             latency: float | None = None, reported: bool = False) -> None:
+        c = self.counts.get(variant)
+        if c is None:
+            c = self.counts[variant] = [0, 0, 0]
+            self.sketches[variant] = Sketch()
+        c[0] += ops
+        c[1] += success
+        c[2] += error
+        if sketch is not None and sketch.count:
+            self.sketches[variant].merge(sketch)
+        if latency is not None:
+            self.sketches[variant].add(latency)
+        if reported:
+            self.reports[variant] = self.reports.get(variant, 0) + 1
+        self.version += 1
+
+    def put(self, b: Bucket, sign: int) -> None:
+        """A whole bucket comes into the window (+1) or leaves it (-1)."""
+        if sign > 0:
+            self.take(b.variant, b.ops, b.success, b.error, b.sketch, reported=b.reported_p99 is not None)
+            return
+        c = self.counts[b.variant]
+        c[0] -= b.ops
+        c[1] -= b.success
+        c[2] -= b.error
+        if b.sketch.count:
+            self.sketches[b.variant].subtract(b.sketch)
+        if b.reported_p99 is not None:
+            self.reports[b.variant] -= 1
+        self.version += 1
+
+
 @dataclass(frozen=True)
 class WindowStats:
     component: str
@@ -154,11 +203,11 @@ class Windows:
         self.folded: dict[tuple[str, str], Folded] = {}  # (component, variant) -> counts of folded buckets
         self._revived: list[Bucket] = []  # folded buckets a late line brought back, folded again once stored
         self.unknown_ops = 0  # operations whose line gave no variant, since the console started (shown)
-        # A component's figures change only when a line reaches it or the window moves a bucket on: stats are
-        # kept per component with the change count they were computed at (a screen and the monitor read all
-        # N components every second; 400 components' sketch merges were most of an idle console's CPU).
-        self._changes: dict[str, int] = {}
-        self._stats_memo: dict[str, tuple[tuple, tuple, WindowStats]] = {}
+        # A component's figures change only when a line reaches its window or the window moves a bucket on: they
+        # are kept per component with the running window's version they were made at (a screen and the monitor
+        # read all N components every second).
+        self._running: dict[str, _Running] = {}  # component -> its window as running sums (`stats`)
+        self._stats_memo: dict[str, tuple[_Running, tuple, WindowStats]] = {}
 
     def bucket(self, ts: float, component: str, variant: str) -> Bucket:
         start = int(ts // BUCKET_SECONDS * BUCKET_SECONDS)
@@ -173,10 +222,21 @@ class Windows:
                 counts = folded.pop(start) if folded is not None else None
                 if counts is not None:  # its bucket was folded: the counts come back, the store gets the sum
                     b.ops, b.success, b.error, b.reported_p99 = counts
+                    self._unslide(b)
         return b
 
+    def _unslide(self, b: Bucket) -> None:
+        """A bucket folded, or brought back with its folded counts, inside a running window: the window is made
+        again from its buckets on the next read (a folded bucket's sketch is gone, so it cannot be taken out)."""
+        if self._inside(b) is not None:
+            del self._running[b.component]
+
+    def _inside(self, b: Bucket) -> _Running | None:
+        """The running window that holds `b`, if one does (a line into it adds to the sums at once)."""
+        r = self._running.get(b.component)
+        return r if r is not None and r.first <= b.start <= r.last else None
+
     def _touched(self, b: Bucket, ts: float) -> None:
-        self._changes[b.component] = self._changes.get(b.component, 0) + 1
         b.last_ts = max(b.last_ts, ts)
         b.stored = False
         self._dirty[(b.start, b.component, b.variant)] = b
@@ -204,6 +264,8 @@ class Windows:
             b.sketch.merge(t.sketch)
         if t.reported_p99 is not None:
             b.reported_p99 = max(b.reported_p99 or 0.0, t.reported_p99)
+        if (r := self._inside(b)) is not None:
+            r.take(t.variant, t.ops, t.success, t.error, t.sketch, reported=t.reported_p99 is not None)
         self._touched(b, t.last_ts)
 
     def add_op(self, ts: float, component: str, ok: bool, latency_ms: float | None, variant: str) -> None:
@@ -215,6 +277,8 @@ class Windows:
             b.error += 1
         if latency_ms is not None:
             b.sketch.add(latency_ms)
+        if (r := self._inside(b)) is not None:
+            r.take(variant, 1, int(ok), int(not ok), latency=latency_ms)
         self._touched(b, ts)
 
     def add_aggregate(self, ts: float, component: str, success: int, error: int, p99: float | None,
@@ -225,6 +289,8 @@ class Windows:
         b.error += error
         if p99 is not None:
             b.reported_p99 = max(b.reported_p99 or 0.0, p99)
+        if (r := self._inside(b)) is not None:
+            r.take(variant, success + error, success, error, reported=p99 is not None)
         self._touched(b, ts)
 
     def restore(self, rows: list[tuple]) -> None:
@@ -232,6 +298,7 @@ class Windows:
         oldest first; a component the plan no longer has is left out. One pass, as many rows as the session
         stored (13 000 for 400 components after a few minutes; the start of every command and console)."""
         buckets, index, components = self.buckets, self._by_start, self.components
+        self._running.clear()  # made again from the buckets on the next read
         for start, comp, variant, ops, success, error, p99 in rows:
             if comp not in components:
                 continue
@@ -247,7 +314,6 @@ class Windows:
     def restored(self, b: Bucket) -> None:
         """A bucket loaded from the store: index it without marking it changed."""
         b.stored = True
-        self._changes[b.component] = self._changes.get(b.component, 0) + 1
         if b.last_ts > self._newest.get(b.component, 0.0):
             self._newest[b.component] = b.last_ts
 
@@ -265,42 +331,91 @@ class Windows:
         return [b for s in keys for b in starts.get(s, ()) if variants is None or b.variant in variants]
 
     def stats(self, component: str, now: datetime) -> WindowStats:
-        t = now.timestamp()
-        changes, stale = self._changes.get(component, 0), self.stale.get(component)
-        span = (int((t - self.window_seconds) // BUCKET_SECONDS), int(t // BUCKET_SECONDS))
+        """The component's figures over the window ending at `now`: made again only when a line reached the window
+        or the window took in or let go of a bucket, or (an empty window dates its figures by the newest sample
+        outside it) a line came outside it: the same object otherwise."""
+        r = self._slide(component, now.timestamp())
+        stale = self.stale.get(component)
         memo = self._stats_memo.get(component)
-        if memo is None or memo[0] != (changes, span):
-            chosen = self._select(component, t - self.window_seconds, t)
-            # The window moved a bucket on: the same figures (the same object) unless a bucket left it at its
-            # start (one coming in at its end was touched, so counted as a change).
-            same = (changes, len(chosen), chosen[0].start if chosen else None)
-            stats = memo[2] if memo is not None and memo[1] == same else self._stats(component, chosen)
-            memo = self._stats_memo[component] = ((changes, span), same, stats)
+        key = (r.version, self._newest.get(component))
+        if memo is None or memo[0] is not r or memo[1] != key:
+            memo = self._stats_memo[component] = (r, key, self._figures(component, r))
         if memo[2].stale_reason != stale:  # its words change every second ("no data for 16 s")
             memo = self._stats_memo[component] = (*memo[:2], replace(memo[2], stale_reason=stale))
         return memo[2]
 
-    def _stats(self, component: str, chosen: list[Bucket]) -> WindowStats:
-        parts = {v: [b for b in chosen if b.variant == v] for v in (NEW, OLD, ALL)}
-        sketches = {v: _merged(part) for v, part in parts.items()}
-        paths = {PATH_OF[v]: _path(PATH_OF[v], self.window_seconds, parts[v], sketches[v]) for v in parts}
-        ops = sum(b.ops for b in chosen)
-        success = sum(b.success for b in chosen)
-        error = sum(b.error for b in chosen)
-        sk = _merged_sketches(sketches.values())  # the paths' sketches, not every bucket's again
+    def _slide(self, component: str, t: float) -> _Running:
+        """The component's running window moved to end at `t`: the buckets it leaves taken out, those it reaches
+        added. Made afresh the first time, when time went back, after a long gap, or when folding reached into it
+        (`_unslide`)."""
+        first = int((t - self.window_seconds) // BUCKET_SECONDS * BUCKET_SECONDS)
+        last = int(t // BUCKET_SECONDS * BUCKET_SECONDS)
+        starts = self._by_start.get(component, {})
+        r = self._running.get(component)
+        if r is not None and (first < r.first or last < r.last or last - r.last > self.window_seconds):
+            r = None
+        if r is None:
+            r = self._running[component] = _Running(first, last)
+            for s in range(first, last + BUCKET_SECONDS, BUCKET_SECONDS):
+                for b in starts.get(s, ()):
+                    r.put(b, +1)
+            return r
+        if first == r.first and last == r.last:
+            return r
+        for s in range(r.first, min(first, r.last + BUCKET_SECONDS), BUCKET_SECONDS):
+            for b in starts.get(s, ()):
+                r.put(b, -1)
+        for s in range(max(r.last + BUCKET_SECONDS, first), last + BUCKET_SECONDS, BUCKET_SECONDS):
+            for b in starts.get(s, ()):
+                r.put(b, +1)
+        r.first, r.last = first, last
+        return r
+
+    def _figures(self, component: str, r: _Running) -> WindowStats:
+        seconds, none = self.window_seconds, (0, 0, 0)
+        paths, ops, success, error = {}, 0, 0, 0
+        sk = Sketch()
+        for variant, (o, s, e) in r.counts.items():
+            ops, success, error = ops + o, success + s, error + e
+        for variant in (NEW, OLD, ALL):
+            o, _, e = r.counts.get(variant, none)
+            part = r.sketches.get(variant)
+            if part is not None and part.count:
+                p99, method = part.quantile(0.99), "sketch (±1 %)"
+                sk.merge(part)
+            elif (reported := self._reported_in(component, r, variant)) is not None:
+                p99, method = reported, "max of reported p99"
+            else:
+                p99, method = None, "none"
+            paths[PATH_OF[variant]] = PathStats(PATH_OF[variant], seconds, o, e, p99, method)
         if sk.count:
             (p50, p95, p99), method = sk.quantiles(0.5, 0.95, 0.99), "sketch (±1 %)"
-        elif _reported(chosen) is not None:
-            p50, p95, p99, method = None, None, _reported(chosen), "max of reported p99"
+        elif (reported := self._reported_in(component, r)) is not None:
+            p50, p95, p99, method = None, None, reported, "max of reported p99"
         else:
             p50 = p95 = p99 = None
             method = "none"
-        newest = max((b.last_ts for b in chosen), default=0.0) or self.newest(component)
+        newest = self._newest_in(component, r) or self.newest(component)
         return WindowStats(
-            component, ops, success, error, ops / self.window_seconds,
-            success / ops if ops else None, error / ops if ops else None, p50, p95, p99, method,
-            datetime.fromtimestamp(newest, UTC) if newest else None, None,
-            self.window_seconds, paths)
+            component, ops, success, error, ops / seconds, success / ops if ops else None,
+            error / ops if ops else None, p50, p95, p99, method,
+            datetime.fromtimestamp(newest, UTC) if newest else None, None, seconds, paths)
+
+    def _reported_in(self, component: str, r: _Running, variant: str | None = None) -> float | None:
+        """The highest p99 the window's aggregate lines reported (of one path, or of all)."""
+        if not any(n for v, n in r.reports.items() if variant is None or v == variant):
+            return None
+        return _reported([b for b in self._select(component, r.first, r.last + BUCKET_SECONDS - 1e-3)
+                          if variant is None or b.variant == variant])
+
+    def _newest_in(self, component: str, r: _Running) -> float:
+        """The newest sample time in the window: in its newest bucket that has any (buckets follow each other)."""
+        starts = self._by_start.get(component, {})
+        for s in range(r.last, r.first - BUCKET_SECONDS, -BUCKET_SECONDS):
+            newest = max((b.last_ts for b in starts.get(s, ())), default=0.0)
+            if newest:
+                return newest
+        return 0.0
 
     def path(self, component: str, variant: str, now: float, seconds: float) -> PathStats:
         """One path's figures over the last `seconds` (whole 5-s buckets: up to one bucket more)."""
@@ -364,6 +479,7 @@ class Windows:
                 self._fold(b)
 
     def _fold(self, b: Bucket) -> None:
+        self._unslide(b)
         del self.buckets[(b.start, b.component, b.variant)]
         self.folded.setdefault((b.component, b.variant), Folded()).append(b)
 
