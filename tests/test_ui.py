@@ -624,6 +624,32 @@ async def test_the_host_pane_ages_its_sample_at_the_samplers_own_resolution(tmp_
         await e.close()
 
 
+def test_old_figures_age_in_the_windows_step_all_rows_at_once():
+    """Under 20 s an age reads to the second; past it, in the figures' 5-second buckets: every row's age moves at
+    the same moment (the table is drawn again once per 5 s, not at each second some row's age moves on), never
+    goes back, and stays within 5 s of the exact age."""
+    from datetime import UTC, datetime, timedelta
+
+    from mdm_console.ui.widgets.health_table import age_text
+
+    t0 = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)  # a multiple of 5 s
+    assert age_text(t0, t0 + timedelta(seconds=7.9)) == "7s ago"
+    assert age_text(t0, t0 + timedelta(seconds=19.9)) == "19s ago"
+    samples = [t0 + timedelta(seconds=k * 0.7) for k in range(15)]  # rows whose newest figures differ
+    shown_before = [0] * len(samples)
+    moved_at = set()
+    for tenth in range(150, 1000):  # ages up to 100 s: all read in seconds
+        now = t0 + timedelta(seconds=tenth / 10)
+        for n, m in enumerate(samples):
+            exact = (now - m).total_seconds()
+            shown = int(age_text(m, now).removesuffix("s ago"))
+            assert abs(shown - exact) < 5 and shown >= shown_before[n]
+            if exact >= 20 and shown != shown_before[n] and shown_before[n] >= 20:
+                moved_at.add(tenth % 50)
+            shown_before[n] = shown
+    assert moved_at == {0}  # past 20 s, any row's age moves only as the clock enters a new 5-s step
+
+
 def test_full_collections_wait_for_a_pause_in_the_keys():
     """The console's full garbage collection runs after keys (what makes the garbage) once they pause,
     at most every `every` seconds; with no keys at all, rarely; never while keys keep coming."""

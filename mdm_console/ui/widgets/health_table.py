@@ -11,16 +11,27 @@ from mdm_console.ui.safe import escape
 from mdm_console.ui.tones import toned
 
 
+AGE_EXACT_S = 20  # ages below this read to the second (a feed goes stale after 15 s by default)
+
+
 def age_text(measured: datetime | None, now: datetime, within: float = 0) -> str:
-    """How old a figure is. `within`: the source's own sampling interval; a figure younger than that is
-    as fresh as the source makes them ("<2s ago"), so the text does not tick every second for nothing
-    (a redraw a second was most of the idle console's CPU: benchmarks/soak.py)."""
+    """How old a figure is. `within`: the source's own sampling interval; a figure younger than that is as fresh
+    as the source makes them ("<2s ago"), so the text does not tick every second for nothing. Past AGE_EXACT_S an
+    age is counted in the figures' own 5-second buckets (now's bucket less the sample's: within 5 s of the exact
+    age, never going back), so every row's age moves at the same moment as the window does, once per 5 s: any
+    changed cell draws the whole health table again (Textual's DataTable renders every visible cell), and quiet
+    components' ages ticking at different seconds were the largest part of an idle 400-component console's CPU
+    (benchmarks/scale.py)."""
     if measured is None:
         return "never"
     age = max(0.0, (now - measured).total_seconds())
     if age < within:
         return f"<{within:g}s ago"
     secs = int(age)
+    if secs >= AGE_EXACT_S:
+        from mdm_console.client.session import BUCKET_SECONDS as step  # loaded with the session, after the first paint
+
+        secs = max(AGE_EXACT_S, int(now.timestamp() // step - measured.timestamp() // step) * step)
     return f"{secs}s ago" if secs < 120 else f"{secs // 60}m ago" if secs < 7200 else f"{secs // 3600}h ago"
 
 
