@@ -381,9 +381,9 @@ class LiveMonitor:
             if t:
                 changes.append(t)
         for comp in self.windows.components:
+            if stale:  # a stale feed's figures are not judged (its own alert says why); not even made
+                break
             st = self.stats(comp)
-            if st.stale_reason:
-                continue
             # The new path decides the component's alerts (blended figures only when the feed gives no
             # variant, and they say so); the old path has its own, so a bad day on it is not the canary's.
             for path, prefix in ((st.primary, ""), (st.old, "old:")):
