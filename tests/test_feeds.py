@@ -724,3 +724,23 @@ def test_the_sliding_window_equals_a_fresh_pass_over_its_buckets(seed):
             if before is not None and w._running[comp] is before[0] and before[1] != before[0].first:
                 slid += 1
     assert slid > 100  # most reads slid the kept window on rather than making it again
+
+
+def test_restored_buckets_take_late_samples_each_into_their_own_sketch():
+    """Restored buckets (counts from the store, no samples) share one empty sketch until a line brings one a
+    sample: that bucket's sample must not reach any other restored bucket, and the figures count it once."""
+    from mdm_console.feeds.parse import Tally
+
+    t0 = 1_800_000_000
+    w = Windows(["a", "b"], 60)
+    w.restore([(t0 + 5 * k, c, v, 10, 9, 1, None) for k in range(6) for c in ("a", "b") for v in ("new", "old")])
+    w.add_op(t0 + 1, "a", True, 250.0, "new")
+    tally = Tally(t0 + 10, "b", "old", success=1, last_ts=t0 + 11)
+    tally.sketch.add(40.0)
+    w.add_tally(tally)
+    at = datetime.fromtimestamp(t0 + 31, UTC)
+    a, b = w.stats("a", at), w.stats("b", at)
+    assert (a.new.ops, a.new.p99_ms is not None, a.old.p99_ms) == (61, True, None)
+    assert abs(a.new.p99_ms - 250.0) <= 250.0 * ALPHA
+    assert (b.old.ops, b.new.p99_ms) == (61, None) and abs(b.old.p99_ms - 40.0) <= 40.0 * ALPHA
+    assert sum(1 for x in w.buckets.values() if x.sketch.count) == 2  # the two buckets that were sent a sample

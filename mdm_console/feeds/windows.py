@@ -261,7 +261,7 @@ class Windows:
         b.success += t.success
         b.error += t.error
         if t.sketch.count:
-            b.sketch.merge(t.sketch)
+            _own_sketch(b).merge(t.sketch)
         if t.reported_p99 is not None:
             b.reported_p99 = max(b.reported_p99 or 0.0, t.reported_p99)
         if (r := self._inside(b)) is not None:
@@ -276,7 +276,7 @@ class Windows:
         else:
             b.error += 1
         if latency_ms is not None:
-            b.sketch.add(latency_ms)
+            _own_sketch(b).add(latency_ms)
         if (r := self._inside(b)) is not None:
             r.take(variant, 1, int(ok), int(not ok), latency=latency_ms)
         self._touched(b, ts)
@@ -296,26 +296,25 @@ class Windows:
     def restore(self, rows: list[tuple]) -> None:
         """Buckets loaded from the store, (start in epoch seconds, component, variant, ops, success, error, p99),
         oldest first; a component the plan no longer has is left out. One pass, as many rows as the session
-        stored (13 000 for 400 components after a few minutes; the start of every command and console)."""
-        buckets, index, components = self.buckets, self._by_start, self.components
+        stored (13 000 for 400 components after a few minutes; the start of every command and console): the
+        buckets share one empty sketch until a late line brings them a sample (`_own_sketch`)."""
+        buckets, index, newest = self.buckets, self._by_start, self._newest
+        known = set(self.components)
         self._running.clear()  # made again from the buckets on the next read
+        end = BUCKET_SECONDS - 1e-3
         for start, comp, variant, ops, success, error, p99 in rows:
-            if comp not in components:
+            if comp not in known:
                 continue
             key = (start, comp, variant)
+            last_ts = start + end
             b = buckets.get(key)
             if b is None:
-                b = buckets[key] = Bucket(start, comp, variant)
+                b = buckets[key] = Bucket(start, comp, variant, ops, success, error, _NO_SAMPLES, p99, last_ts, True)
                 index.setdefault(comp, {}).setdefault(start, []).append(b)
-            b.ops, b.success, b.error, b.reported_p99 = ops, success, error, p99
-            b.last_ts = start + BUCKET_SECONDS - 1e-3
-            self.restored(b)
-
-    def restored(self, b: Bucket) -> None:
-        """A bucket loaded from the store: index it without marking it changed."""
-        b.stored = True
-        if b.last_ts > self._newest.get(b.component, 0.0):
-            self._newest[b.component] = b.last_ts
+            else:
+                b.ops, b.success, b.error, b.reported_p99, b.last_ts, b.stored = ops, success, error, p99, last_ts, True
+            if last_ts > newest.get(comp, 0.0):
+                newest[comp] = last_ts
 
     def _select(self, component: str, since: float, until: float, variants: set[str] | None = None):
         starts = self._by_start.get(component, {})
@@ -497,6 +496,16 @@ class Windows:
         for b in buckets:
             b.stored = False
             self._dirty[(b.start, b.component, b.variant)] = b
+
+
+_NO_SAMPLES = Sketch()  # the sketch of every restored bucket (the store keeps counts, not samples): never added to
+
+
+def _own_sketch(b: Bucket) -> Sketch:
+    """The bucket's sketch, its own from the first sample on (a restored bucket shares `_NO_SAMPLES` until then)."""
+    if b.sketch is _NO_SAMPLES:
+        b.sketch = Sketch()
+    return b.sketch
 
 
 def _path(path: str, seconds: float, part: list[Bucket], sk: Sketch | None = None) -> PathStats:
