@@ -25,6 +25,7 @@ SCRIPTS = {  # name -> (quick flags, full flags)
     "startup": (["--runs", "3"], ["--runs", "5"]),
     "lock": (["--runs", "3"], []),
     "plan_load": (["--runs", "3"], []),
+    "restore": (["--components", "40", "--runs", "1"], []),
     "duckdb_heap": (["--rounds", "2", "--statements", "1000"], []),
     "redact": ([], []),
     "faults": ([], []),

@@ -744,3 +744,28 @@ def test_restored_buckets_take_late_samples_each_into_their_own_sketch():
     assert abs(a.new.p99_ms - 250.0) <= 250.0 * ALPHA
     assert (b.old.ops, b.new.p99_ms) == (61, None) and abs(b.old.p99_ms - 40.0) <= 40.0 * ALPHA
     assert sum(1 for x in w.buckets.values() if x.sketch.count) == 2  # the two buckets that were sent a sample
+
+
+def test_restoring_folds_what_the_window_left_as_compact_would():
+    """Stored buckets older than the window go straight into the folded columns when restored: the stage
+    counters, the window's figures and a late line's bucket total are what restoring them all and folding after
+    gives."""
+    t0 = 1_800_000_000
+    rows = [(t0 + 5 * k, c, v, 3 + k % 4, 2 + k % 4, 1, 80.0 if k % 7 == 0 else None)
+            for k in range(300) for c in ("a", "b") for v in ("new", "old", "all")]
+    now = t0 + 5 * 300 + 2
+    late, direct = Windows(["a", "b"], 120), Windows(["a", "b"], 120)
+    late.restore(rows)
+    late.compact(now)
+    direct.restore(rows, now)
+    assert len(direct.buckets) == len(late.buckets) < len(rows) / 5  # the rest is folded in both
+    at = datetime.fromtimestamp(now, UTC)
+    for c in ("a", "b"):
+        assert _figures(direct.stats(c, at)) == _figures(late.stats(c, at))
+        for since in (t0 - 10, t0 + 333, t0 + 1400):
+            when = datetime.fromtimestamp(since, UTC)
+            assert direct.since_counts(c, when) == late.since_counts(c, when)
+    for w in (late, direct):  # a line for an old bucket: the store is given that bucket's total
+        w.add_op(t0 + 51, "a", False, 12.0, "new")
+    (x,), (y,) = late.unstored(now), direct.unstored(now)
+    assert (x.start, x.ops, x.success, x.error) == (y.start, y.ops, y.success, y.error) == (t0 + 50, 6, 4, 2)

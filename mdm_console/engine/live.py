@@ -294,7 +294,7 @@ class LiveMonitor:
 
     async def _restore(self) -> None:
         """Windows and the feed position from the store: a restart neither loses nor re-reads data."""
-        self.windows.restore(await self.engine.store.acall(mstore.load_all))
+        self.windows.restore(await self.engine.store.acall(mstore.load_all), self.engine.now().timestamp())
         self._positions = await self.engine.store.acall(mstore.positions)
         self._saved_positions = dict(self._positions)
 

@@ -57,6 +57,17 @@ class Folded:
         for col, v in zip(self._columns(), self._values(b), strict=True):
             col.append(v)
 
+    def add(self, start: int, ops: int, success: int, error: int, p99: float | None) -> None:
+        """A stored bucket's counts, folded as they are restored (`Windows.restore`), starts in order."""
+        if self.start and start <= self.start[-1]:
+            self.append(Bucket(start, "", "", ops, success, error, reported_p99=p99))
+            return
+        self.start.append(start)
+        self.ops.append(ops)
+        self.success.append(success)
+        self.error.append(error)
+        self.p99.append(math.nan if p99 is None else p99)
+
     def pop(self, start: int) -> tuple[int, int, int, float | None] | None:
         """Take out the counts of the bucket at `start` (a late line revives it), if folded here."""
         i = bisect_left(self.start, start)
@@ -293,28 +304,43 @@ class Windows:
             r.take(variant, success + error, success, error, reported=p99 is not None)
         self._touched(b, ts)
 
-    def restore(self, rows: list[tuple]) -> None:
+    def restore(self, rows: list[tuple], now: float | None = None) -> None:
         """Buckets loaded from the store, (start in epoch seconds, component, variant, ops, success, error, p99),
         oldest first; a component the plan no longer has is left out. One pass, as many rows as the session
-        stored (13 000 for 400 components after a few minutes; the start of every command and console): the
-        buckets share one empty sketch until a late line brings them a sample (`_own_sketch`)."""
-        buckets, index, newest = self.buckets, self._by_start, self._newest
+        stored (13 000 for 400 components after a few minutes, 576 000 after an hour; the start of every command
+        and console). With `now`, the buckets the window no longer covers go straight into the folded columns, as
+        `compact` would put them (an hour of 400 components made 576 000 Bucket objects first: seconds and
+        hundreds of MiB, docs/investigations.md); the others share one empty sketch until a line brings them a
+        sample (`_own_sketch`)."""
+        buckets, index, newest, folded = self.buckets, self._by_start, self._newest, self.folded
         known = set(self.components)
         self._running.clear()  # made again from the buckets on the next read
         end = BUCKET_SECONDS - 1e-3
+        horizon = -math.inf if now is None else self._horizon(now)
         for start, comp, variant, ops, success, error, p99 in rows:
             if comp not in known:
                 continue
             key = (start, comp, variant)
             last_ts = start + end
+            if last_ts > newest.get(comp, 0.0):
+                newest[comp] = last_ts
             b = buckets.get(key)
-            if b is None:
+            if b is None and start < horizon:
+                f = folded.get((comp, variant))
+                if f is None:
+                    f = folded[(comp, variant)] = Folded()
+                f.add(start, ops, success, error, p99)
+                self._compacted[comp] = horizon
+            elif b is None:
                 b = buckets[key] = Bucket(start, comp, variant, ops, success, error, _NO_SAMPLES, p99, last_ts, True)
                 index.setdefault(comp, {}).setdefault(start, []).append(b)
             else:
                 b.ops, b.success, b.error, b.reported_p99, b.last_ts, b.stored = ops, success, error, p99, last_ts, True
-            if last_ts > newest.get(comp, 0.0):
-                newest[comp] = last_ts
+
+    def _horizon(self, now: float) -> int:
+        """The start below which buckets are folded: out of the window, with two buckets to spare."""
+        horizon = int(now - self.window_seconds - 2 * BUCKET_SECONDS)
+        return horizon - horizon % BUCKET_SECONDS
 
     def _select(self, component: str, since: float, until: float, variants: set[str] | None = None):
         starts = self._by_start.get(component, {})
@@ -456,8 +482,7 @@ class Windows:
         """Fold the stored buckets the window no longer covers: their counts stay for the gates, their
         samples go. Walks only the buckets that fell out of the window since the last call.
         """
-        horizon = int(now - self.window_seconds - 2 * BUCKET_SECONDS)
-        horizon -= horizon % BUCKET_SECONDS
+        horizon = self._horizon(now)
         for comp, starts in self._by_start.items():
             if not starts:
                 continue
