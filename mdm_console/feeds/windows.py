@@ -115,8 +115,8 @@ PATH_OF = {NEW: "new", OLD: "old", ALL: "unknown"}
 class _Running:
     """One component's window as running sums (a sliding window): a bucket the window reaches adds its counts and
     sketch, a bucket it leaves takes them out again, and a line into a bucket inside it adds its own. Figures are
-    made from these three sums (one per path), not by merging every bucket's sketch again each time the window
-    moves: 400 components' merges every 5 s were most of an idle 400-component console's figures."""
+    made from these sums (one per path), not by merging every bucket's sketch again each time the window moves
+    (every 5 s, for every component)."""
 
     __slots__ = ("first", "last", "counts", "sketches", "reports", "version")
 
