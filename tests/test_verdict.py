@@ -71,7 +71,7 @@ def test_the_error_interval_is_where_the_mixture_likelihood_ratio_reaches_one_ov
     v = error_verdict(*counts, **KW)
     p_new, p_old = (x_new + 0.5) / (n_new + 1), (x_old + 0.5) / (n_old + 1)
     var = p_new * (1 - p_new) / n_new + p_old * (1 - p_old) / n_old
-    t = MIXING_SD ** 2
+    t = np.array(MIXING_SD) ** 2
     half = v.high - v.diff
     ratio = np.mean(np.sqrt(var / (var + t)) * np.exp(t * half ** 2 / (2 * var * (var + t))))
     assert v.diff == pytest.approx(x_new / n_new - x_old / n_old)

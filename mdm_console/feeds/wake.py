@@ -56,8 +56,8 @@ class FileWake:
                 continue
             try:
                 self.watching = True
-                async for _ in awatch(self.dir, watch_filter=self._ours, debounce=DEBOUNCE_MS, step=STEP_MS, stop_event=stop,
-                                      recursive=False, ignore_permission_denied=True):
+                async for _ in awatch(self.dir, watch_filter=self._ours, debounce=DEBOUNCE_MS, step=STEP_MS,
+                                      stop_event=stop, recursive=False, ignore_permission_denied=True):
                     self.wakes += 1
                     self.changed.set()
             except Exception as exc:  # noqa: BLE001 - events are an optimisation: fall back to the poll

@@ -49,24 +49,21 @@ class Folded:
         self.p99 = array("d")  # reported p99, NaN when none
 
     def append(self, b: Bucket) -> None:
-        if self.start and b.start <= self.start[-1]:  # a bucket revived by a late line, folded again
-            i = bisect_left(self.start, b.start)
-            for col, v in zip(self._columns(), self._values(b), strict=True):
-                col.insert(i, v)
-            return
-        for col, v in zip(self._columns(), self._values(b), strict=True):
-            col.append(v)
+        self.add(b.start, b.ops, b.success, b.error, b.reported_p99)
 
     def add(self, start: int, ops: int, success: int, error: int, p99: float | None) -> None:
-        """A stored bucket's counts, folded as they are restored (`Windows.restore`), starts in order."""
-        if self.start and start <= self.start[-1]:
-            self.append(Bucket(start, "", "", ops, success, error, reported_p99=p99))
+        """One bucket's counts (a bucket the window left, or a stored one as it is restored), kept in start order."""
+        p99 = math.nan if p99 is None else p99
+        if self.start and start <= self.start[-1]:  # a bucket revived by a late line, folded again
+            i = bisect_left(self.start, start)
+            for col, v in zip(self._columns(), (start, ops, success, error, p99), strict=True):
+                col.insert(i, v)
             return
-        self.start.append(start)
+        self.start.append(start)  # in order (every fold, every restored row): no tuple, no loop
         self.ops.append(ops)
         self.success.append(success)
         self.error.append(error)
-        self.p99.append(math.nan if p99 is None else p99)
+        self.p99.append(p99)
 
     def pop(self, start: int) -> tuple[int, int, int, float | None] | None:
         """Take out the counts of the bucket at `start` (a late line revives it), if folded here."""
@@ -82,10 +79,6 @@ class Folded:
 
     def _columns(self):
         return self.start, self.ops, self.success, self.error, self.p99
-
-    @staticmethod
-    def _values(b: Bucket):
-        return b.start, b.ops, b.success, b.error, math.nan if b.reported_p99 is None else b.reported_p99
 
 
 @dataclass(frozen=True)

@@ -31,17 +31,9 @@ if TYPE_CHECKING:
 
 REGRESSION, NO_REGRESSION, INCONCLUSIVE = "regression", "no regression detected", "inconclusive"
 MIN_OPS_FOR_REGRESSION = 50  # the normal approximation needs some data even when the evidence is loud
-_MIXING_SD = (0.0005, 0.002, 0.008, 0.03, 0.1)  # the mSPRT's mixing scales, equally weighted
-
-
-def __getattr__(name: str):
-    # numpy is imported when a verdict is first computed, not with the engine: a command on a session with no
-    # canary out (`status`, `note`) never needs it.
-    if name == "MIXING_SD":
-        import numpy as np
-
-        return np.array(_MIXING_SD)
-    raise AttributeError(name)
+# The mSPRT's mixing scales, equally weighted. A tuple: numpy is imported when a verdict is first computed, not
+# with the engine (a command on a session with no canary out, `status` or `note`, never needs it).
+MIXING_SD = (0.0005, 0.002, 0.008, 0.03, 0.1)
 
 
 @dataclass(frozen=True)
@@ -157,8 +149,8 @@ def half_width(new_ops, new_errors, old_ops, old_errors, alpha: float):
     p_new = (np.asarray(new_errors, dtype=float) + 0.5) / (np.asarray(new_ops, dtype=float) + 1)
     p_old = (np.asarray(old_errors, dtype=float) + 0.5) / (np.asarray(old_ops, dtype=float) + 1)
     v = (p_new * (1 - p_new) / new_ops + p_old * (1 - p_old) / old_ops)[..., None]
-    t = np.array(_MIXING_SD) ** 2
-    k = len(_MIXING_SD)
+    t = np.array(MIXING_SD) ** 2
+    k = len(MIXING_SD)
 
     def single(a: float):
         return np.sqrt(2 * v * (v + t) / t * np.log(np.sqrt((v + t) / v) / a)).min(axis=-1)
