@@ -769,3 +769,48 @@ def test_restoring_folds_what_the_window_left_as_compact_would():
         w.add_op(t0 + 51, "a", False, 12.0, "new")
     (x,), (y,) = late.unstored(now), direct.unstored(now)
     assert (x.start, x.ops, x.success, x.error) == (y.start, y.ops, y.success, y.error) == (t0 + 50, 6, 4, 2)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_the_figures_key_moves_whenever_any_components_figures_can(seed):
+    """A screen draws 400 components' figures only when `figures_key` moved: two reads under the same key must
+    give every component the same figures, whatever came between (lines of every kind, late and behind the
+    folding, folding, a restore, staleness, time moving within a bucket or past one), and the key must stay put
+    when nothing came (else the screen gains nothing)."""
+    from mdm_console.feeds.parse import Tally
+
+    rnd = random.Random(seed)
+    comps = ["a", "b", "c"]
+    w = Windows(comps, 60)
+    t = 1_800_000_000.0
+    last, kept = None, 0
+    for step in range(500):
+        t += rnd.choice([0.2, 0.5, 1, 1, 3, 9])
+        what = rnd.random()
+        if what < 0.4:
+            pass  # nothing came
+        elif what < 0.6:
+            w.add_op(t - rnd.choice([0, 2, 70]), rnd.choice(comps), rnd.random() > 0.3, rnd.uniform(1, 500),
+                     rnd.choice(["new", "old"]))
+        elif what < 0.7:
+            w.add_aggregate(t - rnd.choice([0, 400]), rnd.choice(comps), rnd.randint(0, 9), rnd.randint(0, 2),
+                            rnd.choice([None, 90.0]), "all")
+        elif what < 0.78:
+            tally = Tally(int(t // 5 * 5), rnd.choice(comps), "new", success=rnd.randint(1, 5), last_ts=t)
+            tally.sketch.add(rnd.uniform(1, 300))
+            w.add_tally(tally)
+        elif what < 0.88:
+            w.unstored(t)
+            w.compact(t)
+        elif what < 0.95:
+            w.stale = rnd.choice([{}, {"a": "quiet for 30 s"}, {c: "the feed is quiet" for c in comps}])
+        else:
+            w.restore([(int(t // 5 * 5) - 5, rnd.choice(comps), "old", 4, 3, 1, None)])
+        at = datetime.fromtimestamp(t, UTC)
+        key = w.figures_key(t)
+        figures = {c: _figures(w.stats(c, at)) + (w.stats(c, at).stale_reason,) for c in comps}
+        if last is not None and last[0] == key:
+            assert figures == last[1], (seed, step)
+            kept += 1
+        last = (key, figures)
+    assert kept > 50  # the key stayed put between many reads

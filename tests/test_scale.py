@@ -254,3 +254,46 @@ async def test_rows_kept_between_redraws_take_the_new_themes_colours(tmp_path):
             await until(pilot, lambda: table.get_row("pre.backup")[0].style == light)
     finally:
         await e.close()
+
+
+async def test_the_dashboard_shows_a_line_or_a_stage_change_at_once_though_it_skips_passes_that_nothing_moved(
+        tmp_path):
+    """The dashboard makes its rows again only when the session's figures, its state or the theme moved. With
+    the clock held (the window never moves on a bucket), a new line must still reach its row, and a stage change
+    its stage cell, within a tick or two; and a pass that nothing moved reuses the rows it made."""
+    held = datetime.now(UTC)
+    e = await Engine.open(write_many(tmp_path), record_start="test")
+    e.clock = lambda: held
+    monitor = LiveMonitor(e)
+    await monitor.start()
+    app = ConsoleApp(e, monitor=monitor, keymap={})
+    try:
+        async with app.run_test(size=(160, 48)) as pilot:
+            table = app.screen.query_one(HealthTable)
+            await until(pilot, lambda: table.row_count == N and table.counts.get("critical") == 2)
+            await until(pilot, lambda: str(table.get_row("svc0000")[table.shown.index("new_ops")]) == "100")
+            # passes go by with nothing moved: the rows are not made again (two ticks in a row)
+            seen = {"rows": None, "since": 0}
+
+            def settled() -> bool:
+                if table._ranked is not seen["rows"]:
+                    seen.update(rows=table._ranked, since=monitor.ticks)
+                return monitor.ticks >= seen["since"] + 2
+
+            await until(pilot, settled)
+            with (tmp_path / "ops.jsonl").open("a") as f:
+                for _ in range(25):
+                    f.write(json.dumps({"ts": held.isoformat(), "component": "svc0000", "outcome": "success",
+                                        "latency_ms": 20, "variant": "new"}) + "\n")
+            await until(pilot, lambda: str(table.get_row("svc0000")[table.shown.index("new_ops")]) == "125",
+                        timeout=4)
+            # Two stages on: with the clock held both began at the same instant, so the verdict (on the counts since
+            # its stage began) is the same after the second as after the first; only the state says it moved.
+            for _ in range(2):
+                await e.rollout.advance("svc0001", override="drill")
+                st = e.state.components["svc0001"]
+                await until(pilot, lambda st=st: str(table.get_row("svc0001")[table.shown.index("stage")])
+                            == f"{st.stage} {st.percent:g}%", timeout=3)
+    finally:
+        await monitor.stop()
+        await e.close()

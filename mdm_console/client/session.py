@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import socket
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Hashable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -94,6 +94,12 @@ class Session:
         """Why the session can no longer be followed (its service ended), or None."""
         return None
 
+    def figures_key(self) -> Hashable:
+        """Equal for two reads only if no component's `stats` or `verdict` can differ between them, so a screen
+        that drew every component can tell that none changed without asking each one (the dashboard at 400
+        components: benchmarks/scale.py). None: not known, ask."""
+        return None
+
     # ---- events ----------------------------------------------------------------------------------------------
     def _publish(self, ev) -> None:
         for q in list(self._subscribers):
@@ -140,6 +146,10 @@ class EmbeddedSession(Session):
 
     def stats(self, component: str):
         return self._monitor.stats(component)
+
+    def figures_key(self) -> Hashable:
+        key = getattr(self._monitor, "figures_key", None)  # a health view that cannot say: None, ask each component
+        return key() if key is not None else None
 
     def verdict(self, component: str):
         return self._monitor.verdict(component) if self._monitor is not None else None
@@ -233,6 +243,7 @@ class AttachedSession(Session):
         self._ended: str | None = None
         self._running: set[str] = set()
         self._cache: dict[tuple, Any] = {}
+        self._health_seq = 0  # health documents heard so far: the figures change only with one (figures_key)
         self._task: asyncio.Task | None = None
 
     @classmethod
@@ -289,6 +300,7 @@ class AttachedSession(Session):
                     self._publish(ev)
                 elif line.health is not None:
                     self._health = line.health
+                    self._health_seq += 1
                     self._running = set(line.health.get("running", []))
                     self._cache.clear()
             self._ended = f"the {self.hello.mode} (PID {self.hello.pid}) that owned the session ended"
@@ -316,6 +328,9 @@ class AttachedSession(Session):
     @property
     def live(self) -> bool:
         return bool(self._health.get("live")) and self.plan.metrics.source != "none"
+
+    def figures_key(self) -> Hashable:
+        return self._health_seq
 
     def _component(self, component: str) -> dict[str, Any]:
         return self._health.get("components", {}).get(component, {})

@@ -62,6 +62,9 @@ class LiveMonitor:
         self._last_store = 0.0
         self._saved_positions: dict[str, tuple] = {}  # feed -> (dev, ino, offset) last written
         self.verdicts: dict[str, ComponentVerdict] = {}  # component -> the canary verdict of its current stage
+        # Moves whenever a component's verdict changes or goes (figures_key): the latency verdict is judged off the
+        # event loop, so it can change after a screen drew the bucket's figures, with nothing else moving.
+        self.verdict_changes = 0
         self._latency: dict[str, tuple[tuple[int, int], LatencyVerdict]] = {}  # judged once per 5 s bucket
         self.exporter: Any = None  # the console's own metrics endpoint, when --metrics-port is set
         self.notifier: Any = None  # the plan's [[notify]] targets, when it has any
@@ -159,13 +162,14 @@ class LiveMonitor:
             what += f" ({self.feed.status.error})"
         now = time.time()
         limit = STALE_INTERVALS * max(m.interval_seconds, BUCKET_SECONDS)
+        stale = dict(self.windows.stale)  # set as a whole: Windows.figures_key
         for c in comps:
             newest = self.windows.newest(c)
             if not newest:
-                self.windows.stale[c] = f"no metrics for {c} (headless, caught up: {what})"
+                stale[c] = f"no metrics for {c} (headless, caught up: {what})"
             elif now - newest > limit:
-                self.windows.stale[c] = (f"the newest metrics for {c} are {now - newest:.0f} s old (headless, "
-                                         f"caught up: {what})")
+                stale[c] = f"the newest metrics for {c} are {now - newest:.0f} s old (headless, caught up: {what})"
+        self.windows.stale = stale
         if not self.engine.read_only:
             await self.store_aggregates()
         await self.judge_verdicts()
@@ -331,7 +335,8 @@ class LiveMonitor:
         due: dict[str, tuple] = {}
         for comp, cstate in e.state.components.items():
             if cstate.percent <= 0 or self.windows.stale.get(comp):
-                self.verdicts.pop(comp, None)
+                if self.verdicts.pop(comp, None) is not None:
+                    self.verdict_changes += 1
                 continue
             key = (int(t // BUCKET_SECONDS), cstate.stage_seq)
             if v.latency and (comp not in self._latency or self._latency[comp][0] != key):
@@ -351,6 +356,8 @@ class LiveMonitor:
                 error_verdict(n_ops, n_err, o_ops, o_err, alpha=v.alpha,
                               min_operations=v.min_operations, tolerance=v.error_tolerance),
                 self._latency[comp][1] if v.latency and comp in self._latency else None)
+            if self.verdicts.get(comp) != verdict:
+                self.verdict_changes += 1
             self.verdicts[comp] = verdict
             if e.state.verdicts.get(comp) != verdict.verdict:
                 await self._record_quietly("verdict.changed", {**verdict.as_dict(), "text": verdict.text(),
@@ -359,6 +366,10 @@ class LiveMonitor:
     def stats(self, component: str) -> WindowStats:
         """Window figures (computed again only when the component's data or the window moved: Windows.stats)."""
         return self.windows.stats(component, self.engine.now())
+
+    def figures_key(self) -> tuple:
+        """Equal for two reads only if no component's `stats` or `verdict` can differ between them."""
+        return self.windows.figures_key(self.engine.now().timestamp()), self.verdict_changes
 
     # ---- one pass ----------------------------------------------------------------------------------
     async def tick(self) -> None:

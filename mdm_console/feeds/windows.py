@@ -198,7 +198,11 @@ class Windows:
         self.components = list(components)
         self.window_seconds = window_seconds
         self.buckets: dict[tuple[int, str, str], Bucket] = {}
-        self.stale: dict[str, str] = {}  # component -> why its feed is stale
+        self._stale: dict[str, str] = {}  # component -> why its feed is stale
+        # Moves with every line (a revived bucket's included), restore and change of staleness: with the window's
+        # bucket it keys every component's figures (`figures_key`), so a screen can tell that none changed without
+        # asking. Folding takes only buckets the window left two buckets ago: no figure changes with it.
+        self.changes = 0
         # Indexes, so that per-second reads cost the window, not the whole session:
         self._by_start: dict[str, dict[int, list[Bucket]]] = {c: {} for c in self.components}
         self._newest: dict[str, float] = {}
@@ -212,6 +216,22 @@ class Windows:
         # read all N components every second).
         self._running: dict[str, _Running] = {}  # component -> its window as running sums (`stats`)
         self._stats_memo: dict[str, tuple[_Running, tuple, WindowStats]] = {}
+
+    @property
+    def stale(self) -> dict[str, str]:
+        return self._stale
+
+    @stale.setter
+    def stale(self, reasons: dict[str, str]) -> None:
+        """Set as a whole (the monitor sets it every second): a change of any component's reason moves `changes`."""
+        if reasons != self._stale:
+            self.changes += 1
+        self._stale = reasons
+
+    def figures_key(self, now: float) -> tuple[int, int]:
+        """Equal for two reads only if no component's `stats` can differ between them: nothing was written to, folded
+        into or restored into the buckets, no staleness changed, and the window has not moved on a bucket."""
+        return self.changes, int(now // BUCKET_SECONDS)
 
     def bucket(self, ts: float, component: str, variant: str) -> Bucket:
         start = int(ts // BUCKET_SECONDS * BUCKET_SECONDS)
@@ -241,6 +261,7 @@ class Windows:
         return r if r is not None and r.first <= b.start <= r.last else None
 
     def _touched(self, b: Bucket, ts: float) -> None:
+        self.changes += 1
         b.last_ts = max(b.last_ts, ts)
         b.stored = False
         self._dirty[(b.start, b.component, b.variant)] = b
@@ -307,6 +328,7 @@ class Windows:
         sample (`_own_sketch`)."""
         buckets, index, newest, folded = self.buckets, self._by_start, self._newest, self.folded
         known = set(self.components)
+        self.changes += 1
         self._running.clear()  # made again from the buckets on the next read
         end = BUCKET_SECONDS - 1e-3
         horizon = -math.inf if now is None else self._horizon(now)

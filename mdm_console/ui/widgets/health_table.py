@@ -130,7 +130,7 @@ class HealthTable(DataTable):
             return
         self.shown = want
         self.clear(columns=True)
-        self._rows, self._ages, self._given = {}, {}, {}
+        self._rows, self._ages, self._given, self._ranked = {}, {}, {}, None
         for key, label, w in COLUMNS:
             if key in want:
                 self.add_column(label, key=key, width=self.component_width if key == "component" else w)
@@ -138,6 +138,7 @@ class HealthTable(DataTable):
             self.refresh_from(*self._drawn)  # the rows went with the columns: draw them again now
 
     _drawn: tuple | None = None
+    _ranked: tuple | None = None  # (what the rows were made from, (the rows worst first, blended, counts))
 
     def refresh_from(self, session, now: datetime) -> None:
         self._drawn = (session, now)
@@ -148,19 +149,30 @@ class HealthTable(DataTable):
             self._columns_for(self.size.width or 200)
             return
         window = plan.metrics.window_seconds
-        by_component: dict[str, list[dict]] = {}
-        for key, alert in session.state.alerts.items():
-            by_component.setdefault(key.rsplit(":", 1)[-1], []).append(alert)
-        ranked, blended, counts = [], False, dict.fromkeys(ORDER, 0)
         needle = self.matching.casefold()
-        for n, c in enumerate(plan.components):
-            rank, row, mixed = self._row(session, c, by_component.get(c.id, []))
-            blended |= mixed
-            counts[ORDER[rank]] += 1
-            if needle and not any(needle in str(x).casefold() for x in (c.id, c.title, ORDER[rank], row[2])):
-                continue
-            ranked.append((rank, n, row))
-        ranked.sort(key=lambda r: r[:2])
+        # Every row is made from the session's state (stages, alerts: its head), the components' figures and
+        # verdicts (figures_key), the theme, the filter and the columns: when none of them moved since the last
+        # pass, neither did any row or the order. A quiet feed's 400 components were asked for their figures every
+        # second for nothing (benchmarks/scale.py, the idle CPU).
+        figures = session.figures_key()
+        inputs = None if figures is None else (figures, session.state.head_seq, self.app.theme, needle,
+                                                 tuple(self.shown), session.live, id(plan))
+        if inputs is not None and self._ranked is not None and self._ranked[0] == inputs:
+            ranked, blended, counts = self._ranked[1]
+        else:
+            by_component: dict[str, list[dict]] = {}
+            for key, alert in session.state.alerts.items():
+                by_component.setdefault(key.rsplit(":", 1)[-1], []).append(alert)
+            ranked, blended, counts = [], False, dict.fromkeys(ORDER, 0)
+            for n, c in enumerate(plan.components):
+                rank, row, mixed = self._row(session, c, by_component.get(c.id, []))
+                blended |= mixed
+                counts[ORDER[rank]] += 1
+                if needle and not any(needle in str(x).casefold() for x in (c.id, c.title, ORDER[rank], row[2])):
+                    continue
+                ranked.append((rank, n, row))
+            ranked.sort(key=lambda r: r[:2])
+            self._ranked = (inputs, (ranked, blended, counts))
         self.counts, self.total = counts, len(plan.components)
         # Only the rows on screen (and a few either side) get their figures and ages; a row out of view keeps what
         # it shows, its component's name alone until it was first in view, and is drawn as it scrolls into view
