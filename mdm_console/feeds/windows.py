@@ -450,7 +450,12 @@ class Windows:
 
     def _newest_in(self, component: str, r: _Running) -> float:
         """The newest sample time in the window: in its newest bucket that has any (buckets follow each other)."""
-        starts = self._by_start.get(component, {})
+        newest = self._newest.get(component, 0.0)  # the component's newest of all: in the window, or before it
+        if newest < r.first:
+            return 0.0  # no sample in the window (a bucket's samples are not older than its start)
+        if newest < r.last + BUCKET_SECONDS:
+            return newest
+        starts = self._by_start.get(component, {})  # a line dated ahead of the clock: look bucket by bucket
         for s in range(r.last, r.first - BUCKET_SECONDS, -BUCKET_SECONDS):
             newest = max((b.last_ts for b in starts.get(s, ())), default=0.0)
             if newest:
