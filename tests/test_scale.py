@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
 from textual.content import Content
@@ -49,8 +50,13 @@ def write_many(tmp_path, n: int = N) -> object:
     return load_plan(plan)
 
 
-async def test_the_dashboard_puts_the_worst_first_says_which_rows_of_how_many_and_filters(tmp_path):
+@asynccontextmanager
+async def dashboard_of_many(tmp_path, clock=None):
+    """The console on the plan of N components with its live monitor (160x48), once every row is ranked:
+    (engine, monitor, app, pilot, the health table)."""
     e = await Engine.open(write_many(tmp_path), record_start="test")
+    if clock is not None:
+        e.clock = clock
     monitor = LiveMonitor(e)
     await monitor.start()
     app = ConsoleApp(e, monitor=monitor, keymap={})
@@ -58,58 +64,63 @@ async def test_the_dashboard_puts_the_worst_first_says_which_rows_of_how_many_an
         async with app.run_test(size=(160, 48)) as pilot:
             table = app.screen.query_one(HealthTable)
             await until(pilot, lambda: table.row_count == N and table.counts.get("critical") == 2)
-            keys = [r.key.value for r in table.ordered_rows]  # as shown (a reorder sorts in place)
-            assert keys[:5] == ["svc0007", "svc0042", "svc0003", "svc0031", "svc0050"]  # worst, then plan order
-            assert keys[5:] == sorted(keys[5:])
-            # which rows are on screen: the title follows the layout once it settles (each tick draws it)
-            await until(pilot, lambda: table.border_title.startswith(f"Components 1-9 of {N} worst first"))
-            assert table.border_subtitle == f"2 critical · 3 warning · {N - 5} ok"
-            assert table.selected == "svc0007"  # the cursor starts on the worst
-
-            # svc0059 (out of view) gets 50 more operations: its row shows them once it scrolls into view
-            now = datetime.now(UTC).isoformat()
-            with (tmp_path / "ops.jsonl").open("a") as f:
-                for _ in range(50):
-                    f.write(json.dumps({"ts": now, "component": "svc0059", "outcome": "success", "latency_ms": 20,
-                                        "variant": "new"}) + "\n")
-            await until(pilot, lambda: app.session.stats("svc0059").primary.ops == 150)
-            await pilot.press("ctrl+end")  # the last rows: the title follows the scroll
-            await until(pilot, lambda: table.border_title.startswith(f"Components {N - 8}-{N} of {N}"))
-            await until(pilot, lambda: "150" in [str(c) for c in table.get_row("svc0059")])
-            await pilot.press("ctrl+home", "down", "down")  # on svc0003, the first warning
-            assert table.selected == "svc0003"
-
-            # svc0020 goes critical: it moves up among the worst, and the cursor stays on its component
-            now = datetime.now(UTC).isoformat()
-            with (tmp_path / "ops.jsonl").open("a") as f:
-                for _ in range(400):
-                    f.write(json.dumps({"ts": now, "component": "svc0020", "outcome": "error", "latency_ms": 20,
-                                        "variant": "new"}) + "\n")
-            await until(pilot, lambda: [r.key.value for r in table.ordered_rows][:3] ==
-                        ["svc0007", "svc0020", "svc0042"])
-            assert table.selected == "svc0003" and table.cursor_row == 3
-            assert table.border_subtitle == f"3 critical · 3 warning · {N - 6} ok"
-
-            await pilot.press("slash")
-            assert isinstance(app.focused, FilterInput)
-            await pilot.press(*"svc001")
-            await until(pilot, lambda: table.row_count == 10)
-            assert [r.key.value for r in table.ordered_rows] == [f"svc{i:04d}" for i in range(10, 20)]
-            assert "1-9 of 10 matching \"svc001\" (60 in all)" in table.border_title
-            await pilot.press("enter")  # kept, back to the table: digits switch screens again
-            assert app.focused is table and table.row_count == 10
-
-            await pilot.press("slash", "ctrl+u", *"critical", "enter")
-            await until(pilot, lambda: [r.key.value for r in table.ordered_rows] == ["svc0007", "svc0020", "svc0042"])
-            await pilot.press("slash", "ctrl+u", *"[b]svc", "enter")  # the operator's text is shown as typed
-            await until(pilot, lambda: table.row_count == 0)
-            assert '0 of 0 matching "[b]svc" (60 in all)' in Content.from_markup(table.border_title).plain
-            await pilot.press("slash", "escape")  # cleared: every component again
-            await until(pilot, lambda: table.row_count == N)
-            assert not app.screen.query_one(FilterInput).has_class("shown") and app.focused is table
+            yield e, monitor, app, pilot, table
     finally:
         await monitor.stop()
         await e.close()
+
+
+async def test_the_dashboard_puts_the_worst_first_says_which_rows_of_how_many_and_filters(tmp_path):
+    async with dashboard_of_many(tmp_path) as (e, monitor, app, pilot, table):
+        keys = [r.key.value for r in table.ordered_rows]  # as shown (a reorder sorts in place)
+        assert keys[:5] == ["svc0007", "svc0042", "svc0003", "svc0031", "svc0050"]  # worst, then plan order
+        assert keys[5:] == sorted(keys[5:])
+        # which rows are on screen: the title follows the layout once it settles (each tick draws it)
+        await until(pilot, lambda: table.border_title.startswith(f"Components 1-9 of {N} worst first"))
+        assert table.border_subtitle == f"2 critical · 3 warning · {N - 5} ok"
+        assert table.selected == "svc0007"  # the cursor starts on the worst
+
+        # svc0059 (out of view) gets 50 more operations: its row shows them once it scrolls into view
+        now = datetime.now(UTC).isoformat()
+        with (tmp_path / "ops.jsonl").open("a") as f:
+            for _ in range(50):
+                f.write(json.dumps({"ts": now, "component": "svc0059", "outcome": "success", "latency_ms": 20,
+                                    "variant": "new"}) + "\n")
+        await until(pilot, lambda: app.session.stats("svc0059").primary.ops == 150)
+        await pilot.press("ctrl+end")  # the last rows: the title follows the scroll
+        await until(pilot, lambda: table.border_title.startswith(f"Components {N - 8}-{N} of {N}"))
+        await until(pilot, lambda: "150" in [str(c) for c in table.get_row("svc0059")])
+        await pilot.press("ctrl+home", "down", "down")  # on svc0003, the first warning
+        assert table.selected == "svc0003"
+
+        # svc0020 goes critical: it moves up among the worst, and the cursor stays on its component
+        now = datetime.now(UTC).isoformat()
+        with (tmp_path / "ops.jsonl").open("a") as f:
+            for _ in range(400):
+                f.write(json.dumps({"ts": now, "component": "svc0020", "outcome": "error", "latency_ms": 20,
+                                    "variant": "new"}) + "\n")
+        await until(pilot, lambda: [r.key.value for r in table.ordered_rows][:3] ==
+                    ["svc0007", "svc0020", "svc0042"])
+        assert table.selected == "svc0003" and table.cursor_row == 3
+        assert table.border_subtitle == f"3 critical · 3 warning · {N - 6} ok"
+
+        await pilot.press("slash")
+        assert isinstance(app.focused, FilterInput)
+        await pilot.press(*"svc001")
+        await until(pilot, lambda: table.row_count == 10)
+        assert [r.key.value for r in table.ordered_rows] == [f"svc{i:04d}" for i in range(10, 20)]
+        assert "1-9 of 10 matching \"svc001\" (60 in all)" in table.border_title
+        await pilot.press("enter")  # kept, back to the table: digits switch screens again
+        assert app.focused is table and table.row_count == 10
+
+        await pilot.press("slash", "ctrl+u", *"critical", "enter")
+        await until(pilot, lambda: [r.key.value for r in table.ordered_rows] == ["svc0007", "svc0020", "svc0042"])
+        await pilot.press("slash", "ctrl+u", *"[b]svc", "enter")  # the operator's text is shown as typed
+        await until(pilot, lambda: table.row_count == 0)
+        assert '0 of 0 matching "[b]svc" (60 in all)' in Content.from_markup(table.border_title).plain
+        await pilot.press("slash", "escape")  # cleared: every component again
+        await until(pilot, lambda: table.row_count == N)
+        assert not app.screen.query_one(FilterInput).has_class("shown") and app.focused is table
 
 
 async def test_the_first_figures_drawn_are_the_feeds(tmp_path):
@@ -262,38 +273,27 @@ async def test_the_dashboard_shows_a_line_or_a_stage_change_at_once_though_it_sk
     the clock held (the window never moves on a bucket), a new line must still reach its row, and a stage change
     its stage cell, within a tick or two; and a pass that nothing moved reuses the rows it made."""
     held = datetime.now(UTC)
-    e = await Engine.open(write_many(tmp_path), record_start="test")
-    e.clock = lambda: held
-    monitor = LiveMonitor(e)
-    await monitor.start()
-    app = ConsoleApp(e, monitor=monitor, keymap={})
-    try:
-        async with app.run_test(size=(160, 48)) as pilot:
-            table = app.screen.query_one(HealthTable)
-            await until(pilot, lambda: table.row_count == N and table.counts.get("critical") == 2)
-            await until(pilot, lambda: str(table.get_row("svc0000")[table.shown.index("new_ops")]) == "100")
-            # passes go by with nothing moved: the rows are not made again (two ticks in a row)
-            seen = {"rows": None, "since": 0}
+    async with dashboard_of_many(tmp_path, clock=lambda: held) as (e, monitor, app, pilot, table):
+        await until(pilot, lambda: str(table.get_row("svc0000")[table.shown.index("new_ops")]) == "100")
+        # passes go by with nothing moved: the rows are not made again (two ticks in a row)
+        seen = {"rows": None, "since": 0}
 
-            def settled() -> bool:
-                if table._ranked is not seen["rows"]:
-                    seen.update(rows=table._ranked, since=monitor.ticks)
-                return monitor.ticks >= seen["since"] + 2
+        def settled() -> bool:
+            if table._ranked is not seen["rows"]:
+                seen.update(rows=table._ranked, since=monitor.ticks)
+            return monitor.ticks >= seen["since"] + 2
 
-            await until(pilot, settled)
-            with (tmp_path / "ops.jsonl").open("a") as f:
-                for _ in range(25):
-                    f.write(json.dumps({"ts": held.isoformat(), "component": "svc0000", "outcome": "success",
-                                        "latency_ms": 20, "variant": "new"}) + "\n")
-            await until(pilot, lambda: str(table.get_row("svc0000")[table.shown.index("new_ops")]) == "125",
-                        timeout=4)
-            # Two stages on: with the clock held both began at the same instant, so the verdict (on the counts since
-            # its stage began) is the same after the second as after the first; only the state says it moved.
-            for _ in range(2):
-                await e.rollout.advance("svc0001", override="drill")
-                st = e.state.components["svc0001"]
-                await until(pilot, lambda st=st: str(table.get_row("svc0001")[table.shown.index("stage")])
-                            == f"{st.stage} {st.percent:g}%", timeout=3)
-    finally:
-        await monitor.stop()
-        await e.close()
+        await until(pilot, settled)
+        with (tmp_path / "ops.jsonl").open("a") as f:
+            for _ in range(25):
+                f.write(json.dumps({"ts": held.isoformat(), "component": "svc0000", "outcome": "success",
+                                    "latency_ms": 20, "variant": "new"}) + "\n")
+        await until(pilot, lambda: str(table.get_row("svc0000")[table.shown.index("new_ops")]) == "125",
+                    timeout=4)
+        # Two stages on: with the clock held both began at the same instant, so the verdict (on the counts since
+        # its stage began) is the same after the second as after the first; only the state says it moved.
+        for _ in range(2):
+            await e.rollout.advance("svc0001", override="drill")
+            st = e.state.components["svc0001"]
+            await until(pilot, lambda st=st: str(table.get_row("svc0001")[table.shown.index("stage")])
+                        == f"{st.stage} {st.percent:g}%", timeout=3)
