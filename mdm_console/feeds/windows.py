@@ -229,8 +229,8 @@ class Windows:
         self._stale = reasons
 
     def figures_key(self, now: float) -> tuple[int, int]:
-        """Equal for two reads only if no component's `stats` can differ between them: nothing was written to, folded
-        into or restored into the buckets, no staleness changed, and the window has not moved on a bucket."""
+        """Equal for two reads only if no component's `stats` can differ between them: no line came and nothing was
+        restored into the buckets, no staleness changed, and the window has not moved on a bucket."""
         return self.changes, int(now // BUCKET_SECONDS)
 
     def bucket(self, ts: float, component: str, variant: str) -> Bucket:

@@ -138,7 +138,7 @@ class HealthTable(DataTable):
             self.refresh_from(*self._drawn)  # the rows went with the columns: draw them again now
 
     _drawn: tuple | None = None
-    _ranked: tuple | None = None  # (what the rows were made from, (the rows worst first, blended, counts))
+    _ranked: tuple | None = None  # (what the rows were made from, the plan, (the rows worst first, blended, counts))
 
     def refresh_from(self, session, now: datetime) -> None:
         self._drawn = (session, now)
@@ -156,9 +156,9 @@ class HealthTable(DataTable):
         # second for nothing (benchmarks/scale.py, the idle CPU).
         figures = session.figures_key()
         inputs = None if figures is None else (figures, session.state.head_seq, self.app.theme, needle,
-                                                 tuple(self.shown), session.live, id(plan))
-        if inputs is not None and self._ranked is not None and self._ranked[0] == inputs:
-            ranked, blended, counts = self._ranked[1]
+                                                 tuple(self.shown), session.live)
+        if inputs is not None and self._ranked is not None and self._ranked[0] == inputs and self._ranked[1] is plan:
+            ranked, blended, counts = self._ranked[2]
         else:
             by_component: dict[str, list[dict]] = {}
             for key, alert in session.state.alerts.items():
@@ -172,7 +172,7 @@ class HealthTable(DataTable):
                     continue
                 ranked.append((rank, n, row))
             ranked.sort(key=lambda r: r[:2])
-            self._ranked = (inputs, (ranked, blended, counts))
+            self._ranked = (inputs, plan, (ranked, blended, counts))  # the plan itself: a reloaded one is another
         self.counts, self.total = counts, len(plan.components)
         # Only the rows on screen (and a few either side) get their figures and ages; a row out of view keeps what
         # it shows, its component's name alone until it was first in view, and is drawn as it scrolls into view
