@@ -91,6 +91,42 @@ def await_events(tmp_path):
         return pool.submit(asyncio.run, go()).result(60)
 
 
+
+async def test_an_attached_dashboard_shows_the_owners_figures_as_lines_come(tmp_path):
+    """The attached dashboard keeps its rows while nothing it shows moved: each health document from the owner must
+    count as a move, or the figures of lines that came after the first document would never reach the table."""
+    import json
+    from datetime import UTC, datetime
+
+    from mdm_console.ui.widgets.health_table import HealthTable
+
+    e, mon, server = await served(tmp_path)
+    session = await AttachedSession.open(e.store.path, operator="Ann")
+    app = ConsoleApp(session=session, keymap={})
+    feed = tmp_path / "metrics" / "ops.jsonl"
+    feed.parent.mkdir(exist_ok=True)
+
+    def write(n: int) -> None:
+        with feed.open("a") as f:
+            for _ in range(n):
+                f.write(json.dumps({"ts": datetime.now(UTC).isoformat(), "component": "storage",
+                                    "outcome": "success", "latency_ms": 20, "variant": "new"}) + "\n")
+
+    def new_ops(table) -> str:
+        return str(table.get_row("storage")[table.shown.index("new_ops")])
+
+    try:
+        async with app.run_test(size=(160, 48)) as pilot:  # wide enough for the new path's operations column
+            table = app.screen.query_one(HealthTable)
+            write(30)
+            await until(pilot, lambda: table.row_count == 2 and new_ops(table) == "30")
+            write(12)
+            await until(pilot, lambda: new_ops(table) == "42")
+            await pilot.press("q")
+    finally:
+        await session.close()
+        await stop(e, mon, server)
+
 async def test_an_observing_console_offers_nothing_that_changes_the_session(tmp_path):
     e, mon, server = await served(tmp_path, min_stage=0)
     session = await AttachedSession.open(e.store.path, observe=True)

@@ -276,12 +276,12 @@ async def test_the_dashboard_shows_a_line_or_a_stage_change_at_once_though_it_sk
     async with dashboard_of_many(tmp_path, clock=lambda: held) as (e, monitor, app, pilot, table):
         await until(pilot, lambda: str(table.get_row("svc0000")[table.shown.index("new_ops")]) == "100")
         # passes go by with nothing moved: the rows are not made again (two ticks in a row)
-        seen = {"rows": None, "since": 0}
+        seen = {"rows": object(), "since": 0}  # nothing the table holds: the first look records what it kept
 
         def settled() -> bool:
             if table._ranked is not seen["rows"]:
                 seen.update(rows=table._ranked, since=monitor.ticks)
-            return monitor.ticks >= seen["since"] + 2
+            return table._ranked is not None and monitor.ticks >= seen["since"] + 2
 
         await until(pilot, settled)
         with (tmp_path / "ops.jsonl").open("a") as f:
