@@ -14,6 +14,7 @@ from mdm_console.engine.core import POLICY, Engine
 from mdm_console.engine.live import LiveMonitor
 from mdm_console.engine.rollback import RollbackRequest
 from mdm_console.plan.load import load_plan
+from tests.stage_helpers import began
 from tests.test_checklist import PLAN as CHECKLIST_PLAN
 
 
@@ -100,10 +101,12 @@ async def test_the_old_path_has_alerts_of_its_own(live):
 async def test_an_automatic_rollback_is_loud_held_and_done_by_the_policy(live):
     e, m = await live(mode="auto")
     await e.rollout.advance("storage", override="canary drill", reason="start the canary")
+    began(e, "storage", 20)
     ops(m, "storage", "new", 60, 30)
     await m.tick()
     st = e.state.components["storage"]
-    assert st.percent == 0 and st.held is not None and "error_rate 0.5 > 0.05" in st.held["reason"]
+    assert st.percent == 0 and st.held is not None
+    assert st.held["reason"].startswith("error_rate 50.00 % (above 5.00 %) held 0 s; policy window 30 s: new path 60 ops")
     events = await e.events()
     started = next(ev for ev in events if ev.kind == "rollback.started")
     assert started.actor.operator == POLICY and started.payload["present"] == "tester"
@@ -143,7 +146,8 @@ async def test_the_policy_judges_its_own_short_window_not_the_diluted_one(live):
     now = e.now()
     assert m.stats("storage").new.error_rate < 0.05  # the 300 s window dilutes the fault under the threshold
     hit = m.criterion("storage", now)
-    assert hit is not None and hit[0] == "error_rate" and hit[1] > 0.05 and "new path, last 30 s" in hit[3]
+    assert hit is not None and hit[0] == "error_rate" and hit[1] > 0.05
+    assert hit[3].startswith("new path 3") and hit[3].endswith("last 30 s")
 
     e2, m2 = await live(mode="off", policy_window=300)
     ops(m2, "storage", "new", 2700, 3, ago=30, spread=270)

@@ -47,7 +47,7 @@ def test_a_level_must_hold_for_seconds_to_raise_and_the_value_stay_clear_to_clea
     assert book.judge("cpu_percent:host", "host", rule, 65, now=t0 + 28) is None
     assert book.judge("cpu_percent:host", "host", rule, 65, now=t0 + 37) is None
     cleared = book.judge("cpu_percent:host", "host", rule, 65, now=t0 + 38)
-    assert cleared.level is None and "back to 65 for 10 s" in cleared.message
+    assert cleared.level is None and "back to 65 % for 10 s" in cleared.message
 
 
 def test_clear_levels_are_checked_against_warning(tmp_path):

@@ -225,14 +225,18 @@ class _RollbackRequest(Payload):
 
 class RollbackProposed(Payload):
     component: str
-    criterion: str
+    criterion: str = Field(description="error_rate | success_rate | latency | verdict: the one that held longest")
     value: float
     threshold: float
-    held_s: float
+    held_s: float = Field(description="how long that criterion held without a break (its own clock)")
+    low: float | None = Field(None, description="its lowest value over that span")
+    high: float | None = Field(None, description="its highest value over that span")
     mode: str
     reason: str
     window_s: float
+    evidence: str = Field("", description="the sample counts on each path the criterion read")
     present: str
+    repeat: int = Field(0, description="prompt mode: how many times it was proposed again, unanswered")
 
 
 class RollbackStarted(_RollbackRequest):

@@ -12,6 +12,7 @@ import contextlib
 import time
 from collections.abc import Awaitable, Callable
 import dataclasses
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +37,52 @@ CLOCK_STEP_S = 5.0  # more than this between two ticks is a step, not drift
 
 MIN_OPS_TO_JUDGE = 20  # below this many operations in the window a rate says too little to alert on
 MIN_OPS_DEGRADATION = 50
+# The latency criterion's chance, per look, that a bound is wrong (each of the two): the criterion must then also
+# hold for the policy's for_seconds, across windows that renew.
+LATENCY_ALPHA = 0.001
 PATH_LABEL = {"new": "new path", "old": "old path", "unknown": "both paths (the feed gives no variant)"}
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A rollback criterion that holds now: its value against its threshold, over what evidence."""
+
+    name: str  # error_rate | success_rate | latency | verdict
+    value: float
+    threshold: float
+    unit: str  # ratio | share | verdict
+    window_s: float
+    detail: str  # the sample counts on each path (and the bounds, for latency)
+    below: bool = False
+
+    def figure(self, v: float) -> str:
+        if self.unit == "ratio":
+            return f"{v * 100:.2f} %"
+        if self.unit == "share":
+            return f"+{v * 100:.0f} %"
+        return f"{v:.4g}"
+
+
+@dataclass(frozen=True)
+class Breach:
+    """One criterion's own clock: since when it has held without a break, and its values over that span."""
+
+    since: float
+    low: float
+    high: float
+    last: Hit
+
+    def seen(self, hit: Hit) -> Breach:
+        return Breach(self.since, min(self.low, hit.value), max(self.high, hit.value), hit)
+
+    def reason(self, held: float, policy: Any) -> str:
+        h = self.last
+        rule = f"(policy {policy.mode}, for_seconds {policy.for_seconds:g})"
+        if h.name == "verdict":
+            return f"verdict regression held {held:.0f} s; {h.detail} {rule}"
+        span = h.figure(self.low) if self.low == self.high else f"{h.figure(self.low)} to {h.figure(self.high)}"
+        limit = f"{'below' if h.below else 'above'} {h.figure(h.threshold)}"
+        return f"{h.name} {span} ({limit}) held {held:.0f} s; policy window {h.window_s:g} s: {h.detail} {rule}"
 
 
 class LiveMonitor:
@@ -47,7 +93,8 @@ class LiveMonitor:
         self.feed: Any = None
         self.system = SystemFeed() if system else None
         self.book = AlertBook({k: v["level"] for k, v in engine.state.alerts.items()})
-        self.breach_since: dict[str, float] = {}  # component -> when its rollback criterion began to hold
+        self.breaches: dict[str, dict[str, Breach]] = {}  # component -> criterion -> since when it holds
+        self._evidence_seq: dict[str, int] = {}  # component -> the stage_seq its evidence period was set for
         self.fired: set[str] = set()
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
@@ -170,6 +217,7 @@ class LiveMonitor:
             elif now - newest > limit:
                 stale[c] = f"the newest metrics for {c} are {now - newest:.0f} s old (headless, caught up: {what})"
         self.windows.stale = stale
+        self._sync_evidence()
         if not self.engine.read_only:
             await self.store_aggregates()
         await self.judge_verdicts()
@@ -391,6 +439,7 @@ class LiveMonitor:
                                         stale or f"{self.feed.status.name} is sending data again")
             if t:
                 changes.append(t)
+        self._sync_evidence()
         for comp in self.windows.components:
             if stale:  # a stale feed's figures are not judged (its own alert says why); not even made
                 break
@@ -398,13 +447,14 @@ class LiveMonitor:
             # The new path decides the component's alerts (blended figures only when the feed gives no
             # variant, and they say so); the old path has its own, so a bad day on it is not the canary's.
             for path, prefix in ((st.primary, ""), (st.old, "old:")):
-                if path.ops < MIN_OPS_TO_JUDGE:
+                if path.ops < MIN_OPS_TO_JUDGE:  # too little evidence in this stage: nothing raised, nothing kept
+                    changes += self._no_evidence(comp, prefix, path)
                     continue
                 subject = f"{comp} {PATH_LABEL[path.path]}"
                 for rule in self.component_rules:
                     value = {"error_rate": path.error_rate, "latency_p99_ms": path.p99_ms,
                              "success_rate": path.success_rate}[rule.metric]
-                    t = self.book.judge(f"{prefix}{rule.metric}:{comp}", subject, rule, value)
+                    t = self.book.judge(f"{prefix}{rule.metric}:{comp}", subject, rule, value, component=comp)
                     if t:
                         changes.append(dataclasses.replace(
                             t, message=f"{t.message} (last {path.seconds:g} s, {path.ops} ops)"))
@@ -436,41 +486,100 @@ class LiveMonitor:
         if self.exporter is not None:
             self.exporter.update()
 
+    def _sync_evidence(self) -> None:
+        """Each component's evidence starts where its current stage began: a stage change or a rollback opens a
+        new evidence period (the figures, the alerts, the policy's window and the latency verdict read only it)."""
+        for comp, cstate in self.engine.state.components.items():
+            if self._evidence_seq.get(comp) == cstate.stage_seq:
+                continue
+            self._evidence_seq[comp] = cstate.stage_seq
+            since = cstate.stage_since if cstate.stage_seq else None  # never moved: the whole window is this stage
+            self.windows.set_since(comp, datetime.fromisoformat(since).timestamp() if since else None)
+
+    def _no_evidence(self, comp: str, prefix: str, path: Any) -> list[Transition]:
+        """Clear the path's active alerts of `comp`: its stage has too little traffic on that path to judge."""
+        ids = [f"{prefix}{rule.metric}:{comp}" for rule in self.component_rules]
+        if not any(a in self.book.active for a in ids):
+            return []
+        cstate = self.engine.state.components.get(comp)
+        began = ""
+        if cstate is not None and cstate.stage_since and cstate.stage_seq:
+            at = cstate.stage_since[11:19]
+            began = (f" since the rollback at {at} UTC" if cstate.stage_how == "rollback"
+                     else f" since {cstate.stage} began at {at} UTC")
+        label = PATH_LABEL[path.path]
+        why = (f"{comp}: no traffic on the {label}{began}" if path.ops == 0 else
+               f"{comp}: only {path.ops} ops on the {label}{began} in the last {path.seconds:g} s "
+               f"(an alert needs {MIN_OPS_TO_JUDGE}); nothing left to judge it on")
+        return [t for a in ids if (t := self.book.no_evidence(a, why, comp)) is not None]
+
     async def _record_transition(self, t: Transition) -> None:
         if self.engine.read_only:
             return
         if t.level is None:
-            await self.engine.record("alert.cleared", None, {"alert": t.alert, "message": t.message,
-                                                             "value": t.value})
+            await self.engine.record("alert.cleared", t.component, {"alert": t.alert, "message": t.message,
+                                                                    "value": t.value})
         else:
-            await self.engine.record("alert.raised", None, {"alert": t.alert, "level": t.level, "message": t.message,
-                                                            "value": t.value, "threshold": t.threshold})
+            await self.engine.record("alert.raised", t.component, {
+                "alert": t.alert, "level": t.level, "message": t.message, "value": t.value,
+                "threshold": t.threshold, **({"component": t.component} if t.component else {})})
 
     # ---- the auto-rollback policy --------------------------------------------------------------------
-    def criterion(self, comp: str, now: datetime) -> tuple[str, float, float, str] | None:
-        """(what, value, threshold, over what) when a rollback criterion holds right now for the new path,
-        judged over the policy's own window (`alerts.auto_rollback.window_seconds`)."""
+    def criteria(self, comp: str, now: datetime) -> dict[str, Hit]:
+        """Every rollback criterion that holds right now for the component's new path, judged over the policy's own
+        window of the current stage (`alerts.auto_rollback.window_seconds`), each only with the evidence it needs:
+        `min_operations` on each path it reads (latency: enough for a bound of each path's p99)."""
         policy = self.engine.plan.alerts.auto_rollback
         if self.windows.stale.get(comp):
-            return None
+            return {}
         t, span = now.timestamp(), policy.window_seconds
         new = self.windows.path(comp, NEW, t, span)
         if not new.ops:  # a feed without variants: both paths blended, which the reason says
             new = self.windows.path(comp, ALL, t, span)
-        over = f"{PATH_LABEL[new.path]}, last {span:g} s, {new.ops} ops"
-        if new.ops >= MIN_OPS_TO_JUDGE and new.error_rate is not None and new.error_rate > policy.error_rate_above:
-            return "error_rate", new.error_rate, policy.error_rate_above, over
+        old = self.windows.path(comp, OLD, t, span)
+        counts = (f"{PATH_LABEL[new.path]} {new.ops} ops, {new.errors} errors; old path {old.ops} ops, "
+                  f"{old.errors} errors")
+        hits: dict[str, Hit] = {}
+        enough = new.ops >= policy.min_operations
+        if enough and new.error_rate is not None and new.error_rate > policy.error_rate_above:
+            hits["error_rate"] = Hit("error_rate", new.error_rate, policy.error_rate_above, "ratio", span, counts)
+        if (enough and policy.success_rate_below is not None and new.success_rate is not None
+                and new.success_rate < policy.success_rate_below):
+            hits["success_rate"] = Hit("success_rate", new.success_rate, policy.success_rate_below, "ratio", span,
+                                       counts, below=True)
         verdict = self.verdicts.get(comp)
         if policy.on_regression and verdict is not None and verdict.verdict == REGRESSION:
             part = verdict.errors if verdict.errors.verdict == REGRESSION else verdict.latency
             value = part.diff if part is verdict.errors else part.shift_ms
-            return "verdict_regression", value or 0.0, 0.0, f"canary verdict: {verdict.text()}"
-        old = self.windows.path(comp, OLD, t, span)
-        if new.path == "new" and new.ops >= MIN_OPS_DEGRADATION and old.ops >= MIN_OPS_DEGRADATION \
-                and new.p99_ms and old.p99_ms:
-            ratio = new.p99_ms / old.p99_ms - 1
-            if ratio > policy.degradation_above:
-                return "latency_degradation", ratio, policy.degradation_above, over
+            hits["verdict"] = Hit("verdict", value or 0.0, 0.0, "verdict", span,
+                                  f"canary verdict: {verdict.text()}")
+        if policy.latency and new.path == "new" and min(new.ops, old.ops) >= policy.min_operations:
+            hit = self._latency_hit(comp, t, span, counts)
+            if hit is not None:
+                hits["latency"] = hit
+        return hits
+
+    def _latency_hit(self, comp: str, t: float, span: float, counts: str) -> Hit | None:
+        """The new path's p99 is slower than the old path's by the policy's share and its floor in milliseconds,
+        beyond doubt: its lower bound (order statistics, LATENCY_ALPHA) against the old path's upper bound. Too few
+        latencies on either path for a bound: the criterion cannot hold."""
+        from mdm_console.verdict.bounds import quantile_bounds
+
+        policy = self.engine.plan.alerts.auto_rollback
+        new_low, _ = quantile_bounds(self.windows.sketch(comp, NEW, t, span), 0.99, LATENCY_ALPHA)
+        _, old_high = quantile_bounds(self.windows.sketch(comp, OLD, t, span), 0.99, LATENCY_ALPHA)
+        if new_low is None or old_high is None or old_high <= 0:
+            return None
+        ratio = new_low / old_high - 1
+        if ratio > policy.degradation_above and new_low - old_high > policy.min_increase_ms:
+            return Hit("latency", ratio, policy.degradation_above, "share", span,
+                       f"{counts}; new p99 at least {new_low:.0f} ms, old p99 at most {old_high:.0f} ms")
+        return None
+
+    def criterion(self, comp: str, now: datetime) -> tuple[str, float, float, str] | None:
+        """The first criterion that holds now, as (what, value, threshold, over what); None if none does."""
+        for hit in self.criteria(comp, now).values():
+            return hit.name, hit.value, hit.threshold, f"{hit.detail}, last {hit.window_s:g} s"
         return None
 
     async def _auto_rollback(self, now: datetime) -> None:
@@ -483,20 +592,27 @@ class LiveMonitor:
             return
         t = now.timestamp()
         for comp, cstate in e.state.components.items():
-            hit = self.criterion(comp, now) if cstate.percent > 0 else None
-            if hit is None:
-                self.breach_since.pop(comp, None)
+            hits = self.criteria(comp, now) if cstate.percent > 0 else {}
+            mine = self.breaches.setdefault(comp, {})
+            for name in [n for n in mine if n not in hits]:  # each criterion has its own clock
+                del mine[name]
+            for name, hit in hits.items():
+                mine[name] = mine[name].seen(hit) if name in mine else Breach(t, hit.value, hit.value, hit)
+            if not hits:
                 self.fired.discard(comp)
+                self.breaches.pop(comp, None)
                 continue
-            began = self.breach_since.setdefault(comp, t)
-            if t - began < policy.for_seconds or comp in self.fired:
+            due = sorted((b for b in mine.values() if t - b.since >= policy.for_seconds), key=lambda b: b.since)
+            if not due or comp in self.fired:
                 continue
-            what, value, threshold, over = hit
-            reason = (f"{what} {value:.4g} > {threshold:g} ({over}) for {t - began:.0f} s "
-                      f"(policy {policy.mode}, for_seconds {policy.for_seconds:g})")
-            payload = {"component": comp, "criterion": what, "value": value, "threshold": threshold,
-                       "held_s": round(t - began, 1), "mode": policy.mode, "reason": reason,
-                       "window_s": policy.window_seconds, "present": e.store.actor.operator}
+            breach = due[0]  # the criterion that has held longest: the true reason
+            hit = breach.last
+            held = t - breach.since
+            reason = breach.reason(held, policy)
+            payload = {"component": comp, "criterion": hit.name, "value": hit.value, "threshold": hit.threshold,
+                       "held_s": round(held, 1), "low": breach.low, "high": breach.high, "mode": policy.mode,
+                       "reason": reason, "window_s": policy.window_seconds, "evidence": hit.detail,
+                       "present": e.store.actor.operator}
             with e.acting_as(POLICY):  # the policy acts, not the person at the console (named as present)
                 try:
                     await e.record("rollback.proposed", comp, payload)

@@ -25,6 +25,7 @@ class ComponentState:
     percent: float
     stage_since: str | None = None  # ISO time the current stage began (None: never moved)
     stage_seq: int = 0  # seq of the event that set the stage
+    stage_how: str = ""  # how the stage was entered: advance, auto_advance, step_back, rollback, ...
     auto_advance: bool = False
     flag_seq: int = 0  # seq of the intent that last wrote this component's flag
     # Set by an automatic rollback ({"reason", "ts", "seq"}), cleared when a person retries with a reason: a
@@ -201,6 +202,7 @@ def _stage_changed(state: SessionState, ev: Event) -> None:
     state.verdicts.pop(comp.id, None)  # a new stage is a new test
     comp.stage_since = iso(ev.ts)
     comp.stage_seq = ev.seq
+    comp.stage_how = ev.payload.get("how") or ""
     comp.flag_seq = ev.payload.get("flag_seq", ev.seq)
 
 

@@ -48,17 +48,27 @@ class Transition:
     alert: str  # id, e.g. "error_rate:storage"
     level: str | None  # None: cleared
     message: str
-    value: float
+    value: float | None  # None: cleared for want of evidence
     threshold: float | None
+    component: str | None = None  # whose alert it is (None: the host's, a feed's, the session's)
+
+
+UNITS = {"error_rate": "ratio", "success_rate": "ratio", "latency_p99_ms": "ms", "cpu_percent": "%",
+         "memory_percent": "%"}
+
+
+def human(metric: str, value: float) -> str:
+    """A figure in the unit people read: ratios as percentages ("29.17 %"), latencies in ms."""
+    unit = UNITS.get(metric, "")
+    if unit == "ratio":
+        return f"{value * 100:.2f} %"
+    return f"{value:.0f} {unit}".rstrip()
 
 
 def describe(metric: str, subject: str, value: float, level: str, rule: Rule) -> tuple[str, float]:
     limit = rule.levels.critical if level == "critical" else rule.levels.warning
-    unit = {"error_rate": "", "success_rate": "", "latency_p99_ms": " ms", "cpu_percent": " %",
-            "memory_percent": " %"}[metric]
-    fmt = (lambda v: f"{v * 100:.2f} %") if metric in ("error_rate", "success_rate") else (lambda v: f"{v:.0f}{unit}")
     op = "<" if rule.below else ">"
-    return f"{subject} {metric} {fmt(value)} {op} {level} level {fmt(limit)}", limit
+    return f"{subject} {metric} {human(metric, value)} {op} {level} level {human(metric, limit)}", limit
 
 
 class AlertBook:
@@ -69,7 +79,7 @@ class AlertBook:
         self.pending: dict[str, tuple[str | None, float]] = {}  # alert -> (the level its values ask for, since)
 
     def judge(self, alert: str, subject: str, rule: Rule, value: float | None,
-              now: float | None = None) -> Transition | None:
+              now: float | None = None, component: str | None = None) -> Transition | None:
         """The transition, if any: a new level (raised, stepped, cleared) only once the values have asked for it
         for the rule's `for_seconds` without a break (no flapping at a threshold)."""
         current = self.active.get(alert)
@@ -90,10 +100,20 @@ class AlertBook:
         during = f" for {held:.0f} s" if rule.levels.for_seconds else ""
         if level is None:
             del self.active[alert]
-            return Transition(alert, None, f"{subject} {rule.metric} back to {value:.4g}{during}", value, None)
+            return Transition(alert, None, f"{subject} {rule.metric} back to {human(rule.metric, value)}{during}",
+                              value, None, component)
         self.active[alert] = level
         message, limit = describe(rule.metric, subject, value, level, rule)
-        return Transition(alert, level, message + during, value, limit)
+        return Transition(alert, level, message + during, value, limit, component)
+
+    def no_evidence(self, alert: str, why: str, component: str | None = None) -> Transition | None:
+        """An active alert whose evidence is gone (no traffic on its path, too few operations in its stage) clears,
+        saying why: no alert outlives the data it was raised on."""
+        self.pending.pop(alert, None)
+        if alert not in self.active:
+            return None
+        del self.active[alert]
+        return Transition(alert, None, why, None, None, component)
 
     def set_condition(self, alert: str, level: str | None, message: str) -> Transition | None:
         """A yes/no condition (a stale feed): raised at `level` or cleared."""

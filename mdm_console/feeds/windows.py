@@ -216,6 +216,29 @@ class Windows:
         # read all N components every second).
         self._running: dict[str, _Running] = {}  # component -> its window as running sums (`stats`)
         self._stats_memo: dict[str, tuple[_Running, tuple, WindowStats]] = {}
+        # component -> the first bucket of its evidence: its current stage's (`set_since`). Figures, the policy's
+        # window and the latency sketches never reach before it, so nothing judges one stage on another's data.
+        self._since: dict[str, int] = {}
+
+    def set_since(self, component: str, ts: float | None) -> None:
+        """The component's evidence starts at `ts` (its stage began): from the first whole bucket at or after it,
+        so that no bucket mixing the stage before is judged as this one (up to one bucket of the stage is left
+        out). None: no limit."""
+        first = None if ts is None else int(-(-ts // BUCKET_SECONDS) * BUCKET_SECONDS)
+        if self._since.get(component) != first:
+            if first is None:
+                self._since.pop(component, None)
+            else:
+                self._since[component] = first
+            self.changes += 1
+
+    def since(self, component: str) -> int | None:
+        """Where the component's evidence starts (epoch seconds of a bucket start), if it is limited."""
+        return self._since.get(component)
+
+    def _start(self, component: str, t: float) -> float:
+        """The earliest time a span ending at `t` of the component's evidence may reach back to."""
+        return max(t, self._since.get(component, t))
 
     @property
     def stale(self) -> dict[str, str]:
@@ -377,7 +400,7 @@ class Windows:
         r = self._slide(component, now.timestamp())
         stale = self.stale.get(component)
         memo = self._stats_memo.get(component)
-        key = (r.version, self._newest.get(component))
+        key = (r.version, r.first, r.last, self._newest.get(component))
         if memo is None or memo[0] is not r or memo[1] != key:
             memo = self._stats_memo[component] = (r, key, self._figures(component, r))
         if memo[2].stale_reason != stale:  # its words change every second ("no data for 16 s")
@@ -388,7 +411,7 @@ class Windows:
         """The component's running window moved to end at `t`: the buckets it leaves taken out, those it reaches
         added. Made afresh the first time, when time went back, after a long gap, or when folding reached into it
         (`_unslide`)."""
-        first = int((t - self.window_seconds) // BUCKET_SECONDS * BUCKET_SECONDS)
+        first = int(self._start(component, t - self.window_seconds) // BUCKET_SECONDS * BUCKET_SECONDS)
         last = int(t // BUCKET_SECONDS * BUCKET_SECONDS)
         starts = self._by_start.get(component, {})
         r = self._running.get(component)
@@ -412,7 +435,9 @@ class Windows:
         return r
 
     def _figures(self, component: str, r: _Running) -> WindowStats:
-        seconds, none = self.window_seconds, (0, 0, 0)
+        # The span the figures cover: the window, or less while the stage is younger than it.
+        seconds = max(float(BUCKET_SECONDS), min(self.window_seconds, float(r.last + BUCKET_SECONDS - r.first)))
+        none = (0, 0, 0)
         paths, ops, success, error = {}, 0, 0, 0
         sk = Sketch()
         for variant, (o, s, e) in r.counts.items():
@@ -463,8 +488,11 @@ class Windows:
         return 0.0
 
     def path(self, component: str, variant: str, now: float, seconds: float) -> PathStats:
-        """One path's figures over the last `seconds` (whole 5-s buckets: up to one bucket more)."""
-        return _path(PATH_OF[variant], seconds, self._select(component, now - seconds, now, {variant}))
+        """One path's figures over the last `seconds` of the current stage (whole 5-s buckets: up to one bucket
+        more; less while the stage is younger)."""
+        since = self._start(component, now - seconds)
+        return _path(PATH_OF[variant], min(seconds, max(float(BUCKET_SECONDS), now - since)),
+                     self._select(component, since, now, {variant}))
 
     def newest(self, component: str) -> float:
         return self._newest.get(component, 0.0)
@@ -490,9 +518,10 @@ class Windows:
             counts[variant] = (ops, success, error)
         return counts
 
-    def sketch(self, component: str, variant: str, now: float) -> Sketch:
-        """The latencies of one path over the window, merged."""
-        return _merged(self._select(component, now - self.window_seconds, now, {variant}))
+    def sketch(self, component: str, variant: str, now: float, seconds: float | None = None) -> Sketch:
+        """The latencies of one path over the window (or the last `seconds`) of the current stage, merged."""
+        span = self.window_seconds if seconds is None else seconds
+        return _merged(self._select(component, self._start(component, now - span), now, {variant}))
 
     def in_window(self, component: str, now: float) -> list[Bucket]:
         """The buckets a window ending at `now` covers (plots)."""

@@ -133,12 +133,22 @@ class Levels(Strict):
 class AutoRollback(Strict):
     mode: Literal["off", "prompt", "auto"] = "prompt"
     error_rate_above: Ratio = 0.05
+    success_rate_below: Ratio | None = None  # off unless set
     for_seconds: Annotated[float, Field(ge=0)] = 60
+    # The latency criterion: the new path's p99 against the old path's, each bounded from its order statistics
+    # (the new path's lower bound above the old path's upper bound by both margins), or off.
+    latency: bool = True
     degradation_above: Annotated[float, Field(ge=0)] = 0.20
+    min_increase_ms: Annotated[float, Field(ge=0)] = 50
+    # Operations each path a criterion reads must have in the policy's window before it can hold.
+    min_operations: Annotated[int, Field(ge=1)] = 20
     # The policy judges the new path over its own, short window: a fault is not diluted by minutes of
     # healthy traffic before it (docs/operator-guide.md: how long a fault takes to trigger).
     window_seconds: Annotated[float, Field(ge=5, le=3600)] = 30
     on_regression: bool = False  # also act when the canary verdict says "regression"
+    # Prompt mode: while a proposal stays unanswered and its criterion still holds, it is proposed (and notified)
+    # again this often.
+    repropose_seconds: Annotated[float, Field(ge=10)] = 300
 
 
 class Alerts(Strict):

@@ -40,8 +40,15 @@ MEANING = {
     "Alerts.auto_rollback": "the auto-rollback policy",
     "AutoRollback.mode": "off; prompt (open the rollback wizard, filled in); auto (roll back, recorded as the policy's)",
     "AutoRollback.error_rate_above": "roll back when the new path's error rate is above this",
-    "AutoRollback.for_seconds": "for at least this long",
-    "AutoRollback.degradation_above": "or when the new path's p99 is slower than the old path's by more than this share",
+    "AutoRollback.success_rate_below": "or when the new path's success rate is below this (off unless set)",
+    "AutoRollback.for_seconds": "for at least this long (each criterion has its own clock)",
+    "AutoRollback.latency": "judge latency at all (false: only the error, success and verdict criteria)",
+    "AutoRollback.degradation_above": "or when the new path's p99 is slower than the old path's by more than this "
+                                      "share (the new p99's lower bound against the old p99's upper bound)",
+    "AutoRollback.min_increase_ms": "and by at least this many milliseconds (a floor: 4 ms against 3 ms is no fault)",
+    "AutoRollback.min_operations": "operations each path a criterion reads must have in the window before it holds",
+    "AutoRollback.repropose_seconds": "prompt mode: an unanswered proposal whose criterion still holds is made "
+                                      "(and notified) again this often",
     "AutoRollback.window_seconds": "the span the policy judges over (shorter than the dashboard's window: faster)",
     "AutoRollback.on_regression": "also roll back when the canary verdict says regression",
     "ChecklistItem.id": "the item's id (used by depends_on, the CLI, the log)",
