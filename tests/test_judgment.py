@@ -216,3 +216,115 @@ async def test_a_criterion_needs_its_minimum_sample(live):
     assert m.criteria("storage", at(t)) == {}
     put(m, "storage", "new", t - 10, 9, 20, 2)
     assert m.criteria("storage", at(t))["error_rate"].value == pytest.approx(0.1)
+
+
+class ScriptedPrometheus:
+    """A Prometheus query API on 127.0.0.1 that answers each instant query from `answer(query)`, as a real server
+    does (NaN as the string "NaN", an empty vector for None)."""
+
+    def __init__(self, answer):
+        import json
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        from urllib.parse import parse_qs, urlparse
+
+        class Api(BaseHTTPRequestHandler):
+            def do_GET(self):
+                q = parse_qs(urlparse(self.path).query)["query"][0]
+                value = answer(q)
+                result = [] if value is None else [{"metric": {}, "value": [time.time(), value]}]
+                body = json.dumps({"status": "success", "data": {"resultType": "vector", "result": result}})
+                self.send_response(200)
+                self.end_headers()
+                self.wfile.write(body.encode())
+
+            def log_message(self, *a):
+                pass
+
+        self.srv = ThreadingHTTPServer(("127.0.0.1", 0), Api)
+        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.srv.server_address[1]}"
+
+    def close(self):
+        self.srv.shutdown()
+        self.srv.server_close()
+
+
+PROMQL_PLAN = """\
+version = 1
+[cutover]
+name = "orders"
+flag_file = "state/flags.json"
+[[components]]
+id = "storage"
+flag_key = "orders.new_storage"
+[[components]]
+id = "features"
+flag_key = "orders.new_features"
+[metrics]
+source = "promql"
+url = "{url}"
+interval_seconds = 1
+window_seconds = 60
+[metrics.queries.storage]
+operations_rate = 'sum(rate(ops{{component="storage",variant="$variant"}}[1m]))'
+error_rate = 'sum(rate(errs{{component="storage",variant="$variant"}}[1m])) / sum(rate(ops{{component="storage",variant="$variant"}}[1m]))'
+latency_p99_ms = 'p99{{component="storage",variant="$variant"}}'
+[metrics.queries.features]
+operations_rate = 'sum(rate(ops{{component="features",variant="$variant"}}[1m]))'
+error_rate = 'sum(rate(errs{{component="features",variant="$variant"}}[1m])) / sum(rate(ops{{component="features",variant="$variant"}}[1m]))'
+latency_p99_ms = 'p99{{component="features",variant="$variant"}}'
+[alerts.auto_rollback]
+mode = "off"
+"""
+
+
+async def wait_for(cond, what: str, timeout: float = 20.0):
+    import asyncio
+
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, f"{what}: not within {timeout:g} s"
+        await asyncio.sleep(0.05)
+
+
+async def test_a_nan_for_one_component_is_its_no_data_never_the_feeds(tmp_path):
+    """The issue's case: storage rolled back to 0 % makes histogram_quantile and the error ratio answer NaN for its
+    new path; the other component's real fault must still raise its alert."""
+    broken = {"on": False}
+
+    def answer(q: str):
+        comp = q.split('component="')[1].split('"')[0]
+        variant = q.split('variant="')[1].split('"')[0]
+        if comp == "storage" and variant == "new":  # no traffic on storage's new path
+            return "NaN" if ("/" in q or q.startswith("p99")) else "0"
+        if comp == "storage" and broken["on"] and q.startswith("sum(rate(ops") and "/" not in q:
+            return "NaN"  # storage's operations query itself breaks
+        if "/" in q:
+            return "0.1" if (comp, variant) == ("features", "new") else "0.001"
+        return "40" if q.startswith("sum(rate(ops") else "12"
+
+    prom = ScriptedPrometheus(answer)
+    (tmp_path / "mdm-plan.toml").write_text(PROMQL_PLAN.format(url=prom.url))
+    e = await Engine.open(load_plan(tmp_path / "mdm-plan.toml"), record_start="test")
+    await e.rollout.ensure_flag_file()
+    await e.rollout.advance("features", override="canary drill")
+    m = LiveMonitor(e, system=False)
+    await m.start()
+    try:
+        await wait_for(lambda: "error_rate:features" in e.state.alerts, "the fault on features raised its alert")
+        assert not m.windows.stale and not [a for a in e.state.alerts if a.startswith(("feed_stale", "no_data"))]
+        assert m.stats("storage").new.ops == 0 and m.stats("storage").new.p99_ms is None  # no data, not zero
+        assert m.stats("storage").old.ops > 0
+        broken["on"] = True  # now storage's own query answers NaN: storage alone has no data, and says why
+        await wait_for(lambda: "no_data:storage" in e.state.alerts, "storage's no-data alert")
+        alert = e.state.alerts["no_data:storage"]
+        assert alert["component"] == "storage" and "operations_rate answered NaN" in alert["message"]
+        assert set(m.windows.stale) == {"storage"} and not m.feed.status.stale_reason()
+        assert "error_rate:features" in e.state.alerts
+        broken["on"] = False
+        await wait_for(lambda: "no_data:storage" not in e.state.alerts, "storage's data back")
+    finally:
+        await m.stop()
+        await e.close()
+        prom.close()

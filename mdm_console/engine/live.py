@@ -210,8 +210,12 @@ class LiveMonitor:
         now = time.time()
         limit = STALE_INTERVALS * max(m.interval_seconds, BUCKET_SECONDS)
         stale = dict(self.windows.stale)  # set as a whole: Windows.figures_key
+        for c, why in getattr(self.feed, "problems", {}).items():
+            stale[c] = f"no data for {c}: {why} (headless, caught up: {what})"
         for c in comps:
             newest = self.windows.newest(c)
+            if c in stale:
+                continue
             if not newest:
                 stale[c] = f"no metrics for {c} (headless, caught up: {what})"
             elif now - newest > limit:
@@ -431,7 +435,10 @@ class LiveMonitor:
             self._plan_checked = time.monotonic()
             await self._check_plan_file()
         stale = self.feed.status.stale_reason(now.timestamp()) if self.feed else None
-        self.windows.stale = {c: stale for c in self.windows.components} if stale else {}
+        # A feed that answers per component (PromQL) may have no data for one component only: that one's figures
+        # are "no data" with the reason, the others are judged as usual.
+        blind = {} if stale or self.feed is None else self.feed_blind(now.timestamp())
+        self.windows.stale = {c: stale for c in self.windows.components} if stale else blind
         changes: list[Transition] = []
         before = dict(self.book.active)  # a transition whose event cannot be written is judged again
         if self.feed is not None:
@@ -439,10 +446,13 @@ class LiveMonitor:
                                         stale or f"{self.feed.status.name} is sending data again")
             if t:
                 changes.append(t)
+            changes += self._no_data_alerts(blind)
         self._sync_evidence()
         for comp in self.windows.components:
             if stale:  # a stale feed's figures are not judged (its own alert says why); not even made
                 break
+            if comp in blind:  # nor a component the feed has no data for (its own alert says why)
+                continue
             st = self.stats(comp)
             # The new path decides the component's alerts (blended figures only when the feed gives no
             # variant, and they say so); the old path has its own, so a bad day on it is not the canary's.
@@ -485,6 +495,24 @@ class LiveMonitor:
                 self.store_error = None
         if self.exporter is not None:
             self.exporter.update()
+
+    def feed_blind(self, now: float) -> dict[str, str]:
+        """Components the feed has had no data for long enough to call them stale, with the reason (a feed that
+        answers per component: PromQL); {} for a feed that answers as a whole."""
+        reasons = getattr(self.feed, "stale_reasons", None)
+        return reasons(now) if reasons is not None else {}
+
+    def _no_data_alerts(self, blind: dict[str, str]) -> list[Transition]:
+        """A warning per component the feed has no data for (`no_data:<component>`), cleared when data comes."""
+        out = []
+        for comp, why in blind.items():
+            if (t := self.book.set_condition(f"no_data:{comp}", "warning", why)) is not None:
+                out.append(dataclasses.replace(t, component=comp))
+        for alert in [a for a in self.book.active if a.startswith("no_data:") and a[8:] not in blind]:
+            t = self.book.set_condition(alert, None, f"{alert[8:]}: the feed has data for it again")
+            if t is not None:
+                out.append(dataclasses.replace(t, component=alert[8:]))
+        return out
 
     def _sync_evidence(self) -> None:
         """Each component's evidence starts where its current stage began: a stage change or a rollback opens a

@@ -18,10 +18,11 @@ from mdm_console import pools
 
 
 def scalar(body: str) -> float | None:
-    """The value of an instant query answered in the API's JSON shape (None: no series).
+    """The value of an instant query answered in the API's JSON shape (None: no series; NaN: the server had
+    nothing to compute it from, as `histogram_quantile` or a ratio answer for a path with no traffic).
 
     Every answer is checked: an object with status success, a result of type vector (one sample) or
-    scalar, a finite, non-negative number. Anything else is a bad answer with its reason (BadLine)."""
+    scalar, a non-negative number or NaN. Anything else is a bad answer with its reason (BadLine)."""
     try:
         doc = json.loads(body)
     except (ValueError, RecursionError):
@@ -51,6 +52,8 @@ def scalar(body: str) -> float | None:
         v = float(raw)
     except (TypeError, ValueError):
         raise BadLine(f"the value {str(raw)[:40]!r} is not a number") from None
+    if math.isnan(v):
+        return v
     if not math.isfinite(v) or v < 0:
         raise BadLine(f"the value {v} is not a finite non-negative number")
     return v
@@ -87,11 +90,30 @@ VARIANT = "$variant"  # in a query: asked once with "new", once with "old"
 
 
 class PromQLFeed:
+    """Each component is asked on its own: a NaN, an empty answer or an error for one component's query is that
+    component's "no data" (with the reason, `stale_reasons`), never the whole feed's."""
+
     def __init__(self, url: str, queries: dict[str, PromQLQueries], sink: Sink, interval: float):
         self.url = url.rstrip("/")
         self.queries = queries
         self.sink = sink
         self.status = FeedStatus(f"promql {mask_url(url)}", interval, started=time.time())
+        self.problems: dict[str, str] = {}  # component -> why its last poll gave no figures
+        self.answered: dict[str, float] = {}  # component -> monotonic time of its last good answer
+        self._started_mono = time.monotonic()
+
+    def stale_reasons(self, now: float | None = None) -> dict[str, str]:
+        """Components whose queries have given no figures for STALE_INTERVALS intervals, with the reason."""
+        from mdm_console.feeds.base import STALE_INTERVALS
+
+        limit = STALE_INTERVALS * self.status.interval
+        mono = time.monotonic()
+        out = {}
+        for comp, why in self.problems.items():
+            since = self.answered.get(comp, self._started_mono)
+            if mono - since > limit:
+                out[comp] = f"no data for {comp}: {why}"
+        return out
 
     def _query(self, promql: str) -> float | None:
         q = urllib.parse.urlencode({"query": promql})
@@ -100,21 +122,47 @@ class PromQLFeed:
     def poll(self, now: float) -> list[Sample]:
         """Per component, the three queries; a query set that holds `$variant` is asked once for the new path and
         once for the old one (`$variant` replaced by new, old), else its figures are both paths' (variant unknown)."""
-        out = []
+        out: list[Sample] = []
+        failed: list[str] = []
         for comp, q in self.queries.items():
             texts = (q.operations_rate, q.error_rate, q.latency_p99_ms)
             split = any(VARIANT in t for t in texts)
+            got: list[Sample] = []
+            why = None
             for variant in (("new", "old") if split else ("all",)):
-                out += self._component(now, comp, variant, [t.replace(VARIANT, variant) for t in texts])
+                try:
+                    got += self._component(now, comp, variant, [t.replace(VARIANT, variant) for t in texts])
+                except (FetchError, BadLine) as exc:
+                    why = f"{variant} path: {exc}" if split else str(exc)
+                    break
+            if why is None and not got:
+                why = "its operations_rate query returned no series"
+            if why is None:
+                self.problems.pop(comp, None)
+                self.answered[comp] = time.monotonic()
+                out += got
+            else:
+                self.problems[comp] = why
+                failed.append(why)
+        if failed and len(failed) == len(self.queries):  # nothing answered: the feed's own failure
+            raise FetchError(failed[0] if len(set(failed)) == 1 else f"no component answered ({failed[0]}; ...)")
         return out
 
     def _component(self, now: float, comp: str, variant: str, texts: list[str]) -> list[Sample]:
         rate, err, p99 = (self._query(t) for t in texts)
         if rate is None:
-            return []  # no series for this component right now: no data, not zero
+            return []  # no series for this path right now: no data, not zero
+        if math.isnan(rate):
+            raise BadLine("operations_rate answered NaN (the server had nothing to compute it from)")
         ops = rate * self.status.interval  # the server's rate over our polling interval
+        if p99 is not None and math.isnan(p99):
+            p99 = None  # no latencies in the histogram's window (a path with no traffic): no p99, not zero
         if p99 is not None and p99 > MAX_LATENCY_MS:
             raise BadLine(f"{comp} p99 {p99:.3g} ms is over a day")
+        if err is not None and math.isnan(err):
+            if rate > 0:
+                raise BadLine(f"error_rate answered NaN with {rate:.3g} operations/s (the query's divisor is empty)")
+            err = 0.0  # 0 / 0: no operations, so no errors
         if err is not None and err > 1:
             raise BadLine(f"{comp} error rate {err:.3g} is above 1 (the query must give a ratio)")
         total = check_count(ops, f"{comp} operations")
@@ -131,7 +179,11 @@ class PromQLFeed:
             texts = (q.operations_rate, q.error_rate, q.latency_p99_ms)
             split = any(VARIANT in t for t in texts)
             for variant in (("new", "old") if split else ("all",)):
-                series = [self._range(t.replace(VARIANT, variant), start, end, step) for t in texts]
+                try:
+                    series = [self._range(t.replace(VARIANT, variant), start, end, step) for t in texts]
+                except (FetchError, BadLine) as exc:  # this component's no data, not every component's
+                    self.problems[comp] = f"{variant} path: {exc}" if split else str(exc)
+                    break
                 for ts in sorted(series[0]):
                     if after and ts <= after.get(comp, 0.0):
                         continue
@@ -139,6 +191,8 @@ class PromQLFeed:
                     total = check_count(rate * step, f"{comp} operations")
                     errors = int(round(total * min(max(err or 0.0, 0.0), 1.0)))
                     out.append(Sample(ts, comp, variant, max(total - errors, 0), errors, None, p99, False))
+        if self.queries and len(self.problems) == len(self.queries):
+            raise FetchError(next(iter(self.problems.values())))
         self.status.good += 1
         self.status.got_data()
         return out
