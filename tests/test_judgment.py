@@ -328,3 +328,125 @@ async def test_a_nan_for_one_component_is_its_no_data_never_the_feeds(tmp_path):
         await m.stop()
         await e.close()
         prom.close()
+
+
+def test_check_metrics_runs_the_plans_promql_queries_per_component(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    def answer(q: str):
+        comp = q.split('component="')[1].split('"')[0]
+        variant = q.split('variant="')[1].split('"')[0]
+        if comp == "storage" and variant == "new":
+            return "NaN" if ("/" in q or q.startswith("p99")) else "0"
+        if comp == "features" and q.startswith("p99"):
+            return None  # no histogram for features
+        return "0.002" if "/" in q else "40" if q.startswith("sum(rate(ops") else "12"
+
+    prom = ScriptedPrometheus(answer)
+    try:
+        (tmp_path / "mdm-plan.toml").write_text(PROMQL_PLAN.format(url=prom.url))
+        out = subprocess.run([sys.executable, "-m", "mdm_console", "check-metrics", "--json", "--plan",
+                              str(tmp_path / "mdm-plan.toml")], capture_output=True, text=True, timeout=60)
+    finally:
+        prom.close()
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    said = {v["where"]: (v["status"], v["text"]) for v in doc["verdicts"]}
+    assert said["storage new operations_rate"] == ("ok", "0 (operations/s)")
+    assert said["storage new error_rate"] == ("note", "NaN with no traffic on this path: no data, as expected")
+    assert said["storage old error_rate"] == ("ok", "0.002 (a ratio)")
+    assert said["features new latency_p99_ms"][0] == "note" and "no series" in said["features new latency_p99_ms"][1]
+    assert len(said) == 12 and doc["kind"] == "promql"
+
+
+@pytest.mark.skipif(__import__("shutil").which("prometheus") is None,
+                    reason="no Prometheus server binary here (Debian package 'prometheus' is not installed)")
+def test_the_docs_promql_queries_against_a_real_prometheus(tmp_path):
+    """The queries exactly as docs/metrics.md gives them, for two components, against a real Prometheus: storage's
+    new path rolled back (its counters stand still: histogram_quantile and the error ratio answer NaN), features'
+    new path failing 10 %, and features' old path never failed (no error series at all)."""
+    import re
+    import socket
+    import subprocess
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from pathlib import Path
+
+    from mdm_console.feeds.promql import PromQLFeed
+    from mdm_console.plan.models import PromQLQueries
+
+    doc = (Path(__file__).parent.parent / "docs" / "metrics.md").read_text()
+    block = doc[doc.index("[metrics.queries.storage]"):]
+    texts = dict(re.findall(r"^(\w+) = '(.*)'$", block[:block.index("```")], re.M))
+    assert set(texts) == {"operations_rate", "error_rate", "latency_p99_ms"}
+    queries = {c: PromQLQueries(**{k: v.replace('component="storage"', f'component="{c}"') for k, v in texts.items()})
+               for c in ("storage", "features")}
+    t0 = time.time()
+
+    def exposition() -> str:
+        t = time.time() - t0
+        series = {("storage", "new", "success"): 500, ("storage", "new", "error"): 20,  # stopped: rolled back
+                  ("storage", "old", "success"): int(400 * t), ("features", "new", "success"): int(90 * t),
+                  ("features", "new", "error"): int(10 * t), ("features", "old", "success"): int(300 * t)}
+        lines = ["# TYPE orders_operations_total counter"]
+        for (c, v, o), n in series.items():
+            lines.append(f'orders_operations_total{{component="{c}",variant="{v}",outcome="{o}"}} {n}')
+        lines.append("# TYPE orders_operation_duration_seconds histogram")
+        for (c, v), n in {("storage", "new"): 520, ("storage", "old"): int(400 * t), ("features", "new"): int(100 * t),
+                          ("features", "old"): int(300 * t)}.items():
+            for le, share in (("0.01", 0.5), ("0.05", 0.99), ("+Inf", 1.0)):
+                lines.append(f'orders_operation_duration_seconds_bucket{{component="{c}",variant="{v}",le="{le}"}} '
+                             f"{int(n * share)}")
+            lines.append(f'orders_operation_duration_seconds_count{{component="{c}",variant="{v}"}} {n}')
+            lines.append(f'orders_operation_duration_seconds_sum{{component="{c}",variant="{v}"}} {n * 0.01}')
+        return "\n".join(lines) + "\n"
+
+    class Target(BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = exposition().encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; version=0.0.4")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *a):
+            pass
+
+    target = ThreadingHTTPServer(("127.0.0.1", 0), Target)
+    threading.Thread(target=target.serve_forever, daemon=True).start()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    (tmp_path / "prom.yml").write_text(
+        "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: t\n    static_configs:\n"
+        f"      - targets: ['127.0.0.1:{target.server_address[1]}']\n")
+    prom = subprocess.Popen(["prometheus", f"--config.file={tmp_path / 'prom.yml'}",
+                             f"--storage.tsdb.path={tmp_path / 'tsdb'}", f"--web.listen-address=127.0.0.1:{port}"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    feed = PromQLFeed(f"http://127.0.0.1:{port}", queries, lambda s: None, 5)
+    try:
+        by: dict = {}
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            time.sleep(1)
+            try:
+                samples = feed.poll(time.time())
+            except Exception:  # noqa: BLE001 - the server is still starting, or has not scraped twice yet
+                continue
+            by = {(s.component, s.variant): s for s in samples}
+            if len(by) == 4 and time.time() - t0 > 8 and by[("features", "new")].error:
+                break
+    finally:
+        prom.terminate()
+        prom.wait(20)
+        target.shutdown()
+        target.server_close()
+    assert len(by) == 4 and feed.problems == {}, (by, feed.problems)
+    rolled_back = by[("storage", "new")]
+    assert (rolled_back.success, rolled_back.error, rolled_back.p99_ms) == (0, 0, None)  # NaN: no data, not a fault
+    assert by[("storage", "old")].success > 0 and by[("features", "old")].error == 0
+    new = by[("features", "new")]
+    assert new.error / (new.success + new.error) == pytest.approx(0.1, abs=0.03)
+    assert 10 < new.p99_ms <= 50

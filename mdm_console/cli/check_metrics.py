@@ -14,7 +14,8 @@ def add_parser(sub, parents) -> None:
                        description="Read a sample of an application's metrics (a JSONL file, or a Prometheus "
                        "/metrics URL) and say, line by line, what the console would make of it: which component "
                        "and path (new, old, or variant unknown), or why it is refused. Without FILE|URL, the "
-                       "plan's own metrics source. Exit 0 when every line is usable with a variant, 1 otherwise.")
+                       "plan's own metrics source (PromQL: each of the plan's queries is asked, per component and "
+                       "path, and what came back is said). Exit 0 when every line is usable with a variant, 1 otherwise.")
     p.add_argument("source", nargs="?", metavar="FILE|URL", help="a JSONL file or an http(s) Prometheus URL")
     p.add_argument("--lines", type=int, default=100, metavar="N", help="JSONL lines to read from the start (100)")
     p.add_argument("--prefix", default=None, help="Prometheus metric prefix (default: the plan's, else mdm)")
@@ -47,6 +48,12 @@ def run(args: argparse.Namespace) -> int:
             source = str(loaded.resolve(m.path))
         elif m.source == "prometheus":
             source = m.url
+        elif m.source == "promql":
+            from mdm_console.feeds.check import check_promql
+            from mdm_console.feeds.promql import PromQLFeed
+
+            report = check_promql(PromQLFeed(m.url, m.queries, lambda s: None, m.interval_seconds))
+            return _print(report, args)
         else:
             raise CliExit(EXIT_USAGE, f"the plan's metrics source is '{m.source}': give a FILE or URL to check")
     if source.startswith(("http://", "https://")):
@@ -65,6 +72,10 @@ def run(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise CliExit(EXIT_USAGE, f"cannot read {source}: {exc.strerror or exc}") from None
         report = check_jsonl(source, lines, components)
+    return _print(report, args)
+
+
+def _print(report, args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report.as_dict(), indent=2))
     else:

@@ -156,3 +156,46 @@ def check_prometheus(source: str, text: str, prefix: str, components: frozenset[
     if not report.verdicts:
         report.verdicts.append(Verdict("exposition", "bad", f"no {ops_name} samples: nothing would be read"))
     return report
+
+
+def check_promql(feed) -> CheckReport:
+    """The plan's own PromQL queries, asked once each (per path where they hold `$variant`): per component and
+    query, what came back and what the console makes of it. Blocking: call it in a thread."""
+    from mdm_console.feeds.http import FetchError
+    from mdm_console.feeds.promql import VARIANT
+
+    report = CheckReport(feed.status.name, "promql")
+    units = {"operations_rate": "operations/s", "error_rate": "a ratio", "latency_p99_ms": "ms"}
+    for comp, q in feed.queries.items():
+        texts = {"operations_rate": q.operations_rate, "error_rate": q.error_rate, "latency_p99_ms": q.latency_p99_ms}
+        split = any(VARIANT in t for t in texts.values())
+        for variant in (("new", "old") if split else ("all",)):
+            path = PATHS[variant]
+            rate = None
+            for name, text in texts.items():
+                where = f"{comp} {path} {name}"
+                try:
+                    value = feed.query(text.replace(VARIANT, variant))
+                except (FetchError, BadLine) as exc:
+                    report.verdicts.append(Verdict(where, "bad", f"{exc}: {comp} would have no data"))
+                    continue
+                if name == "operations_rate":
+                    rate = value
+                if value is None:
+                    status = "bad" if name == "operations_rate" else "note"
+                    text_ = ("no series: no data for this path now (not zero)" if name == "operations_rate" else
+                             "no series: read as none (no errors / no p99)")
+                elif math.isnan(value):
+                    quiet = rate is not None and not math.isnan(rate) and rate == 0
+                    status = "note" if quiet and name != "operations_rate" else "bad"
+                    text_ = ("NaN with no traffic on this path: no data, as expected" if status == "note" else
+                             f"NaN: the server had nothing to compute it from; {comp} would have no data")
+                else:
+                    status = "ok" if path != "unknown" else "no-variant"
+                    text_ = f"{value:g} ({units[name]})"
+                    if name == "error_rate" and value > 1:
+                        status, text_ = "bad", f"{value:g} is above 1: the query must give a ratio"
+                    if name == "operations_rate":
+                        report.taken[(comp, path)] += int(round(value * feed.status.interval))
+                report.verdicts.append(Verdict(where, status, text_))
+    return report

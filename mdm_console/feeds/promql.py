@@ -115,7 +115,7 @@ class PromQLFeed:
                 out[comp] = f"no data for {comp}: {why}"
         return out
 
-    def _query(self, promql: str) -> float | None:
+    def query(self, promql: str) -> float | None:
         q = urllib.parse.urlencode({"query": promql})
         return scalar(get(f"{self.url}/api/v1/query?{q}", self.status.interval))
 
@@ -149,7 +149,7 @@ class PromQLFeed:
         return out
 
     def _component(self, now: float, comp: str, variant: str, texts: list[str]) -> list[Sample]:
-        rate, err, p99 = (self._query(t) for t in texts)
+        rate, err, p99 = (self.query(t) for t in texts)
         if rate is None:
             return []  # no series for this path right now: no data, not zero
         if math.isnan(rate):
