@@ -13,6 +13,7 @@ import pytest
 from mdm_console.engine.core import POLICY, Engine
 from mdm_console.engine.live import LiveMonitor
 from mdm_console.engine.rollback import RollbackRequest
+from mdm_console.engine.rollout import RolloutError
 from mdm_console.plan.load import load_plan
 from tests.stage_helpers import began
 from tests.test_checklist import PLAN as CHECKLIST_PLAN
@@ -117,8 +118,9 @@ async def test_an_automatic_rollback_is_loud_held_and_done_by_the_policy(live):
     # Held: the hold is a gate; auto-advance never passes it, a plain advance is refused.
     hold = next(g for g in e.rollout.gates("storage") if g.name == "hold")
     assert not hold.ok and "automatic rollback" in hold.reason
-    await e.rollout.set_auto_advance("storage", True)
-    assert await e.rollout.auto_tick() == []
+    with pytest.raises(RolloutError, match="say why auto-advance may move it again"):
+        await e.rollout.set_auto_advance("storage", True)  # resuming a held component needs a reason
+    assert not e.state.components["storage"].auto_advance and await e.rollout.auto_tick() == []
     refused = await e.rollout.advance("storage")
     assert refused.blocked and [g.name for g in refused.failing][:1] == ["hold"]
 

@@ -450,3 +450,56 @@ def test_the_docs_promql_queries_against_a_real_prometheus(tmp_path):
     new = by[("features", "new")]
     assert new.error / (new.success + new.error) == pytest.approx(0.1, abs=0.03)
     assert 10 < new.p99_ms <= 50
+
+
+async def test_no_advance_into_an_active_critical_alert_or_a_regression(live):
+    e, m = await live(mode="off")
+    await e.rollout.advance("storage", override="canary drill")
+    began(e, "storage", 600)
+    now = time.time()
+    put(m, "storage", "old", now - 300, 290, 3000, 3)
+    put(m, "storage", "new", now - 300, 290, 600, 36)  # 6 % against 0.1 %: the verdict says regression
+    await m.tick()
+    gates = {g.name: g for g in e.rollout.gates("storage")}
+    assert not gates["alerts"].ok and "critical alert(s) active: error_rate:storage" in gates["alerts"].reason
+    assert not gates["no_regression"].ok and gates["no_regression"].reason.startswith("the canary verdict says errors +")
+    refused = await e.rollout.advance("storage")
+    assert refused.blocked and {"alerts", "no_regression"} <= {g.name for g in refused.failing}
+    assert {g.name: g for g in e.rollout.gates("api")}["alerts"].ok  # the other component's gates are its own
+
+
+async def test_auto_advance_never_moves_a_component_with_a_warning(live):
+    e, m = await live(mode="off")
+    await e.rollout.set_auto_advance("storage", True)
+    put(m, "storage", "old", time.time() - 10, 9, 100)  # a live feed: the feed gate holds
+    await e.record("alert.raised", "storage", {"alert": "latency_p99_ms:storage", "level": "warning",
+                                               "message": "slow", "component": "storage"})
+    gates = e.rollout.gates("storage")
+    assert [g.name for g in gates if not g.ok] == []
+    alerts = next(g for g in gates if g.name == "alerts")
+    assert "1 warning(s) active (latency_p99_ms:storage): auto-advance waits" in alerts.reason
+    assert await e.rollout.auto_tick() == []
+    assert e.state.components["storage"].stage == "testing"
+    await e.record("alert.cleared", "storage", {"alert": "latency_p99_ms:storage", "message": "fast again"})
+    assert [r.to_stage for r in await e.rollout.auto_tick()] == ["canary"]  # the warning was all that held it
+
+
+async def test_a_persons_rollback_holds_like_the_policys_and_resuming_asks_why(live):
+    from mdm_console.engine.rollout import RolloutError
+
+    e, m = await live(mode="off")
+    await e.rollout.advance("storage", override="canary drill")
+    await e.rollout.set_auto_advance("storage", False)
+    await e.rollback.run(RollbackRequest("component", component="storage", reason="errors at 30 %"))
+    held = e.state.components["storage"].held
+    assert held is not None and held["automatic"] is False and held["reason"] == "errors at 30 %"
+    hold = next(g for g in e.rollout.gates("storage") if g.name == "hold")
+    assert not hold.ok and hold.reason.startswith("held since the rollback by tester at ")
+    with pytest.raises(RolloutError, match="say why auto-advance may move it again"):
+        await e.rollout.set_auto_advance("storage", True)
+    assert not e.state.components["storage"].auto_advance
+    await e.rollout.set_auto_advance("storage", True, "the index is rebuilt; errors are gone on the old path")
+    assert e.state.components["storage"].held is None and e.state.components["storage"].auto_advance
+    released = [ev for ev in await e.events() if ev.kind == "hold.released"][-1]
+    assert released.payload["reason"] == "the index is rebuilt; errors are gone on the old path"
+    assert released.payload["held_reason"] == "errors at 30 %"

@@ -136,7 +136,7 @@ def _answer(result_type, result):
     (_answer("matrix", [{"metric": {}, "values": [[1, "2"]]}]), None, None, "result type 'matrix'"),
     (_answer("string", [1, "x"]), None, None, "result type 'string'"),
     ("[1, 2, 3]", None, None, "a JSON list"),
-    (_answer("vector", [{"metric": {}, "value": [1, "NaN"]}]), None, None, "not a finite"),
+    (_answer("vector", [{"metric": {}, "value": [1, "NaN"]}]), None, None, "operations_rate answered NaN"),
     (_answer("vector", [{"metric": {}, "value": [1, "+Inf"]}]), None, None, "not a finite"),
     (_answer("vector", [{"metric": {}, "value": [1, "1e12"]}]), None, None, "over the per-scrape maximum"),
     (None, None, _answer("vector", [{"metric": {}, "value": [1, "-50"]}]), "not a finite non-negative"),

@@ -78,8 +78,8 @@ async def test_advance_with_gates_holding_moves_the_flag(engine):
     assert f["metadata"]["seq"] == intent.seq
     changed = [ev for ev in await engine.events(head) if ev.kind == "stage.changed"][0]
     assert changed.payload["from"] == "testing" and changed.payload["reason"] == "go"
-    assert {g["name"] for g in changed.payload["gates"]} == {"stage_time", "feed", "success_rate", "error_rate",
-                                                             "operations"}
+    assert {g["name"] for g in changed.payload["gates"]} == {"stage_time", "alerts", "feed", "success_rate",
+                                                             "error_rate", "operations"}
 
 
 async def test_blocked_advance_needs_a_reason_and_the_override_is_recorded(engine):

@@ -314,7 +314,7 @@ async def test_command_palette_offers_actions_built_from_state(tmp_path):
     async with app.run_test(size=SIZE) as pilot:
         provider = ConsoleCommands(app.screen)
         texts = [t for t, _, _ in provider.commands()]
-        assert "Advance storage to canary (gates: 4 of 5 hold)" in texts
+        assert "Advance storage to canary (gates: 5 of 6 hold)" in texts
         assert "Run preflight validators (1)" in texts and "Rollback wizard" in texts
         await pilot.press("ctrl+p")
         await pilot.pause()

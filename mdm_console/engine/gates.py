@@ -68,18 +68,23 @@ def _pct(x: float) -> str:
 
 def evaluate(gate: Gate, *, percent: float, stage_since: datetime, now: datetime,
              counters: StageCounters | None, clock_stepped_at: datetime | None = None,
-             held: dict | None = None, verdict: ComponentVerdict | None = None) -> list[GateResult]:
+             held: dict | None = None, verdict: ComponentVerdict | None = None,
+             alerts: list[dict] | None = None) -> list[GateResult]:
     """`clock_stepped_at`: when the wall clock last jumped; stage time counts from then if that is later
     (time measured across a step cannot be trusted, so the time gate does not pass across it).
     `held`: the hold an automatic rollback put on the component ({"reason", "ts", "seq"}): a gate that fails
     until a person retries with a reason (an override), so nothing advances it back into a known fault.
-    `verdict`: the canary verdict, judged when the gate asks for it (`gate.verdict`)."""
+    `verdict`: the canary verdict (`gate.verdict`: it must say "no regression detected"; `gate.no_regression`: it
+    must not say "regression"). `alerts`: the component's active alerts (`gate.no_critical_alerts`)."""
     results: list[GateResult] = []
     if held:
+        how = "automatic rollback" if held.get("automatic", True) else f"rollback by {held.get('by') or 'a person'}"
         results.append(GateResult(
             "hold", False, None, 0.0, "=",
-            f"held since the automatic rollback at {str(held.get('ts', ''))[11:19]} UTC ({held.get('reason', '')}); "
+            f"held since the {how} at {str(held.get('ts', ''))[11:19]} UTC ({held.get('reason', '')}); "
             "a person retries it with a reason", str(held.get("ts") or "") or None))
+    if gate.no_critical_alerts:
+        results.append(_alert_gate(alerts or []))
     timed_from = stage_since
     note = ""
     if clock_stepped_at is not None and clock_stepped_at > stage_since:
@@ -100,6 +105,11 @@ def evaluate(gate: Gate, *, percent: float, stage_since: datetime, now: datetime
         return results
     if gate.verdict:
         results.append(_verdict_gate(verdict))
+    if gate.no_regression:
+        regressed = verdict is not None and verdict.verdict == "regression"
+        results.append(GateResult("no_regression", not regressed, verdict.errors.diff if verdict else None, 0.0,
+                                  "!=", f"the canary verdict says {verdict.text()}" if regressed else
+                                  ("no regression found" + (f" ({verdict.text()})" if verdict else " (no verdict yet)"))))
 
     why_not: str | None = None
     measured = None
@@ -135,6 +145,27 @@ def evaluate(gate: Gate, *, percent: float, stage_since: datetime, now: datetime
                               + (f" ({counters.unknown} more without a variant, not counted)" if counters.unknown
                                  else ""), measured))
     return results
+
+
+def _alert_gate(alerts: list[dict]) -> GateResult:
+    """Holds while no critical alert of the component is active (the reason names them); says the warnings too,
+    which keep auto-advance waiting (RolloutControl.auto_tick)."""
+    critical = [a for a in alerts if a.get("level") == "critical"]
+    warned = [a for a in alerts if a.get("level") in ("warning", "error")]
+    if critical:
+        names = ", ".join(str(a.get("alert")) for a in critical[:3]) + (", ..." if len(critical) > 3 else "")
+        return GateResult("alerts", False, float(len(critical)), 0.0, "=",
+                          f"{len(critical)} critical alert(s) active: {names}", critical[0].get("ts"))
+    extra = (f"; {len(warned)} warning(s) active ({', '.join(str(a.get('alert')) for a in warned[:3])}): "
+             "auto-advance waits" if warned else "")
+    return GateResult("alerts", True, 0.0, 0.0, "=", "no critical alert active" + extra)
+
+
+def component_alerts(alerts: dict[str, dict], component: str) -> list[dict]:
+    """The active alerts that are `component`'s: recorded with it, or (events written before alerts carried their
+    component) named after it."""
+    return [a for aid, a in alerts.items() if a.get("component") == component
+            or (a.get("component") is None and aid.endswith(f":{component}"))]
 
 
 def _verdict_gate(verdict: ComponentVerdict | None) -> GateResult:

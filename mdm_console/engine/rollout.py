@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from mdm_console import pools
 from mdm_console.engine import effects
 from mdm_console.engine.effects import Change
-from mdm_console.engine.gates import GateResult, evaluate
+from mdm_console.engine.gates import component_alerts, GateResult, evaluate
 from mdm_console.flags.flagfile import (
     UNREADABLE, FlagFileError, effective_percent, read_flags, remove_stale_temp_files, sha256_file,
 )
@@ -94,10 +94,11 @@ class RolloutControl:
         counters = health.stage_counters(component_id, since) if health is not None else None
         stepped = self.engine.state.clock_stepped_at
         gate = self.engine.plan.gate_for(component_id)
-        judge = getattr(health, "verdict", None) if gate.verdict else None
+        judge = getattr(health, "verdict", None) if (gate.verdict or gate.no_regression) else None
         return evaluate(gate, percent=comp.percent, stage_since=since, now=now, counters=counters,
                         clock_stepped_at=datetime.fromisoformat(stepped) if stepped else None, held=comp.held,
-                        verdict=judge(component_id) if judge else None)
+                        verdict=judge(component_id) if judge else None,
+                        alerts=component_alerts(self.engine.state.alerts, component_id))
 
     def next_stage(self, component_id: str) -> tuple[str, float] | None:
         plan = self.engine.plan
@@ -191,8 +192,18 @@ class RolloutControl:
             raise RolloutError(f"an earlier change did not finish (intent {ids}); reconcile it first")
 
     async def set_auto_advance(self, component_id: str, enabled: bool, reason: str = "") -> None:
+        """Pause or resume auto-advance. Resuming a component a rollback holds needs a reason, and that reason
+        releases the hold (recorded): a person has judged that it may walk forward again."""
         self._component(component_id)
-        await self.engine.record("auto_advance.set", component_id, {"enabled": enabled, "reason": reason.strip()})
+        comp = self.engine.state.components[component_id]
+        reason = reason.strip()
+        if enabled and comp.held:
+            if not reason:
+                raise RolloutError(f"{component_id} is held since a rollback ({comp.held.get('reason', '')}): say why "
+                                   "auto-advance may move it again")
+            await self.engine.record("hold.released", component_id, {
+                "reason": reason, "rollback_seq": comp.held.get("seq"), "held_reason": comp.held.get("reason")})
+        await self.engine.record("auto_advance.set", component_id, {"enabled": enabled, "reason": reason})
 
     async def auto_tick(self) -> list[AdvanceResult]:
         """Advance every auto-advance component whose gates all hold, never past the first 100 % stage."""
@@ -204,6 +215,9 @@ class RolloutControl:
         for cid, comp in self.engine.state.components.items():
             if not comp.auto_advance or self.engine.plan.stage_index(comp.stage) >= ceiling:
                 continue
+            if any(a.get("level") in ("warning", "error", "critical")
+                   for a in component_alerts(self.engine.state.alerts, cid)):
+                continue  # never an automatic step while something about this component is alerting
             if all(g.ok for g in self.gates(cid)):
                 done.append(await self.advance(cid, how="auto_advance", reason="all gates held"))
         return done

@@ -203,6 +203,8 @@ def _stage_changed(state: SessionState, ev: Event) -> None:
     comp.stage_since = iso(ev.ts)
     comp.stage_seq = ev.seq
     comp.stage_how = ev.payload.get("how") or ""
+    if ev.payload["to_percent"] > ev.payload["from_percent"]:
+        comp.held = None  # only a released hold lets a stage go up (logs from before every rollback held)
     comp.flag_seq = ev.payload.get("flag_seq", ev.seq)
 
 
@@ -311,9 +313,14 @@ def _intent_done(state: SessionState, ev: Event) -> None:
 
 @handles("rollback.started")
 def _rollback_started(state: SessionState, ev: Event) -> None:
-    comp = state.components.get(ev.payload.get("component") or "")
-    if ev.payload.get("automatic") and comp is not None:
-        comp.held = {"reason": ev.payload.get("reason", ""), "ts": iso(ev.ts), "seq": ev.seq}
+    """A rollback, automatic or a person's, holds every component it takes down: nothing walks it forward again (an
+    auto-advance, a plain advance) until a person says why (an override, or resuming auto-advance with a reason)."""
+    automatic = bool(ev.payload.get("automatic"))
+    for change in ev.payload.get("changes") or []:
+        comp = state.components.get(change.get("component") or "")
+        if comp is not None and change.get("to_percent", 0) < change.get("from_percent", 0):
+            comp.held = {"reason": ev.payload.get("reason", ""), "ts": iso(ev.ts), "seq": ev.seq,
+                         "automatic": automatic, "by": ev.actor.operator}
 
 
 @handles("verdict.changed")

@@ -69,6 +69,8 @@ class Gate(Strict):
     auto_advance: bool = False
     verdict: bool = False  # also require the canary verdict "no regression detected" ([verdict])
     require_reason: bool = False  # a person's advance must say why (recorded with the stage change)
+    no_critical_alerts: bool = True  # no critical alert of this component may be active
+    no_regression: bool = True  # the canary verdict must not be "regression"
 
 
 class GateOverride(Strict):
@@ -81,6 +83,8 @@ class GateOverride(Strict):
     auto_advance: bool | None = None
     verdict: bool | None = None
     require_reason: bool | None = None
+    no_critical_alerts: bool | None = None
+    no_regression: bool | None = None
 
 
 class Component(Strict):
