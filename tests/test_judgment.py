@@ -503,3 +503,112 @@ async def test_a_persons_rollback_holds_like_the_policys_and_resuming_asks_why(l
     released = [ev for ev in await e.events() if ev.kind == "hold.released"][-1]
     assert released.payload["reason"] == "the index is rebuilt; errors are gone on the old path"
     assert released.payload["held_reason"] == "errors at 30 %"
+
+
+async def fault(e, m, comp="storage"):
+    """A canary whose new path failed 30 % over the last 15 s (the policy's 30 s window holds them until 15 s on)."""
+    await e.rollout.advance(comp, override="canary drill")
+    began(e, comp, 600)
+    now = time.time()
+    put(m, comp, "new", now - 15, 14, 100, 30)
+    put(m, comp, "old", now - 15, 14, 300)
+    return now
+
+
+async def test_a_proposal_is_state_until_answered_and_is_proposed_again_while_unanswered(live):
+    from mdm_console.api.ops import status_snapshot
+    from mdm_console.engine.rollback import RollbackError
+
+    e, m = await live(mode="prompt", extra_policy="repropose_seconds = 10")
+    t = await fault(e, m)
+    await m._auto_rollback(at(t))
+    pending = e.state.components["storage"].proposal
+    assert pending is not None and pending["criterion"] == "error_rate" and e.state.components["storage"].percent == 5
+    snapshot = next(c for c in status_snapshot(e)["components"] if c["id"] == "storage")
+    assert snapshot["proposal"]["seq"] == pending["seq"]
+    await m._auto_rollback(at(t + 5))  # still unanswered, but not yet repropose_seconds: once
+    await m._auto_rollback(at(t + 11))  # the criterion still holds (the same window), 11 s on: proposed again
+    proposed = [ev for ev in await e.events() if ev.kind == "rollback.proposed"]
+    assert [p.payload.get("repeat", 0) for p in proposed] == [0, 1]
+    assert e.state.components["storage"].proposal["seq"] == proposed[-1].seq
+
+    with pytest.raises(RollbackError, match="say why"):
+        await e.rollback.answer("storage", False, "")
+    with pytest.raises(RollbackError, match=rf"the proposal you saw \(seq {proposed[0].seq}\) was overtaken"):
+        await e.rollback.answer("storage", False, "looks like noise", expect_seq=proposed[0].seq)
+    await e.rollback.answer("storage", False, "the errors are a known bad client", expect_seq=proposed[-1].seq)
+    assert e.state.components["storage"].proposal is None and e.state.components["storage"].percent == 5
+    await m._auto_rollback(at(t + 13))  # declined: not proposed again while the same breach goes on
+    assert len([ev for ev in await e.events() if ev.kind == "rollback.proposed"]) == 2
+    with pytest.raises(RollbackError, match="the last one was declined by tester"):
+        await e.rollback.answer("storage", True, "")
+
+
+async def test_an_accepted_proposal_rolls_back_linked_to_it(live):
+    e, m = await live(mode="prompt")
+    t = await fault(e, m)
+    await m._auto_rollback(at(t))
+    seq = e.state.components["storage"].proposal["seq"]
+    await e.rollback.answer("storage", True, "", expect_seq=seq)
+    st = e.state.components["storage"]
+    assert st.percent == 0 and st.proposal is None and st.held is not None
+    started = next(ev for ev in await e.events() if ev.kind == "rollback.started")
+    assert started.payload["answers"] == seq and started.payload["reason"].startswith("accepted the policy's proposal")
+
+
+async def test_a_proposal_is_withdrawn_when_its_criterion_stops_holding(live):
+    e, m = await live(mode="prompt")
+    t = await fault(e, m)
+    await m._auto_rollback(at(t))
+    seq = e.state.components["storage"].proposal["seq"]
+    await m._auto_rollback(at(t + 60))  # the faulty seconds have left the policy's window
+    assert e.state.components["storage"].proposal is None
+    answered = [ev for ev in await e.events() if ev.kind == "proposal.answered"][-1]
+    assert answered.payload == {"component": "storage", "answers": seq, "answer": "withdrawn",
+                                "reason": "no rollback criterion holds for storage any more"}
+
+
+def test_the_cli_answers_a_proposal_and_acknowledges_alerts(tmp_path):
+    import asyncio
+    import json
+    import subprocess
+    import sys
+
+    async def setup():
+        (tmp_path / "mdm-plan.toml").write_text(plan_text(mode="prompt"))
+        e = await Engine.open(load_plan(tmp_path / "mdm-plan.toml"), record_start="test")
+        await e.rollout.ensure_flag_file()
+        m = LiveMonitor(e, system=False)
+        e.health = m
+        t = await fault(e, m)
+        await m._auto_rollback(at(t))
+        await m.tick()
+        await e.close()
+
+    asyncio.run(setup())
+
+    def cli(*argv):
+        return subprocess.run([sys.executable, "-m", "mdm_console", *argv, "--plan", str(tmp_path / "mdm-plan.toml"),
+                               "--operator", "ops-lead"], capture_output=True, text=True, timeout=120)
+
+    status = cli("status")
+    assert "ROLLBACK PROPOSED (seq " in status.stdout and "proposal accept|decline storage" in status.stdout
+    doc = json.loads(cli("status", "--json").stdout)
+    pending = next(c for c in doc["components"] if c["id"] == "storage")["proposal"]
+    assert pending["criterion"] == "error_rate"
+
+    ack = cli("acknowledge", "storage", "--reason", "seen; looking at the new path")
+    assert ack.returncode == 0, ack.stderr
+    assert "acknowledged error_rate:storage" in ack.stdout
+    assert "(acknowledged by ops-lead: seen; looking at the new path)" in cli("status").stdout
+
+    declined = cli("proposal", "decline", "storage")
+    assert declined.returncode == 1 and "say why the proposed rollback of storage is declined" in declined.stderr
+    accepted = cli("proposal", "accept", "storage", "--expect-seq", str(pending["seq"]), "--reason", "errors are real")
+    assert accepted.returncode == 0, accepted.stderr
+    assert f"proposed rollback of storage (seq {pending['seq']}) accepted" in accepted.stdout
+    after = json.loads(cli("status", "--json").stdout)
+    storage = next(c for c in after["components"] if c["id"] == "storage")
+    assert storage["percent"] == 0 and storage["proposal"] is None and storage["held"]["reason"] == "errors are real"
+    log = cli("log", "--component", "storage").stdout
+    assert "proposed rollback (seq " in log and "accepted: errors are real" in log

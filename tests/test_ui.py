@@ -323,6 +323,9 @@ async def test_command_palette_offers_actions_built_from_state(tmp_path):
 
 
 async def test_a_prompt_policy_proposal_opens_the_prefilled_wizard(tmp_path):
+    from mdm_console.ui.palette import ConsoleCommands
+    from mdm_console.ui.widgets.status_line import StatusLine
+
     e = await open_engine(tmp_path)
     await e.rollout.advance("storage")
     app = app_for(e)
@@ -337,6 +340,52 @@ async def test_a_prompt_policy_proposal_opens_the_prefilled_wizard(tmp_path):
         assert w.query_one("#kind", Select).value == "component"
         assert w.query_one("#component", Select).value == "storage"
         assert "  storage: canary 5 % -> testing 0 %" in w.plan.lines
+        seq = e.state.components["storage"].proposal["seq"]
+
+        # Esc: the proposal stays, on every screen, and the palette answers it.
+        await pilot.press("escape")
+        await until(pilot, lambda: not isinstance(app.screen, RollbackWizard))
+        await until(pilot, lambda: "ROLLBACK PROPOSED: storage" in (getattr(app.screen.query_one(StatusLine),
+                                                                           "shown_text", "") or ""))
+        texts = [t for t, _, _ in ConsoleCommands(app.screen).commands()]
+        assert "Accept the proposed rollback of storage" in texts
+        assert "Decline the proposed rollback of storage (needs a reason)" in texts
+        accept = next(cmd for t, cmd, _ in ConsoleCommands(app.screen).commands()
+                      if t == "Accept the proposed rollback of storage")
+        accept()
+        await until(pilot, lambda: isinstance(app.screen, RollbackWizard))
+        w = app.screen
+        await until(pilot, lambda: w.plan is not None)
+        w.query_one("#word", Input).value = "ROLLBACK"
+        await pilot.click("#run")
+        await until(pilot, lambda: "Done in" in str(w.query_one("#state").render()), 20)
+    started = next(ev for ev in await e.events() if ev.kind == "rollback.started")
+    assert started.payload["answers"] == seq and e.state.components["storage"].proposal is None
+    answered = next(ev for ev in await e.events() if ev.kind == "proposal.answered")
+    assert answered.payload["answer"] == "accepted" and answered.payload["answers"] == seq
+    await e.close()
+
+
+async def test_a_proposal_declined_from_the_palette_records_the_reason(tmp_path):
+    e = await open_engine(tmp_path)
+    await e.rollout.advance("storage")
+    proposed = await e.record("rollback.proposed", "storage", {
+        "component": "storage", "mode": "prompt", "reason": "error_rate 31.00 % (above 5.00 %) held 60 s",
+        "criterion": "error_rate", "value": 0.31, "threshold": 0.05, "held_s": 60.0, "window_s": 30.0,
+        "present": "tester"})
+    app = app_for(e)
+    async with app.run_test(size=SIZE) as pilot:
+        app.decline_proposal("storage")
+        await until(pilot, lambda: isinstance(app.screen, ReasonModal))
+        await pilot.press("enter")  # no reason: refused by the dialog, nothing recorded
+        assert isinstance(app.screen, ReasonModal) and e.state.components["storage"].proposal is not None
+        await pilot.press(*"a known bad client")
+        await pilot.press("enter")
+        await until(pilot, lambda: e.state.components["storage"].proposal is None)
+    answered = next(ev for ev in await e.events() if ev.kind == "proposal.answered")
+    assert answered.payload == {"component": "storage", "answers": proposed.seq, "answer": "declined",
+                                "reason": "a known bad client"}
+    assert e.state.components["storage"].percent == 5
     await e.close()
 
 

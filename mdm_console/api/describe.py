@@ -70,8 +70,11 @@ SUMMARY: dict[str, Callable[[dict[str, Any]], str]] = {
     "flags.adopted": lambda p: f"flag file adopted as found, sha256 {p.get('sha256', '')[:12]}",
     "file.restored": lambda p: f"{p.get('label', '')} restored: {p.get('path', '')}",
     "point.created": lambda p: f"rollback point {p.get('id', '')} ({p.get('label', '')})",
-    "rollback.proposed": lambda p: f"rollback proposed: {p.get('criterion', '')} {_figure(p.get('value'))} "
-                                   f"past {_figure(p.get('threshold'))}",
+    "rollback.proposed": lambda p: ("rollback proposed" + (f" again ({p['repeat']})" if p.get("repeat") else "")
+                                    + f": {p.get('reason', '')}"),
+    "proposal.answered": lambda p: f"proposed rollback (seq {p.get('answers')}) {p.get('answer', '')}: "
+                                   f"{p.get('reason', '')}",
+    "alert.acknowledged": lambda p: f"{p.get('alert', '')} acknowledged: {p.get('note', '')}",
     "rollback.started": lambda p: f"rollback started: {_rollback_target(p)}",
     "rollback.finished": lambda p: f"rollback done in {_figure(p.get('elapsed_s'))} s: {_rollback_target(p)}",
     "rollback.refused": lambda p: f"rollback refused: {p.get('error', '')}",

@@ -127,6 +127,7 @@ class RollbackRequest(Request):
     point: str | None = None
     reason: str = ""
     dry_run: bool = False
+    answers: int | None = None  # the seq of the rollback.proposed this rollback accepts (the wizard)
 
 
 class RollbackResponse(Body):
@@ -241,6 +242,23 @@ class AcknowledgeRequest(Request):
 class AcknowledgeResponse(Body):
     alert: str
     seq: int
+
+
+class ProposalRequest(Request):
+    """A person's answer to the rollback the policy proposed for a component (prompt mode)."""
+
+    component: str
+    answer: Literal["accept", "decline"]
+    reason: str = ""  # required to decline
+    expect_seq: int | None = None  # the proposal the person saw: refused if a newer one (or none) is pending
+
+
+class ProposalResponse(Body):
+    component: str
+    answer: str
+    answers: int  # the proposal's seq
+    seq: int  # the head after the answer (and, accepted, the rollback)
+    rollback: RollbackResponse | None = None
 
 
 class ExportRequest(Request):

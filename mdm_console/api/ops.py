@@ -69,7 +69,8 @@ def status_snapshot(engine) -> dict[str, Any]:
         "components": [
             {"id": c.id, "title": c.title, "flag_key": c.flag_key, "stage": state.components[c.id].stage,
              "percent": state.components[c.id].percent, "stage_since": state.components[c.id].stage_since,
-             "auto_advance": state.components[c.id].auto_advance, "held": state.components[c.id].held}
+             "auto_advance": state.components[c.id].auto_advance, "held": state.components[c.id].held,
+             "proposal": state.components[c.id].proposal}
             for c in plan.components
         ],
         "checklist": {
@@ -216,7 +217,7 @@ async def auto_advance(engine, req: m.AutoAdvanceRequest, emit: Emit = None) -> 
 async def rollback(engine, req: m.RollbackRequest, emit: Emit = None) -> m.RollbackResponse:
     from mdm_console.engine.rollback import NothingToDo, RollbackRequest
 
-    r = RollbackRequest(req.kind, req.component, req.to_stage, req.point, req.reason)
+    r = RollbackRequest(req.kind, req.component, req.to_stage, req.point, req.reason, answers=req.answers)
     try:
         if req.dry_run:
             plan = await engine.rollback.plan(r)
@@ -277,6 +278,24 @@ async def acknowledge(engine, req: m.AcknowledgeRequest, emit: Emit = None) -> m
     except (KeyError, ValueError) as exc:
         raise OpFailed(EXIT_FAILED, str(exc).strip("'\"")) from None
     return m.AcknowledgeResponse(alert=req.alert, seq=ev.seq)
+
+
+async def proposal(engine, req: m.ProposalRequest, emit: Emit = None) -> m.ProposalResponse:
+    from mdm_console.engine.rollback import RollbackResult
+
+    pending = engine.state.components.get(req.component)
+    answers = pending.proposal["seq"] if pending is not None and pending.proposal else 0
+    try:
+        done = await engine.rollback.answer(req.component, req.answer == "accept", req.reason, req.expect_seq)
+    except refusals() as exc:
+        raise _failed(f"proposal {req.component}: ", exc) from None
+    rolled = None
+    if isinstance(done, RollbackResult):
+        rolled = m.RollbackResponse(lines=done.plan.lines(), flag_diff=done.plan.flag_diff, file_diffs=[],
+                                    dry_run=False, elapsed_s=done.elapsed_s, flags_s=done.flags_s,
+                                    target_s=done.target_s, within_target=done.within_target, verified=done.verified)
+    return m.ProposalResponse(component=req.component, answer=req.answer, answers=answers,
+                              seq=engine.state.head_seq, rollback=rolled)
 
 
 # ---- validators ---------------------------------------------------------------------------------------------------
@@ -371,7 +390,9 @@ OPS: dict[str, Op] = {op.name: op for op in (
     Op("reconcile", m.ReconcileRequest, m.ReconcileResponse, reconcile, _operate, lambda r: r.yes,
        summary="finish or revert a change a crash left half-done"),
     Op("acknowledge", m.AcknowledgeRequest, m.AcknowledgeResponse, acknowledge, _operate, _always,
-       summary="a person clears an automatic rollback's alert"),
+       summary="a person clears an automatic rollback's alert, or records with a note that they saw another"),
+    Op("proposal", m.ProposalRequest, m.ProposalResponse, proposal, _operate, _always,
+       summary="accept (the rollback runs) or decline (with a reason) the rollback the policy proposed"),
     Op("validate", m.ValidateRequest, m.ValidateResponse, validate, _operate, _always, streams=True,
        summary="run the validators of a phase; each result is a progress line as it finishes"),
     Op("item", m.ItemRequest, m.ItemResponse, item, lambda r: COMPLETE, _always,

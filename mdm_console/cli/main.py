@@ -8,13 +8,13 @@ import sys
 
 from mdm_console import __version__
 from mdm_console.cli import (
-    advance, check_metrics, checklist, console, demo_workload, export, init, log, notify_test, points, reconcile,
-    rollback, schema, serve, status, validate, verify_log,
+    acknowledge, advance, check_metrics, checklist, console, demo_workload, export, init, log, notify_test, points,
+    proposal, reconcile, rollback, schema, serve, status, validate, verify_log,
 )
 from mdm_console.cli.common import EXIT_USAGE, CliExit, VisibleStream, err, global_options
 
-SUBCOMMANDS = (init, schema, serve, status, validate, advance, rollback, points, reconcile, checklist, log, export,
-               verify_log, check_metrics, notify_test, demo_workload)
+SUBCOMMANDS = (init, schema, serve, status, validate, advance, rollback, proposal, acknowledge, points, reconcile,
+               checklist, log, export, verify_log, check_metrics, notify_test, demo_workload)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -15,6 +15,11 @@ def add_parser(sub, parents) -> None:
     p.set_defaults(run=run)
 
 
+def _held(held: dict) -> str:
+    who = "automatically" if held.get("automatic", True) else f"by {held.get('by') or 'a person'}"
+    return f"ROLLED BACK {who}: held until retried with a reason"
+
+
 def render(s: dict) -> str:
     lines = [
         f"{s['plan']['name']}{'  [DEMO]' if s['plan']['demo'] else ''}",
@@ -26,7 +31,13 @@ def render(s: dict) -> str:
         since = c["stage_since"] or "-"
         lines.append(f"{c['id']:<16}{c['stage']:<24}{c['percent']:>7g}%  {since[:19]:<26}"
                      f"{'on' if c['auto_advance'] else 'off'}"
-                     + ("   ROLLED BACK automatically: held until retried with a reason" if c["held"] else ""))
+                     + (f"   {_held(c['held'])}" if c["held"] else ""))
+        if c.get("proposal"):
+            p = c["proposal"]
+            lines.append(f"  ROLLBACK PROPOSED (seq {p['seq']}, {p['ts'][11:19]} UTC"
+                         + (f", proposed {p['repeat'] + 1} times" if p.get("repeat") else "")
+                         + f"): {p['reason']}")
+            lines.append(f"    answer: mdm-console proposal accept|decline {c['id']} --reason TEXT")
     ck = s["checklist"]
     done = ck["by_status"].get("completed", 0)
     failed = ck["by_status"].get("failed", 0)
@@ -47,7 +58,9 @@ def render(s: dict) -> str:
             mark = f"signed by {so['name']} at {so['ts'][:19]}, an EARLIER state"
         lines.append(f"  sign-off {so['role']}: {mark}")
     for a in s["alerts"]:
-        lines.append(f"ALERT {a['level']}: {a['message']}")
+        seen = a.get("acknowledged")
+        lines.append(f"ALERT {a['level']} [{a['alert']}]: {a['message']}"
+                     + (f" (acknowledged by {seen['by']}: {seen['note']})" if seen else ""))
     for i in s["open_intents"]:
         lines.append(f"OPEN INTENT {i}: run `mdm-console reconcile`")
     return "\n".join(lines)

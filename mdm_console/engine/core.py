@@ -237,12 +237,17 @@ class Engine:
         return _acting.get() or self.store.actor
 
     async def acknowledge(self, alert: str, note: str = "") -> Event:
-        """A person clears an alert that only a person may clear (an automatic rollback's)."""
+        """A person clears an alert that only a person may clear (an automatic rollback's), or records, with a note,
+        that they have seen one that clears by itself (it stays active until its condition ends)."""
         active = self.state.alerts.get(alert)
         if active is None:
             raise KeyError(f"no active alert '{alert}'")
-        if not active.get("ack"):
-            raise ValueError(f"alert '{alert}' clears by itself when its condition ends; nothing to acknowledge")
+        if not active.get("ack"):  # it clears by itself: acknowledging it records who has seen it, and why
+            if not note.strip():
+                raise ValueError(f"alert '{alert}' clears by itself when its condition ends; to record that you "
+                                 "have seen it, say why (a note)")
+            return await self.record("alert.acknowledged", active.get("component"), {"alert": alert,
+                                                                                      "note": note.strip()})
         who = self.actor.operator
         return await self.record("alert.cleared", active.get("component"), {
             "alert": alert, "acknowledged": True, "note": note,

@@ -221,6 +221,24 @@ class _RollbackRequest(Payload):
     point: str | None
     reason: str
     automatic: bool
+    answers: int | None = Field(None, description="the seq of the rollback.proposed this rollback accepts")
+
+
+class ProposalAnswered(Payload):
+    """A pending rollback proposal (prompt mode) ends: a person accepted it (the rollback follows) or declined it,
+    or it was withdrawn because its criterion stopped holding or the stage moved under it."""
+
+    component: str
+    answers: int = Field(description="the seq of the rollback.proposed it answers")
+    answer: Literal["accepted", "declined", "withdrawn"]
+    reason: str
+
+
+class AlertAcknowledged(Payload):
+    """A person has seen an alert that clears by itself; it stays active until its condition ends."""
+
+    alert: str
+    note: str
 
 
 class RollbackProposed(Payload):
@@ -382,6 +400,7 @@ KINDS: dict[str, type[Payload]] = {
     "file.restored": FileRestored, "point.created": PointCreated, "point.failed": PointFailed,
     "rollback.proposed": RollbackProposed, "rollback.started": RollbackStarted, "rollback.refused": RollbackRefused,
     "rollback.finished": RollbackFinished, "rollback.auto_failed": RollbackAutoFailed,
+    "proposal.answered": ProposalAnswered, "alert.acknowledged": AlertAcknowledged,
     "validation.started": ValidationStarted, "validator.started": ValidatorStarted,
     "validator.result": ValidatorResult, "validation.finished": ValidationFinished,
     "checklist.status": ChecklistStatus, "checklist.note": ChecklistNote, "checklist.refused": ChecklistRefused,

@@ -94,6 +94,7 @@ class LiveMonitor:
         self.system = SystemFeed() if system else None
         self.book = AlertBook({k: v["level"] for k, v in engine.state.alerts.items()})
         self.breaches: dict[str, dict[str, Breach]] = {}  # component -> criterion -> since when it holds
+        self._proposed_at: dict[str, float] = {}  # component -> when the policy last proposed its rollback
         self._evidence_seq: dict[str, int] = {}  # component -> the stage_seq its evidence period was set for
         self.fired: set[str] = set()
         self._stop = asyncio.Event()
@@ -629,10 +630,21 @@ class LiveMonitor:
             if not hits:
                 self.fired.discard(comp)
                 self.breaches.pop(comp, None)
+                if cstate.proposal is not None:  # its evidence is gone: the proposal is withdrawn, saying so
+                    with e.acting_as(POLICY):
+                        await self._record_quietly("proposal.answered", {
+                            "component": comp, "answers": cstate.proposal["seq"], "answer": "withdrawn",
+                            "reason": f"no rollback criterion holds for {comp} any more"}, comp)
                 continue
             due = sorted((b for b in mine.values() if t - b.since >= policy.for_seconds), key=lambda b: b.since)
-            if not due or comp in self.fired:
+            if not due:
                 continue
+            repeat = 0
+            if comp in self.fired:  # proposed already: again only while unanswered, once per repropose_seconds
+                if (policy.mode != "prompt" or cstate.proposal is None
+                        or t - self._proposed_at.get(comp, t) < policy.repropose_seconds):
+                    continue
+                repeat = int(cstate.proposal.get("repeat", 0)) + 1
             breach = due[0]  # the criterion that has held longest: the true reason
             hit = breach.last
             held = t - breach.since
@@ -640,13 +652,14 @@ class LiveMonitor:
             payload = {"component": comp, "criterion": hit.name, "value": hit.value, "threshold": hit.threshold,
                        "held_s": round(held, 1), "low": breach.low, "high": breach.high, "mode": policy.mode,
                        "reason": reason, "window_s": policy.window_seconds, "evidence": hit.detail,
-                       "present": e.store.actor.operator}
+                       "present": e.store.actor.operator, **({"repeat": repeat} if repeat else {})}
             with e.acting_as(POLICY):  # the policy acts, not the person at the console (named as present)
                 try:
                     await e.record("rollback.proposed", comp, payload)
                 except Exception:  # noqa: BLE001 - not proposed until it is on record: tried again next second
                     continue
                 self.fired.add(comp)  # after its event: a failed write leaves the policy armed
+                self._proposed_at[comp] = t
                 if policy.mode == "auto":
                     try:
                         await e.rollback.run(RollbackRequest("component", component=comp, reason=reason,

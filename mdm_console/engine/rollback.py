@@ -41,10 +41,12 @@ class RollbackRequest:
     point: str | None = None
     reason: str = ""
     automatic: bool = False
+    answers: int | None = None  # the seq of the rollback.proposed this rollback accepts
 
     def as_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "component": self.component, "to_stage": self.to_stage, "point": self.point,
-                "reason": self.reason, "automatic": self.automatic}
+                "reason": self.reason, "automatic": self.automatic,
+                **({"answers": self.answers} if self.answers is not None else {})}
 
 
 @dataclass
@@ -136,6 +138,8 @@ class RollbackExecutor:
             await e.record("rollback.refused", req.component, {**req.as_dict(), "error": str(exc)})
             raise
         await self.refuse_nothing_to_do(plan)
+        if req.answers is not None:
+            await self._accept(req)
         present = {"present": e.store.actor.operator} if req.automatic else {}  # the person at the console
         await e.record("rollback.started", req.component, {
             **req.as_dict(), **present, "point": plan.point["id"] if plan.point else None,
@@ -168,6 +172,42 @@ class RollbackExecutor:
                 "run": verification.run_id, "ok": verification.ok, "counts": verification.counts(),
                 "failures": [r["id"] for r in verification.results if r["status"] != "passed"]}})
         return result
+
+    async def answer(self, component: str, accept: bool, reason: str, expect_seq: int | None = None):
+        """A person's answer to the pending rollback proposal of `component`: accepted (the component rollback runs,
+        linked to the proposal) or declined (a reason is required; the policy proposes again only once its
+        criterion has stopped holding and holds again). `expect_seq`: the proposal the person saw; a newer one
+        (or none) is refused, saying what happened."""
+        e = self.engine
+        comp = e.state.components.get(component)
+        if comp is None:
+            raise RollbackError(f"unknown component '{component}'")
+        pending = comp.proposal
+        if pending is None:
+            raise RollbackError(f"no rollback of {component} is proposed now" + _last_answer(e, component))
+        if expect_seq is not None and pending["seq"] != expect_seq:
+            raise RollbackError(f"the proposal you saw (seq {expect_seq}) was overtaken: the pending one is seq "
+                                f"{pending['seq']} ({pending.get('reason', '')}); look again")
+        reason = reason.strip()
+        if not accept:
+            if not reason:
+                raise RollbackError(f"say why the proposed rollback of {component} is declined")
+            return await e.record("proposal.answered", component, {
+                "component": component, "answers": pending["seq"], "answer": "declined", "reason": reason})
+        why = reason or f"accepted the policy's proposal: {pending.get('reason', '')}"
+        return await self.run(RollbackRequest("component", component=component, reason=why, answers=pending["seq"]))
+
+    async def _accept(self, req: RollbackRequest) -> None:
+        """A rollback that answers a proposal: recorded as its acceptance first, refused if it was overtaken."""
+        e = self.engine
+        comp = e.state.components.get(req.component or "")
+        pending = comp.proposal if comp is not None else None
+        if pending is None or pending["seq"] != req.answers:
+            now = f"the pending one is seq {pending['seq']}" if pending else "none is pending now"
+            raise RollbackError(f"the proposal this answers (seq {req.answers}) was overtaken: {now}"
+                                + _last_answer(e, req.component or ""))
+        await e.record("proposal.answered", req.component, {
+            "component": req.component, "answers": req.answers, "answer": "accepted", "reason": req.reason})
 
     # ---- helpers --------------------------------------------------------------------------
     async def _point(self, req: RollbackRequest) -> dict[str, Any] | None:
@@ -208,6 +248,13 @@ class RollbackExecutor:
             raise RollbackError(f"{req.component} is at '{cur.stage}'; '{target}' is not an earlier stage")
         s = e.plan.stages[idx]
         return Change(req.component, cur.stage, s.name, cur.percent, s.percent)
+
+
+def _last_answer(e: Engine, component: str) -> str:
+    last = e.state.last_answers.get(component)
+    if not last:
+        return ""
+    return f" (the last one was {last['answer']} by {last['by']} at {last['ts'][11:19]} UTC: {last['reason']})"
 
 
 def _diff(entry: dict[str, Any]) -> str:

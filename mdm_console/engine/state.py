@@ -15,7 +15,7 @@ from typing import Any
 from mdm_console.plan.models import Plan
 from mdm_console.store.chain import Event
 
-CHECKPOINT_VERSION = 2  # 2: `last` (the newest event of each kind); an older checkpoint is replayed instead
+CHECKPOINT_VERSION = 3  # 3: rollbacks hold, proposals; 2: `last`. An older checkpoint is replayed instead
 
 
 @dataclass
@@ -31,6 +31,9 @@ class ComponentState:
     # Set by an automatic rollback ({"reason", "ts", "seq"}), cleared when a person retries with a reason: a
     # held component advances only by an override (like Argo Rollouts' aborted state).
     held: dict[str, Any] | None = None
+    # A rollback the policy proposed (prompt mode) that nobody has answered yet: {"seq", "ts", "criterion",
+    # "reason", "repeat"}; it ends with an answer (accepted, declined, withdrawn) or when the stage moves.
+    proposal: dict[str, Any] | None = None
 
 
 @dataclass
@@ -93,6 +96,8 @@ class SessionState:
     # The newest event of each kind (and of each alert level, "alert.raised:critical"): {"seq", "ts", "what"},
     # the facts checklist evidence is judged on.
     last: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # component -> the newest answer to a rollback proposal: {"answer", "reason", "by", "ts", "seq"}
+    last_answers: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # The checklist items and validators events touched, ("item", id) / ("validator", id) -> the count of
@@ -203,6 +208,7 @@ def _stage_changed(state: SessionState, ev: Event) -> None:
     comp.stage_since = iso(ev.ts)
     comp.stage_seq = ev.seq
     comp.stage_how = ev.payload.get("how") or ""
+    comp.proposal = None  # overtaken: the stage it proposed to leave is gone
     if ev.payload["to_percent"] > ev.payload["from_percent"]:
         comp.held = None  # only a released hold lets a stage go up (logs from before every rollback held)
     comp.flag_seq = ev.payload.get("flag_seq", ev.seq)
@@ -321,6 +327,31 @@ def _rollback_started(state: SessionState, ev: Event) -> None:
         if comp is not None and change.get("to_percent", 0) < change.get("from_percent", 0):
             comp.held = {"reason": ev.payload.get("reason", ""), "ts": iso(ev.ts), "seq": ev.seq,
                          "automatic": automatic, "by": ev.actor.operator}
+
+
+@handles("rollback.proposed")
+def _rollback_proposed(state: SessionState, ev: Event) -> None:
+    comp = state.components.get(ev.component or "")
+    if comp is not None and ev.payload.get("mode") == "prompt":
+        p = ev.payload
+        comp.proposal = {"seq": ev.seq, "ts": iso(ev.ts), "criterion": p.get("criterion"), "reason": p.get("reason"),
+                         "repeat": p.get("repeat", 0)}
+
+
+@handles("proposal.answered")
+def _proposal_answered(state: SessionState, ev: Event) -> None:
+    comp = state.components.get(ev.component or "")
+    if comp is not None and comp.proposal and comp.proposal["seq"] == ev.payload["answers"]:
+        comp.proposal = None
+    state.last_answers[ev.component or ""] = {"answer": ev.payload["answer"], "reason": ev.payload["reason"],
+                                              "by": ev.actor.operator, "ts": iso(ev.ts), "seq": ev.seq}
+
+
+@handles("alert.acknowledged")
+def _alert_acknowledged(state: SessionState, ev: Event) -> None:
+    alert = state.alerts.get(ev.payload["alert"])
+    if alert is not None:
+        alert["acknowledged"] = {"by": ev.actor.operator, "note": ev.payload["note"], "ts": iso(ev.ts), "seq": ev.seq}
 
 
 @handles("verdict.changed")

@@ -81,13 +81,37 @@ class Actions:
         what = (f"{component} will advance by itself from {st.stage} whenever every gate holds (up to the first "
                 "100 % stage)." if on else f"{component} stays at {st.stage} ({st.percent:g} %) until a person "
                 "advances it.")
+        must = on and bool(st.held)  # resuming a component a rollback holds releases the hold: say why
+        if must:
+            what += (f"\n\n{component} is held since a rollback ({st.held.get('reason', '')}): resuming releases the "
+                     "hold, so say why it may walk forward again.")
         reason = await self.push_screen_wait(ReasonModal(
-            f"{'Resume' if on else 'Pause'} auto-advance of {component}?", what, placeholder="reason (optional)",
-            confirm="Resume" if on else "Pause", required=False))
+            f"{'Resume' if on else 'Pause'} auto-advance of {component}?", what,
+            placeholder="why (required)" if must else "reason (optional)", confirm="Resume" if on else "Pause",
+            required=must))
         if reason is None:
             return
         if await self._ask("auto_advance", m.AutoAdvanceRequest(component=component, enabled=on, reason=reason)):
             self.notify(f"auto-advance {'resumed' if on else 'paused'} for {component}")
+
+    @work(group="operation")
+    async def decline_proposal(self, component: str) -> None:
+        from mdm_console.api import models as m
+
+        p = self.session.state.components[component].proposal
+        if p is None:
+            self.notify(f"no rollback of {component} is proposed now", severity="warning")
+            return
+        reason = await self.push_screen_wait(ReasonModal(
+            f"Decline the proposed rollback of {component}?", f"The policy proposed it: {p.get('reason', '')}\n\n"
+            "It stays at its stage. Your name and reason are recorded; the policy proposes again only once its "
+            "criterion has stopped holding and holds again.", placeholder="why (required)", confirm="Decline",
+            required=True))
+        if reason is None:
+            return
+        if await self._ask("proposal", m.ProposalRequest(component=component, answer="decline", reason=reason,
+                                                         expect_seq=p["seq"])):
+            self.notify(f"the proposed rollback of {component} is declined")
 
     @work(group="operation")
     async def acknowledge(self, alert: str) -> None:

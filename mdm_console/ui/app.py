@@ -288,7 +288,7 @@ class ConsoleApp(Actions, SwitchHold, App):
         if not self.screen_stack:  # shutting down: events still arrive (a policy, a notifier), nothing to draw
             return
         if ev.kind == "rollback.proposed" and ev.payload.get("mode") == "prompt":
-            self.open_rollback("component", ev.component, ev.payload.get("reason", ""))
+            self.open_rollback("component", ev.component, ev.payload.get("reason", ""), ev.seq)
         if ev.kind == "alert.raised" and ev.payload.get("level") == "critical":
             self.notify(ev.payload.get("message", ""), title="critical alert", severity="error", timeout=10)
         # Every mounted screen hears it, the ones behind a dialog and in other modes too, but once per frame:
@@ -368,7 +368,8 @@ class ConsoleApp(Actions, SwitchHold, App):
     def action_rollback(self) -> None:
         self.open_rollback()
 
-    def open_rollback(self, kind: str | None = None, component: str | None = None, reason: str = "") -> None:
+    def open_rollback(self, kind: str | None = None, component: str | None = None, reason: str = "",
+                      answers: int | None = None) -> None:
         from mdm_console.ui.modals.rollback_wizard import RollbackWizard
 
         if isinstance(self.screen, RollbackWizard):
@@ -376,7 +377,8 @@ class ConsoleApp(Actions, SwitchHold, App):
         if self.session.observe:
             self.notify("this console observes (read-only): it cannot roll back", severity="warning")
             return
-        self.push_screen(RollbackWizard(self.session, kind=kind, component=component, reason=reason))
+        self.push_screen(RollbackWizard(self.session, kind=kind, component=component, reason=reason,
+                                        answers=answers))
 
     def action_export(self) -> None:
         from mdm_console.ui.modals.export import ExportModal

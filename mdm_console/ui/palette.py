@@ -36,6 +36,13 @@ class ConsoleCommands(Provider):
                 out.append((f"Step {c.id} back from {st.stage}", partial(app.step_back, c.id), "one stage down"))
             out.append((f"{'Pause' if st.auto_advance else 'Resume'} auto-advance of {c.id}",
                         partial(app.toggle_auto, c.id), "advances only when every gate holds"))
+            if st.proposal:
+                p = st.proposal
+                out.append((f"Accept the proposed rollback of {c.id}",
+                            partial(app.open_rollback, "component", c.id, p.get("reason") or "", p["seq"]),
+                            f"proposed by the policy at {p['ts'][11:19]} UTC: {p.get('criterion')}"))
+                out.append((f"Decline the proposed rollback of {c.id} (needs a reason)",
+                            partial(app.decline_proposal, c.id), "it stays at its stage; recorded with your reason"))
             out.append((f"Roll back {c.id}", partial(app.open_rollback, "component", c.id), "rollback wizard"))
         phases = sorted({p for v in e.plan.validators for p in v.phases})
         for phase in phases:

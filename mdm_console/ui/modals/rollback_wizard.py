@@ -49,10 +49,12 @@ class RollbackWizard(ModalScreen[None]):
     """
     BINDINGS = [Binding("escape", "close", "Close", id="wizard.close")]
 
-    def __init__(self, session, *, kind: str | None = None, component: str | None = None, reason: str = ""):
+    def __init__(self, session, *, kind: str | None = None, component: str | None = None, reason: str = "",
+                 answers: int | None = None):
         super().__init__()
         self.session = session
         self.prefill = (kind, component, reason)
+        self.answers = answers  # the policy's proposal this wizard answers (its seq): the rollback accepts it
         self.running = False
         self.plan = None
 
@@ -96,8 +98,11 @@ class RollbackWizard(ModalScreen[None]):
             v = self.query_one(wid, Select).value
             return None if v is Select.NULL else v
 
-        return RollbackRequest(kind=kind, component=val("#component"), to_stage=val("#stage"), point=val("#point"),
-                               reason=self.query_one("#reason", Input).value.strip(), dry_run=dry_run)
+        component = val("#component")
+        answers = self.answers if (kind, component) == ("component", self.prefill[1]) else None
+        return RollbackRequest(kind=kind, component=component, to_stage=val("#stage"), point=val("#point"),
+                               reason=self.query_one("#reason", Input).value.strip(), dry_run=dry_run,
+                               answers=answers)
 
     @on(Select.Changed)
     def _changed(self) -> None:

@@ -50,7 +50,10 @@ class StatusLine(Static):
         if session.observe:
             demo += "[reverse b] OBSERVING [/] "
         held = [cid for cid, c in session.state.components.items() if c.held]
-        if held:  # an automatic rollback: on every screen until a person retries the component
+        if held:  # a rollback: on every screen until a person retries the component
             demo += f"[b reverse $error] ROLLED BACK: {escape(', '.join(held))} (ctrl+p) [/] "
+        proposed = [cid for cid, c in session.state.components.items() if c.proposal]
+        if proposed:  # the policy asks a person (prompt mode): on every screen until answered or withdrawn
+            demo += f"[b reverse $warning] ROLLBACK PROPOSED: {escape(', '.join(proposed))} (ctrl+p) [/] "
         set_text(self, f"{demo}phase [b]{session.phase}[/b] · {clock(now, plan.window_start, plan.window_end)} · "
                        f"operator [b]{escape(session.actor.operator)}[/b] · {alert_text} · {chain}")
