@@ -46,14 +46,17 @@ class FixedMonitor:
         return self.windows.stats(component, self.now)
 
     def verdict(self, component: str):
-        from mdm_console.verdict import ComponentVerdict, error_verdict, latency_verdict
+        from mdm_console.verdict import ComponentVerdict, error_verdict_strata, latency_stratum, latency_verdict
 
         st, t = self.stats(component), self.now.timestamp()
         if not st.new.ops:
             return None
+        strata = list(self.windows.strata(component, t - 300, t).values())
+        latency = [latency_stratum(old, new, quantile=0.5, tolerance=0.2)
+                   for old, new in self.windows.bucket_sketches(component, t - 300, t).values()]
         return ComponentVerdict(
-            error_verdict(st.new.ops, st.new.errors, st.old.ops, st.old.errors, alpha=0.01, min_operations=100),
-            latency_verdict(self.windows.sketch(component, "old", t), self.windows.sketch(component, "new", t),
+            error_verdict_strata(*zip(*strata, strict=True), alpha=0.01, min_operations=100),
+            latency_verdict(latency, self.windows.sketch(component, "old", t), self.windows.sketch(component, "new", t),
                             alpha=0.01, min_operations=100, tolerance=0.2))
 
 

@@ -25,7 +25,7 @@ from mdm_console.feeds.system import SystemFeed
 from mdm_console.feeds.windows import ALL, BUCKET_SECONDS, NEW, OLD, Windows, WindowStats
 from mdm_console.store import metrics as mstore
 from mdm_console.verdict import (
-    REGRESSION, ComponentVerdict, LatencyVerdict, error_verdict, latency_verdict,
+    REGRESSION, ComponentVerdict, error_verdict_strata, latency_stratum, latency_verdict,
 )
 
 if TYPE_CHECKING:
@@ -85,6 +85,18 @@ class Breach:
         return f"{h.name} {span} ({limit}) held {held:.0f} s; policy window {h.window_s:g} s: {h.detail} {rule}"
 
 
+@dataclass
+class _Evidence:
+    """A component's verdict inputs for its current stage: the latency test's per-bucket evidence (kept as the
+    window's sketches are folded away) and when it was last judged."""
+
+    stage_seq: int
+    since: float
+    judged_at: tuple[int, int] = (-1, -1)
+    latency: dict[int, tuple[int, int, int, int]] = dataclasses.field(default_factory=dict)
+    latency_seen: dict[int, tuple[int, int]] = dataclasses.field(default_factory=dict)
+
+
 class LiveMonitor:
     def __init__(self, engine: Engine, *, system: bool = True):
         self.engine = engine
@@ -113,7 +125,7 @@ class LiveMonitor:
         # Moves whenever a component's verdict changes or goes (figures_key): the latency verdict is judged off the
         # event loop, so it can change after a screen drew the bucket's figures, with nothing else moving.
         self.verdict_changes = 0
-        self._latency: dict[str, tuple[tuple[int, int], LatencyVerdict]] = {}  # judged once per 5 s bucket
+        self._evidence: dict[str, _Evidence] = {}  # component -> what its verdict has gathered in this stage
         self.exporter: Any = None  # the console's own metrics endpoint, when --metrics-port is set
         self.notifier: Any = None  # the plan's [[notify]] targets, when it has any
         a = plan.alerts
@@ -380,35 +392,59 @@ class LiveMonitor:
         return self.verdicts.get(component)
 
     async def judge_verdicts(self) -> None:
-        """The new path against the old one, for every component with traffic on its new path: the error rate on
-        the counts since the stage began (every tick), latency on the window's sketches (once per 5 s bucket,
-        off the event loop); a verdict that changes is recorded (`verdict.changed`)."""
+        """The new path against the old one, for every component with traffic on its new path, once per 5 s bucket,
+        on the closed buckets of its current stage (verdict/stratified.py; the statistics off the event loop); a
+        verdict that changes is recorded (`verdict.changed`)."""
         e, v = self.engine, self.engine.plan.verdict
         t = time.time()
-        due: dict[str, tuple] = {}
+        closed = t // BUCKET_SECONDS * BUCKET_SECONDS  # buckets that end by then are closed
+        bucket = (int(t // BUCKET_SECONDS), self.windows.late_changes)  # judged again when a closed bucket moved
+        work: dict[str, tuple] = {}
         for comp, cstate in e.state.components.items():
             if cstate.percent <= 0 or self.windows.stale.get(comp):
+                self._evidence.pop(comp, None)
                 if self.verdicts.pop(comp, None) is not None:
                     self.verdict_changes += 1
                 continue
-            key = (int(t // BUCKET_SECONDS), cstate.stage_seq)
-            if v.latency and (comp not in self._latency or self._latency[comp][0] != key):
-                due[comp] = (key, self.windows.sketch(comp, OLD, t), self.windows.sketch(comp, NEW, t))
-        if due:
-            def judge_all():
-                return {c: (k, latency_verdict(old, new, alpha=v.alpha, min_operations=v.min_operations,
-                                               tolerance=v.latency_tolerance)) for c, (k, old, new) in due.items()}
-
-            self._latency.update(await pools.WATCH.run(judge_all))
-        for comp, cstate in e.state.components.items():
-            if cstate.percent <= 0 or self.windows.stale.get(comp):
+            ev = self._evidence.get(comp)
+            if ev is None or ev.stage_seq != cstate.stage_seq:
+                since = self.windows.since(comp)
+                ev = self._evidence[comp] = _Evidence(cstate.stage_seq, float(since) if since is not None else
+                                                      e.rollout.stage_since(comp).timestamp())
+            if ev.judged_at == bucket:
                 continue
-            counts = self.windows.since_counts(comp, e.rollout.stage_since(comp))
-            (n_ops, _, n_err), (o_ops, _, o_err) = counts[NEW], counts[OLD]
-            verdict = ComponentVerdict(
-                error_verdict(n_ops, n_err, o_ops, o_err, alpha=v.alpha,
-                              min_operations=v.min_operations, tolerance=v.error_tolerance),
-                self._latency[comp][1] if v.latency and comp in self._latency else None)
+            ev.judged_at = bucket
+            errors = self.windows.strata(comp, ev.since, closed)
+            old_w = new_w = None
+            if v.latency:
+                window_start = max(ev.since, t - self.windows.window_seconds)
+                for start, (old, new) in self.windows.bucket_sketches(comp, window_start, closed).items():
+                    seen = (old.count, new.count)
+                    if ev.latency_seen.get(start) != seen:  # a new bucket, or late lines into one
+                        ev.latency_seen[start] = seen
+                        ev.latency[start] = latency_stratum(old, new, quantile=v.latency_quantile,
+                                                            tolerance=v.latency_tolerance)
+                old_w, new_w = self.windows.sketch(comp, OLD, t), self.windows.sketch(comp, NEW, t)
+            work[comp] = (list(errors.values()), list(ev.latency.values()), old_w, new_w)
+        if not work:
+            return
+
+        def judge_all() -> dict[str, ComponentVerdict]:
+            out = {}
+            for comp, (errors, latency, old_w, new_w) in work.items():
+                n_new, x_new, n_old, x_old = zip(*errors, strict=True) if errors else ((), (), (), ())
+                out[comp] = ComponentVerdict(
+                    error_verdict_strata(n_new, x_new, n_old, x_old, alpha=v.alpha, min_operations=v.min_operations,
+                                         tolerance=v.error_tolerance, margin=v.max_error_increase),
+                    latency_verdict(latency, old_w, new_w, alpha=v.alpha, min_operations=v.min_operations,
+                                    tolerance=v.latency_tolerance, quantile=v.latency_quantile)
+                    if v.latency else None)
+            return out
+
+        for comp, verdict in (await pools.WATCH.run(judge_all)).items():
+            cstate = e.state.components.get(comp)
+            if cstate is None or cstate.percent <= 0:
+                continue
             if self.verdicts.get(comp) != verdict:
                 self.verdict_changes += 1
             self.verdicts[comp] = verdict

@@ -191,8 +191,9 @@ def _latency_text(lat: dict | None) -> str:
         return "not judged"
     if lat.get("shift_ms") is None:
         return lat.get("needed", "")
-    return (f"{lat['shift_ms']:+.1f} ms [{lat['low_ms']:+.1f}, {lat['high_ms']:+.1f}], "
-            f"Mann-Whitney p {lat['p_value']:.2g} (n new {lat['new_n']}, old {lat['old_n']})")
+    odds = "" if lat.get("ratio") is None else f", odds of slower x{lat['ratio']:.2f}"
+    return (f"{lat['shift_ms']:+.1f} ms [{lat['low_ms']:+.1f}, {lat['high_ms']:+.1f}]{odds} "
+            f"(n new {lat['new_n']}, old {lat['old_n']})")
 
 
 def chain_line(f: dict[str, Any]) -> str:

@@ -13,6 +13,7 @@ left open for days grows by kilobytes an hour, and per-second reads walk the win
 from __future__ import annotations
 
 import math
+import time as _time
 from array import array
 from bisect import bisect_left
 from dataclasses import dataclass, field, replace
@@ -203,6 +204,7 @@ class Windows:
         # bucket it keys every component's figures (`figures_key`), so a screen can tell that none changed without
         # asking. Folding takes only buckets the window left two buckets ago: no figure changes with it.
         self.changes = 0
+        self.late_changes = 0  # lines into buckets that had closed (the verdict judges closed buckets once each)
         # Indexes, so that per-second reads cost the window, not the whole session:
         self._by_start: dict[str, dict[int, list[Bucket]]] = {c: {} for c in self.components}
         self._newest: dict[str, float] = {}
@@ -285,6 +287,8 @@ class Windows:
 
     def _touched(self, b: Bucket, ts: float) -> None:
         self.changes += 1
+        if b.start + BUCKET_SECONDS <= _time.time():  # a line into a closed bucket: what was judged on it moved
+            self.late_changes += 1
         b.last_ts = max(b.last_ts, ts)
         b.stored = False
         self._dirty[(b.start, b.component, b.variant)] = b
@@ -517,6 +521,35 @@ class Windows:
                 ops, success, error = ops + o, success + s, error + e
             counts[variant] = (ops, success, error)
         return counts
+
+    def strata(self, component: str, since: float, until: float) -> dict[int, tuple[int, int, int, int]]:
+        """Per 5 s bucket from the one holding `since` to the last one that ends by `until`: (new-path ops, new-path
+        errors, old-path ops, old-path errors), folded buckets included (the verdict's intervals)."""
+        first = int(since // BUCKET_SECONDS * BUCKET_SECONDS)
+        out: dict[int, list[int]] = {}
+        for col, variant in ((0, NEW), (2, OLD)):
+            f = self.folded.get((component, variant))
+            if f is not None:
+                i = bisect_left(f.start, first)
+                for start, ops, err in zip(f.start[i:], f.ops[i:], f.error[i:], strict=True):
+                    if start + BUCKET_SECONDS <= until:
+                        row = out.setdefault(start, [0, 0, 0, 0])
+                        row[col] += ops
+                        row[col + 1] += err
+            for b in self._select(component, since, until, {variant}):
+                if b.start + BUCKET_SECONDS <= until:
+                    row = out.setdefault(b.start, [0, 0, 0, 0])
+                    row[col] += b.ops
+                    row[col + 1] += b.error
+        return {k: (v[0], v[1], v[2], v[3]) for k, v in out.items()}
+
+    def bucket_sketches(self, component: str, since: float, until: float) -> dict[int, tuple[Sketch, Sketch]]:
+        """Per closed 5 s bucket still holding its samples (inside the window): the old and new paths' sketches."""
+        out: dict[int, list] = {}
+        for b in self._select(component, since, until, {NEW, OLD}):
+            if b.start + BUCKET_SECONDS <= until and b.sketch.count:
+                out.setdefault(b.start, [_NO_SAMPLES, _NO_SAMPLES])[0 if b.variant == OLD else 1] = b.sketch
+        return {k: (v[0], v[1]) for k, v in out.items()}
 
     def sketch(self, component: str, variant: str, now: float, seconds: float | None = None) -> Sketch:
         """The latencies of one path over the window (or the last `seconds`) of the current stage, merged."""

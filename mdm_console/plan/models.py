@@ -194,7 +194,10 @@ class Verdict(Strict):
     alpha: Annotated[float, Field(gt=0, lt=0.5)] = 0.01  # the chance that equal paths are ever called a regression
     min_operations: Annotated[int, Field(ge=1)] = 500  # per path, before "no regression detected"
     error_tolerance: Ratio = 0.0  # an error-rate increase (new - old) below this is not a regression
-    latency_tolerance: Annotated[float, Field(ge=0)] = 0.20  # a p50 shift under this share of the old median is not
+    # "No regression detected" needs the new path's extra error rate bounded below this (an absolute increase).
+    max_error_increase: Annotated[float, Field(gt=0, le=1)] = 0.0005
+    latency_tolerance: Annotated[float, Field(ge=0)] = 0.20  # new latencies within this share of the old are equal
+    latency_quantile: Annotated[float, Field(gt=0, lt=1)] = 0.5  # the quantile the latency test compares
     latency: bool = True  # judge latency too (needs latencies per operation on both paths)
 
 
@@ -345,6 +348,13 @@ class Plan(Strict):
         _unique([t.name for t in self.notify], "notify target", "notify", "name")
 
         component_ids = {c.id for c in self.components}
+        if self.verdict.latency and self.metrics.source in ("promql", "prometheus"):
+            wants = [c.id for c in self.components if self.gate.model_copy(
+                update=c.gate.model_dump(exclude_none=True)).verdict]
+            if wants:  # a verdict gate that could never pass: the feed gives no latency per operation
+                raise PlanRefError("verdict.latency", f"a {self.metrics.source} feed gives no latency per operation, "
+                                   "so the latency verdict stays inconclusive and the verdict gate of "
+                                   f"{', '.join(wants[:3])} could never pass: set [verdict] latency = false")
         for name in self.metrics.queries:
             if name not in component_ids:
                 raise PlanRefError(f"metrics.queries.{name}", f"unknown component '{name}'")

@@ -137,9 +137,11 @@ MEANING = {
     "Validator.risk": "low, medium or high (orders the batches)",
     "Validator.params": "the kind's parameters (see the table of kinds in the README)",
     "Verdict.alpha": "the chance that equal paths are ever called a regression, however often it is read",
-    "Verdict.min_operations": "operations per path before anything but inconclusive",
+    "Verdict.min_operations": "operations per path before no regression detected",
     "Verdict.error_tolerance": "an error-rate increase (new - old) below this is not a regression",
-    "Verdict.latency_tolerance": "a p50 shift under this share of the old median is not a regression",
+    "Verdict.max_error_increase": "no regression detected: the new path's extra error rate is bounded below this",
+    "Verdict.latency_tolerance": "the new path's latencies within this share of the old path's count as equal",
+    "Verdict.latency_quantile": "the quantile the latency test compares (slower than the interval's pooled one)",
     "Verdict.latency": "judge latency too (needs latencies per operation on both paths)",
 }
 

@@ -1,22 +1,24 @@
 """The canary verdict: the new path judged against the old one, with a stated error rate.
 
-- Error rate: an always-valid confidence sequence for the difference of two proportions (new - old), the
-  normal-mixture sequential probability ratio test (mSPRT) of Johari, Koomen, Pekelis and Walsh, "Always
-  Valid Inference: Continuous Monitoring of A/B Tests", Operations Research 70(3), 2022 (the method behind
-  Optimizely's stats engine), with the plug-in variance. The mixing scale is itself a mixture, with equal
-  weights, over MIXING_SD (0.05 to 10 percentage points): an average of test martingales is one, so the
-  guarantee holds, and the test is near its best both for a tenth of a point at a million operations and
-  for ten points at a few hundred. Its interval covers the true difference at every look at once with
-  probability >= 1 - alpha, so it may be read every second: the share of equal-rate canaries that ever
-  say "regression" stays <= alpha (measured by benchmarks/verdict.py).
-- Latency: Mann-Whitney U on the two paths' binned latency distributions (the window's quantile sketches),
-  with the Hodges-Lehmann shift (median of new - old) and its distribution-free interval, as Kayenta's
-  NetflixACAJudge does; a regression is a shift whose whole interval lies above the tolerance (a share of
-  the old path's median).
+Both parts compare the paths *within the same 5 s intervals* (verdict/stratified.py): a shared outage or a
+shared slowdown while the split moves is not the new path's, and the tests are exact for any count, so a side
+with few operations is judged right. Each is anytime-valid: it may be read every second.
+
+- Error rate: x new-path errors among the E errors of each interval, against the new path's share of the
+  interval's operations. **Regression**: the one-sided mixture likelihood ratio says the new path's error rate is
+  above the old one's (chance <= alpha that equal paths are ever called so). **No regression detected**: the
+  upper bound of the new path's extra error rate (its rate's anytime upper bound times 1 - 1/r_high, r_high the
+  upper end of the ratio's confidence sequence) is below `max_error_increase`, with `min_operations` on each path
+  (chance <= alpha that a larger increase passes).
+- Latency: the same test on the operations slower than the interval's pooled quantile (`latency_quantile`, the
+  median by default), the new path's latencies divided by 1 + `latency_tolerance` first: a regression says the new
+  path is slower than the tolerance allows, at that quantile, with chance <= alpha of being wrong. "No
+  regression detected" for latency means enough latencies on both paths and no such evidence (not a bound).
+  The shift shown (Hodges-Lehmann, median of new - old over the window) describes; it does not decide.
 
 Too little data on either side is `inconclusive` (with what is still needed), never a pass.
-Pure computation (numpy and the standard library's normal distribution; the tests hold it to
-scipy.stats, which is not imported here: it cost a second of every start-up): the live monitor feeds it counts and sketches.
+Pure computation (numpy and the standard library; the tests hold it to scipy.stats and to simulation, which is
+not imported here: it cost a second of every start-up): the live monitor feeds it counts and sketches.
 """
 
 from __future__ import annotations
@@ -30,24 +32,26 @@ if TYPE_CHECKING:
     import numpy as np
 
 REGRESSION, NO_REGRESSION, INCONCLUSIVE = "regression", "no regression detected", "inconclusive"
-MIN_OPS_FOR_REGRESSION = 50  # the normal approximation needs some data even when the evidence is loud
-# The mSPRT's mixing scales, equally weighted. A tuple: numpy is imported when a verdict is first computed, not
-# with the engine (a command on a session with no canary out, `status` or `note`, never needs it).
-MIXING_SD = (0.0005, 0.002, 0.008, 0.03, 0.1)
+MIN_OPS_FOR_REGRESSION = 50  # a regression is called on at least this many operations per path, however loud
 
 
 @dataclass(frozen=True)
 class ErrorVerdict:
     verdict: str
-    diff: float | None  # new - old error rate
-    low: float | None  # always-valid interval of the difference
-    high: float | None
+    diff: float | None  # the new path's extra error rate: its errors beyond what equal rates in each interval give
+    low: float | None  # the extra rate at the low end of the ratio's confidence sequence
+    high: float | None  # anytime upper bound of the extra rate ("no regression" needs it <= max_error_increase)
     new_ops: int
     new_errors: int
     old_ops: int
     old_errors: int
     needed: str = ""  # for inconclusive: what is still missing
     required: int = 0  # operations per path before "no regression detected"
+    ratio: float | None = None  # error rate new / old within intervals: most likely value
+    ratio_low: float | None = None  # its confidence sequence
+    ratio_high: float | None = None
+    strata: int = 0  # intervals that held errors and both paths
+    margin: float = 0.0  # max_error_increase
 
     def text(self) -> str:
         if self.diff is None:
@@ -60,20 +64,25 @@ class ErrorVerdict:
 @dataclass(frozen=True)
 class LatencyVerdict:
     verdict: str
-    shift_ms: float | None  # Hodges-Lehmann: median of (new - old)
+    shift_ms: float | None  # Hodges-Lehmann over the window: median of (new - old), descriptive
     low_ms: float | None
     high_ms: float | None
     old_median_ms: float | None
-    p_value: float | None  # Mann-Whitney U, two-sided
+    p_value: float | None  # unused since the stratified test (kept for readers of older events)
     new_n: int
     old_n: int
     needed: str = ""
+    ratio: float | None = None  # odds of a new-path operation being slower than the interval's quantile, vs old
+    ratio_low: float | None = None
+    ratio_high: float | None = None
+    quantile: float = 0.5
 
     def text(self) -> str:
         if self.shift_ms is None:
             return f"inconclusive: {self.needed}"
         rel = f" ({self.shift_ms / self.old_median_ms:+.0%})" if self.old_median_ms else ""
-        return f"{self.shift_ms:+.0f} ms [{self.low_ms:+.0f}, {self.high_ms:+.0f}]{rel} {self.verdict}"
+        return f"{self.shift_ms:+.0f} ms [{self.low_ms:+.0f}, {self.high_ms:+.0f}]{rel} {self.verdict}" + (
+            f" ({self.needed})" if self.verdict == INCONCLUSIVE and self.needed else "")
 
 
 @dataclass(frozen=True)
@@ -104,6 +113,8 @@ class ComponentVerdict:
         if self.verdict == INCONCLUSIVE:
             part = e if e.verdict == INCONCLUSIVE else self.latency
             if part is e or part is None:
+                if min(e.new_ops, e.old_ops) >= e.required and e.high is not None:
+                    return f"inconclusive ≤{e.high * 100:+.2f}pp"
                 return f"inconclusive {min(e.new_ops, e.old_ops)}/{e.required} ops"
             return f"inconclusive latency {min(part.new_n, part.old_n)}"
         if self.verdict == REGRESSION and e.verdict != REGRESSION:
@@ -113,65 +124,59 @@ class ComponentVerdict:
         return f"{word} {e.diff * 100:+.2f}pp [{e.low * 100:+.2f},{e.high * 100:+.2f}]"
 
     def as_dict(self) -> dict:
-        return {"verdict": self.verdict, "errors": asdict(self.errors),
-                "latency": asdict(self.latency) if self.latency else None}
+        return {"verdict": self.verdict, "errors": _finite(asdict(self.errors)),
+                "latency": _finite(asdict(self.latency)) if self.latency else None}
+
+
+def _finite(d: dict) -> dict:
+    """JSON has no infinity: an unbounded end of an interval is recorded as None."""
+    return {k: (None if isinstance(v, float) and math.isinf(v) else v) for k, v in d.items()}
 
 
 def error_verdict(new_ops: int, new_errors: int, old_ops: int, old_errors: int, *, alpha: float,
-                  min_operations: int, tolerance: float = 0.0) -> ErrorVerdict:
-    """The mSPRT confidence sequence for p_new - p_old on the counts since the stage began."""
-    args = (new_ops, new_errors, old_ops, old_errors)
+                  min_operations: int, tolerance: float = 0.0, margin: float = 0.0005) -> ErrorVerdict:
+    """The verdict on totals alone: one interval (no stratification; what a caller without the intervals has)."""
+    return error_verdict_strata([new_ops], [new_errors], [old_ops], [old_errors], alpha=alpha,
+                                min_operations=min_operations, tolerance=tolerance, margin=margin)
+
+
+def error_verdict_strata(n_new, x_new, n_old, x_old, *, alpha: float, min_operations: int, tolerance: float = 0.0,
+                         margin: float = 0.0005, judged=None) -> ErrorVerdict:
+    """The error verdict on per-interval counts since the stage began (arrays: each path's operations and errors
+    per 5 s interval). `judged`: the ratio's judgment when the caller keeps its log-likelihood itself."""
+    import numpy as np
+
+    from mdm_console.verdict.stratified import excess, judge_strata, rate_upper
+
+    n_new, x_new, n_old, x_old = (np.asarray(v, dtype=float) for v in (n_new, x_new, n_old, x_old))
+    totals = int(n_new.sum()), int(x_new.sum()), int(n_old.sum()), int(x_old.sum())
+    new_ops, new_errors, old_ops, _ = totals
     if new_ops == 0 or old_ops == 0:
         missing = [f"{min_operations} ops on the {p} path" for p, n in (("new", new_ops), ("old", old_ops)) if n == 0]
-        return ErrorVerdict(INCONCLUSIVE, None, None, None, *args, needed="no data yet: needs " + " and ".join(missing),
-                            required=min_operations)
-    p_new, p_old = new_errors / new_ops, old_errors / old_ops
-    diff = p_new - p_old
-    half = float(half_width(new_ops, new_errors, old_ops, old_errors, alpha))
-    low, high = diff - half, diff + half
-    short = [f"{n} of {min_operations} ops on the {p} path" for p, n in (("new", new_ops), ("old", old_ops))
-             if n < min_operations]
-    if low > tolerance and min(new_ops, old_ops) >= min(MIN_OPS_FOR_REGRESSION, min_operations):
-        return ErrorVerdict(REGRESSION, diff, low, high, *args, required=min_operations)
+        return ErrorVerdict(INCONCLUSIVE, None, None, None, *totals,
+                            needed="no data yet: needs " + " and ".join(missing), required=min_operations,
+                            margin=margin)
+    n = n_new + n_old
+    e = x_new + x_old
+    pi = np.divide(n_new, n, out=np.zeros_like(n), where=n > 0)
+    j = judged if judged is not None else judge_strata(x_new, e, pi, alpha)
+    diff = float((x_new.sum() - np.sum(e * pi)) / new_ops)
+    low = excess(j.low, e, pi, new_ops)
+    p_high = rate_upper(new_ops, new_errors, alpha / 2)
+    high = p_high if math.isinf(j.high) else p_high * max(0.0, 1 - 1 / j.high)
+    args = dict(required=min_operations, ratio=j.ratio, ratio_low=j.low, ratio_high=j.high, strata=j.strata,
+                margin=margin)
+    if j.worse and diff > tolerance and min(new_ops, old_ops) >= min(MIN_OPS_FOR_REGRESSION, min_operations):
+        return ErrorVerdict(REGRESSION, diff, low, high, *totals, **args)
+    short = [f"{n_} of {min_operations} ops on the {p} path" for p, n_ in (("new", new_ops), ("old", old_ops))
+             if n_ < min_operations]
     if short:
-        return ErrorVerdict(INCONCLUSIVE, diff, low, high, *args, needed=", ".join(short), required=min_operations)
-    return ErrorVerdict(NO_REGRESSION, diff, low, high, *args, required=min_operations)
-
-
-def half_width(new_ops, new_errors, old_ops, old_errors, alpha: float):
-    """Half-width of the always-valid interval for p_new - p_old: the distance d at which the mixture likelihood
-    ratio mean_j sqrt(V / (V + t_j)) exp(t_j d^2 / (2 V (V + t_j))) reaches 1 / alpha, V the plug-in variance of
-    the difference and t_j = MIXING_SD_j^2. Found by bisection between two closed forms (one scale at alpha, one
-    at alpha / len(MIXING_SD)); works on numpy arrays (the benchmark judges thousands of canaries at once). The
-    rates in V are shrunk by half an event ((x + 0.5) / (n + 1)) so that zero errors is not zero variance."""
-    import numpy as np
-
-    p_new = (np.asarray(new_errors, dtype=float) + 0.5) / (np.asarray(new_ops, dtype=float) + 1)
-    p_old = (np.asarray(old_errors, dtype=float) + 0.5) / (np.asarray(old_ops, dtype=float) + 1)
-    v = (p_new * (1 - p_new) / new_ops + p_old * (1 - p_old) / old_ops)[..., None]
-    t = np.array(MIXING_SD) ** 2
-    k = len(MIXING_SD)
-
-    def single(a: float):
-        return np.sqrt(2 * v * (v + t) / t * np.log(np.sqrt((v + t) / v) / a)).min(axis=-1)
-
-    lo, hi = single(alpha), single(alpha / k)
-    target = math.log(1 / alpha)
-    for _ in range(40):
-        mid = (lo + hi) / 2
-        log_ratio = logsumexp(0.5 * np.log(v / (v + t)) + t * mid[..., None] ** 2 / (2 * v * (v + t))) - math.log(k)
-        reached = log_ratio >= target
-        hi = np.where(reached, mid, hi)
-        lo = np.where(reached, lo, mid)
-    return hi
-
-
-def logsumexp(x):
-    """log(sum(exp(x))) over the last axis without overflow (scipy.special.logsumexp's result)."""
-    import numpy as np
-
-    top = np.max(x, axis=-1, keepdims=True)
-    return np.log(np.sum(np.exp(x - top), axis=-1)) + top[..., 0]
+        return ErrorVerdict(INCONCLUSIVE, diff, low, high, *totals, needed=", ".join(short), **args)
+    if high > margin:
+        return ErrorVerdict(INCONCLUSIVE, diff, low, high, *totals, **args,
+                            needed=f"the increase could still be up to {high * 100:+.3f} pp; no regression needs it "
+                                   f"at most {margin * 100:+.3f} pp")
+    return ErrorVerdict(NO_REGRESSION, diff, low, high, *totals, **args)
 
 
 # ---- latency ------------------------------------------------------------------------------------------------
@@ -230,28 +235,66 @@ def hodges_lehmann(x_values, x_counts, y_values, y_counts, alpha: float) -> tupl
     return at(m / 2), at(k), at(m - k + 1)
 
 
-def latency_verdict(old_sketch, new_sketch, *, alpha: float, min_operations: int,
-                    tolerance: float) -> LatencyVerdict:
+ZERO_KEY = -(10**9)  # the sketch's bin of values at or below its minimum, as a key below every other
+
+
+def latency_stratum(old_sketch, new_sketch, *, quantile: float, tolerance: float) -> tuple[int, int, int, int]:
+    """One interval's evidence for the latency test: (new-path operations slower than the interval's pooled
+    quantile, all operations slower than it, new-path operations, all operations), the new path's latencies divided
+    by 1 + tolerance first (whole sketch bins, rounded up: the tolerance applied is at least the plan's). Equal
+    paths up to the tolerance make the slow ones' labels exchangeable: the test is exact."""
+    from collections import Counter
+
+    from mdm_console.feeds.sketch import _LOG_GAMMA
+
     n_old, n_new = old_sketch.count, new_sketch.count
+    n = n_old + n_new
+    if not n_old or not n_new:
+        return 0, 0, n_new, n
+    shift = math.ceil(math.log1p(tolerance) / _LOG_GAMMA - 1e-9)
+    new_keys = Counter({k - shift: c for k, c in new_sketch.buckets.items()})
+    pooled = Counter(old_sketch.buckets)
+    pooled.update(new_keys)
+    zero = old_sketch.zero + new_sketch.zero
+    rank = quantile * (n - 1)
+    threshold, seen = ZERO_KEY, zero
+    if rank >= seen:
+        for key in sorted(pooled):
+            seen += pooled[key]
+            if rank < seen:
+                threshold = key
+                break
+    slow_old = sum(c for k, c in old_sketch.buckets.items() if k > threshold)
+    slow_new = sum(c for k, c in new_keys.items() if k > threshold)
+    return slow_new, slow_old + slow_new, n_new, n
+
+
+def latency_verdict(strata, old_window, new_window, *, alpha: float, min_operations: int, tolerance: float,
+                    quantile: float = 0.5, judged=None) -> LatencyVerdict:
+    """The latency verdict on the intervals' evidence since the stage began (`latency_stratum` tuples), with the
+    window's sketches for the shift shown. `judged`: the ratio's judgment when the caller keeps it itself."""
+    import numpy as np
+
+    from mdm_console.verdict.stratified import judge_strata
+
+    st = np.asarray(list(strata), dtype=float).reshape(-1, 4)
+    n_new = int(st[:, 2].sum())
+    n_old = int((st[:, 3] - st[:, 2]).sum())
     short = [f"{n} of {min_operations} latencies on the {p} path" for p, n in (("new", n_new), ("old", n_old))
              if n < min_operations]
-    if n_old == 0 or n_new == 0:
+    if n_old == 0 or n_new == 0 or not old_window.count or not new_window.count:
         return LatencyVerdict(INCONCLUSIVE, None, None, None, None, None, n_new, n_old,
-                              needed="no latencies yet: " + ", ".join(short))
-    xv, xc = binned(old_sketch)
-    yv, yc = binned(new_sketch)
-    return judge_latency(xv, xc, yv, yc, old_sketch.quantile(0.5), alpha=alpha, tolerance=tolerance,
-                         needed=", ".join(short))
-
-
-def judge_latency(xv, xc, yv, yc, median: float | None, *, alpha: float, tolerance: float,
-                  needed: str = "") -> LatencyVerdict:
-    """The latency verdict on binned distributions: old (xv values, xc counts) and new (yv, yc)."""
-    n_old, n_new = int(xc.sum()), int(yc.sum())
-    _, p = mann_whitney_binned(xv, xc, yv, yc)
+                              needed="no latencies yet: " + ", ".join(short), quantile=quantile)
+    pi = np.divide(st[:, 2], st[:, 3], out=np.zeros(len(st)), where=st[:, 3] > 0)
+    j = judged if judged is not None else judge_strata(st[:, 0], st[:, 1], pi, alpha)
+    xv, xc = binned(old_window)
+    yv, yc = binned(new_window)
     shift, low, high = hodges_lehmann(xv, xc, yv, yc, alpha)
-    if needed:
-        return LatencyVerdict(INCONCLUSIVE, shift, low, high, median, p, n_new, n_old, needed=needed)
-    if median and low > tolerance * median:
-        return LatencyVerdict(REGRESSION, shift, low, high, median, p, n_new, n_old)
-    return LatencyVerdict(NO_REGRESSION, shift, low, high, median, p, n_new, n_old)
+    median = old_window.quantile(0.5)
+    args = dict(ratio=j.ratio, ratio_low=j.low, ratio_high=j.high, quantile=quantile)
+    if j.worse and min(n_new, n_old) >= min(MIN_OPS_FOR_REGRESSION, min_operations):
+        return LatencyVerdict(REGRESSION, shift, low, high, median, None, n_new, n_old, **args)
+    if short:
+        return LatencyVerdict(INCONCLUSIVE, shift, low, high, median, None, n_new, n_old, needed=", ".join(short),
+                              **args)
+    return LatencyVerdict(NO_REGRESSION, shift, low, high, median, None, n_new, n_old, **args)

@@ -123,17 +123,26 @@ def stages_text(stages: dict[str, dict]) -> str:
                                                      sorted(counts.items(), key=lambda kv: -kv[1]))
 
 
+def ratio_text(ratio, low, high) -> str:
+    """A ratio and its confidence sequence ("x1.10 [0.80, 1.52]"; an open end is shown as such)."""
+    if ratio is None:
+        return "ratio -"
+    hi = "∞" if high is None or high == float("inf") else f"{high:.2f}"
+    return f"x{ratio:.2f} [{(low or 0):.2f}, {hi}]"
+
+
 def verdict_lines(v) -> list[str]:
     """The canary verdict and how it was computed (counts, interval, test), for the selected component."""
     if v is None:
         return ["  canary verdict: - (no traffic on the new path in this stage)"]
     e = v.errors
     out = [f"  canary verdict: [b]{escape(v.verdict)}[/b]",
-           f"    error rate new - old: {escape(e.text())}; new {e.new_errors}/{e.new_ops}, old {e.old_errors}/"
-           f"{e.old_ops} since the stage began (always-valid mSPRT interval)"]
+           f"    extra error rate of the new path: {escape(e.text())}; new {e.new_errors}/{e.new_ops}, old "
+           f"{e.old_errors}/{e.old_ops} since the stage began; {ratio_text(e.ratio, e.ratio_low, e.ratio_high)} "
+           f"within {e.strata} interval(s) with errors (stratified, anytime-valid)"]
     if v.latency is not None:
         lat = v.latency
-        p = "" if lat.p_value is None else f", Mann-Whitney p {lat.p_value:.2g}"
-        out.append(f"    latency p50 shift (Hodges-Lehmann): {escape(lat.text())}; n new {lat.new_n}, old {lat.old_n}"
-                   f" in the window{p}")
+        out.append(f"    latency p50 shift (Hodges-Lehmann, descriptive): {escape(lat.text())}; n new {lat.new_n}, "
+                   f"old {lat.old_n}; odds of slower than the interval's p{lat.quantile * 100:g}, new against old: "
+                   f"{ratio_text(lat.ratio, lat.ratio_low, lat.ratio_high)}")
     return out
