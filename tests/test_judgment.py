@@ -612,3 +612,18 @@ def test_the_cli_answers_a_proposal_and_acknowledges_alerts(tmp_path):
     assert storage["percent"] == 0 and storage["proposal"] is None and storage["held"]["reason"] == "errors are real"
     log = cli("log", "--component", "storage").stdout
     assert "proposed rollback (seq " in log and "accepted: errors are real" in log
+
+
+async def test_the_figures_shown_include_what_the_policy_judges(live):
+    from mdm_console.api.health import _stats_dict, stats_of
+
+    e, m = await live(mode="off")
+    await e.rollout.advance("storage", override="canary drill")
+    began(e, "storage", 600)
+    now = time.time()
+    put(m, "storage", "new", now - 280, 255, 2000, 0)  # four healthy minutes
+    put(m, "storage", "new", now - 20, 19, 100, 30)  # then 30 % errors for 20 s
+    st = m.stats("storage")
+    assert st.new.error_rate < 0.02  # the 300 s window dilutes the fault
+    assert st.policy.path == "new" and st.policy.ops == 100 and st.policy.error_rate == pytest.approx(0.3)
+    assert stats_of(_stats_dict(st)).policy == st.policy  # an attached console gets the same figures

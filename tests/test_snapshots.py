@@ -43,7 +43,10 @@ class FixedMonitor:
         self.now = now
 
     def stats(self, component: str):
-        return self.windows.stats(component, self.now)
+        from dataclasses import replace
+
+        st = self.windows.stats(component, self.now)
+        return replace(st, policy=self.windows.path(component, "new", self.now.timestamp(), 30)) if st.ops else st
 
     def verdict(self, component: str):
         from mdm_console.verdict import ComponentVerdict, error_verdict_strata, latency_stratum, latency_verdict

@@ -52,6 +52,7 @@ def stats_of(d: dict[str, Any]) -> WindowStats:
     d = dict(d)
     d["measured_at"] = datetime.fromisoformat(d["measured_at"]) if d.get("measured_at") else None
     d["paths"] = {k: PathStats(**v) for k, v in d.get("paths", {}).items()}
+    d["policy"] = PathStats(**d["policy"]) if d.get("policy") else None
     return WindowStats(**d)
 
 

@@ -125,6 +125,7 @@ class LiveMonitor:
         # Moves whenever a component's verdict changes or goes (figures_key): the latency verdict is judged off the
         # event loop, so it can change after a screen drew the bucket's figures, with nothing else moving.
         self.verdict_changes = 0
+        self._policy_figures: dict[str, tuple[tuple, WindowStats]] = {}  # component -> (its key, figures)
         self._evidence: dict[str, _Evidence] = {}  # component -> what its verdict has gathered in this stage
         self.exporter: Any = None  # the console's own metrics endpoint, when --metrics-port is set
         self.notifier: Any = None  # the plan's [[notify]] targets, when it has any
@@ -391,12 +392,12 @@ class LiveMonitor:
         """The canary verdict of the component's current stage (None at 0 % or before the first tick)."""
         return self.verdicts.get(component)
 
-    async def judge_verdicts(self) -> None:
+    async def judge_verdicts(self, now: float | None = None) -> None:
         """The new path against the old one, for every component with traffic on its new path, once per 5 s bucket,
         on the closed buckets of its current stage (verdict/stratified.py; the statistics off the event loop); a
-        verdict that changes is recorded (`verdict.changed`)."""
+        verdict that changes is recorded (`verdict.changed`). `now`: the time judged at (a simulation's clock)."""
         e, v = self.engine, self.engine.plan.verdict
-        t = time.time()
+        t = time.time() if now is None else now
         closed = t // BUCKET_SECONDS * BUCKET_SECONDS  # buckets that end by then are closed
         bucket = (int(t // BUCKET_SECONDS), self.windows.late_changes)  # judged again when a closed bucket moved
         work: dict[str, tuple] = {}
@@ -453,8 +454,22 @@ class LiveMonitor:
                                                                "stage": cstate.stage}, comp)
 
     def stats(self, component: str) -> WindowStats:
-        """Window figures (computed again only when the component's data or the window moved: Windows.stats)."""
-        return self.windows.stats(component, self.engine.now())
+        """Window figures (computed again only when the component's data or the window moved: Windows.stats), with
+        the figures the auto-rollback policy judges (the new path over its own, shorter window) beside them."""
+        now = self.engine.now()
+        st = self.windows.stats(component, now)
+        if self.engine.state.components.get(component) is None or not st.ops:
+            return st
+        t = now.timestamp()
+        key = (self.windows.changes, int(t // BUCKET_SECONDS), st.stale_reason)
+        kept = self._policy_figures.get(component)
+        if kept is None or kept[0] != key:
+            span = self.engine.plan.alerts.auto_rollback.window_seconds
+            path = self.windows.path(component, NEW, t, span)
+            if not path.ops:
+                path = self.windows.path(component, ALL, t, span)
+            kept = self._policy_figures[component] = (key, dataclasses.replace(st, policy=path))
+        return kept[1]
 
     def figures_key(self) -> tuple:
         """Equal for two reads only if no component's `stats` or `verdict` can differ between them."""

@@ -172,6 +172,7 @@ class WindowStats:
     stale_reason: str | None
     window_seconds: float = 0.0
     paths: dict[str, PathStats] = field(default_factory=dict)  # new | old | unknown, each always there
+    policy: PathStats | None = None  # the new path (or both, blended) over the auto-rollback policy's own window
 
     @property
     def new(self) -> PathStats:

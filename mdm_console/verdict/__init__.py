@@ -123,6 +123,21 @@ class ComponentVerdict:
         word = "REGRESSION" if self.verdict == REGRESSION else "ok"
         return f"{word} {e.diff * 100:+.2f}pp [{e.low * 100:+.2f},{e.high * 100:+.2f}]"
 
+    def brief(self) -> str:
+        """For a narrow cell: the verdict and the extra error rate (or latency shift) that decided it."""
+        e = self.errors
+        if self.verdict == REGRESSION:
+            if e.verdict == REGRESSION:
+                return f"REGRESSION {e.diff * 100:+.2f}pp"
+            return f"REGRESSION p50 {self.latency.shift_ms:+.0f}ms"
+        if self.verdict == NO_REGRESSION:
+            return f"ok ≤{e.high * 100:+.3f}pp"
+        if e.verdict == INCONCLUSIVE and min(e.new_ops, e.old_ops) < e.required:
+            return f"wait {min(e.new_ops, e.old_ops)}/{e.required} ops"
+        if e.verdict == INCONCLUSIVE and e.high is not None:
+            return f"wait ≤{e.high * 100:+.2f}pp"
+        return f"wait latency {min(self.latency.new_n, self.latency.old_n)}" if self.latency else "inconclusive"
+
     def as_dict(self) -> dict:
         return {"verdict": self.verdict, "errors": _finite(asdict(self.errors)),
                 "latency": _finite(asdict(self.latency)) if self.latency else None}

@@ -68,11 +68,11 @@ def ms(path) -> str:
 # (a table of 400 rows re-measured every column whenever a figure changed; benchmarks/scale.py); the component
 # column is as wide as the plan's longest id, up to COMPONENT_MAX.
 COLUMNS = [("component", "component", 12), ("status", "status", 13), ("stage", "stage", 12),
-           ("new_err", "new err", 7), ("new_p99", "new p99", 7), ("new_ops", "new ops", 7),
-           ("old_err", "old err", 7), ("old_p99", "old p99", 7), ("old_ops", "old ops", 7),
-           ("verdict", "verdict (new - old)", 36), ("age", "from", 8)]
-PRIORITY = ["component", "status", "new_err", "stage", "age", "verdict", "new_ops", "old_err", "new_p99", "old_p99",
-            "old_ops"]
+           ("policy", "policy err", 10), ("new_err", "new err", 7), ("old_err", "old err", 7),
+           ("new_p99", "new p99", 7), ("old_p99", "old p99", 7), ("new_ops", "new ops", 7), ("old_ops", "old ops", 7),
+           ("verdict", "verdict (new - old)", 22), ("age", "from", 8)]
+PRIORITY = ["component", "status", "policy", "stage", "new_err", "old_err", "age", "new_p99", "old_p99", "verdict",
+            "new_ops", "old_ops"]
 COMPONENT_MAX = 24
 
 # Worst first: the order of the rows, and the words the summary counts them by.
@@ -234,7 +234,9 @@ class HealthTable(DataTable):
                     level, ("✔ OK", "ok"))
                 rank = ORDER.index(level or "ok")
                 status = toned(self.app, word, tone, bold=tone != "ok")
-            cells["verdict"] = verdict.short() if verdict else "-"
+            cells["verdict"] = verdict.brief() if verdict else "-"
+            pol = w.policy
+            cells["policy"] = "-" if pol is None else mark + short_pct(pol.error_rate)
             cells.update(status=status, new_err=mark + short_pct(primary.error_rate), new_p99=mark + ms(primary),
                          new_ops=mark + str(primary.ops), old_err=short_pct(w.old.error_rate),
                          old_p99=ms(w.old), old_ops=str(w.old.ops))
@@ -252,8 +254,14 @@ class HealthTable(DataTable):
         elif rows:
             shown += " worst first"
         summary = " · ".join(f"{n} {word}" for word, n in self.counts.items() if n)
-        set_titles(self, f"Components {shown} · new and old path, last {window:g} s",
+        policy = self.app_policy_window()
+        set_titles(self, f"Components {shown} · paths over the stage's last {window:g} s · policy err: new path, "
+                         f"last {policy:g} s",
                    summary + (" · ~ both paths: the feed gives no variant" if blended else ""))
+
+    def app_policy_window(self) -> float:
+        drawn = self._drawn
+        return drawn[0].plan.alerts.auto_rollback.window_seconds if drawn is not None else 30.0
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
         super().watch_scroll_y(old_value, new_value)
