@@ -621,7 +621,7 @@ async def test_the_figures_shown_include_what_the_policy_judges(live):
     await e.rollout.advance("storage", override="canary drill")
     began(e, "storage", 600)
     now = time.time()
-    put(m, "storage", "new", now - 280, 255, 2000, 0)  # four healthy minutes
+    put(m, "storage", "new", now - 290, 230, 2000, 0)  # four healthy minutes, ending a minute ago
     put(m, "storage", "new", now - 20, 19, 100, 30)  # then 30 % errors for 20 s
     st = m.stats("storage")
     assert st.new.error_rate < 0.02  # the 300 s window dilutes the fault
