@@ -30,7 +30,7 @@ SCRIPTS = {  # name -> (quick flags, full flags)
     "redact": ([], []),
     "faults": ([], []),
     "autorollback": (["--warm", "30", "--for-seconds", "5"], []),
-    "verdict": (["--canaries", "200", "--latency-canaries", "10", "--minutes", "10"], []),
+    "judgment": (["--canary-hours", "0.5", "--aa-canaries", "40", "--aa-minutes", "20", "--fault-runs", "2"], []),
     "notify": (["--events", "50", "--presses", "80"], []),
     "service": (["--calls", "50", "--presses", "40", "--runs", "3"], []),
     "compare": (["--rows", "200000", "--runs", "1"], []),

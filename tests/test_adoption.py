@@ -15,7 +15,7 @@ from mdm_console.engine.live import LiveMonitor
 from mdm_console.engine.rollback import RollbackRequest
 from mdm_console.engine.rollout import RolloutError
 from mdm_console.plan.load import load_plan
-from tests.stage_helpers import began
+from tests.stage_helpers import began, monitored
 from tests.test_checklist import PLAN as CHECKLIST_PLAN
 
 
@@ -49,23 +49,7 @@ def plan_text(*, mode: str = "auto", for_seconds: float = 0, policy_window: floa
     """)
 
 
-@pytest.fixture
-async def live(tmp_path):
-    """An engine with a monitor whose windows the test fills directly (no feed task: ticks by hand)."""
-    made = []
-
-    async def make(**kw):
-        (tmp_path / "mdm-plan.toml").write_text(plan_text(**kw))
-        e = await Engine.open(load_plan(tmp_path / "mdm-plan.toml"), record_start="test")
-        await e.rollout.ensure_flag_file()
-        m = LiveMonitor(e, system=False)
-        e.health = m
-        made.append(e)
-        return e, m
-
-    yield make
-    for e in made:
-        await e.close()
+live = monitored(plan_text)
 
 
 def ops(m: LiveMonitor, comp: str, variant: str, n: int, errors: int, *, ago: float = 0.0, spread: float = 10.0,

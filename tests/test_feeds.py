@@ -434,34 +434,16 @@ async def test_promql_queries_with_variant_are_asked_per_path():
                     reason="no Prometheus server binary here (Debian package 'prometheus' is not installed)")
 def test_promql_against_a_real_prometheus_server(tmp_path):
     """A real Prometheus scrapes a 127.0.0.1 target whose counters grow at a known rate (10 % errors)."""
-    import socket
-    import subprocess
+    from tests.stage_helpers import scraped_by_prometheus
 
     t0 = time.time()
 
-    class Target(BaseHTTPRequestHandler):
-        def do_GET(self):
-            t = time.time() - t0
-            ok, err = int(900 * t), int(100 * t)
-            body = exposition(ok, err, {"0.05": int(0.5 * (ok + err)), "0.2": ok + err, "+Inf": ok + err})
-            self.send_response(200)
-            self.end_headers()
-            self.wfile.write(body.encode())
+    def body() -> str:
+        t = time.time() - t0
+        ok, err = int(900 * t), int(100 * t)
+        return exposition(ok, err, {"0.05": int(0.5 * (ok + err)), "0.2": ok + err, "+Inf": ok + err})
 
-        def log_message(self, *a):
-            pass
-
-    target = ThreadingHTTPServer(("127.0.0.1", 0), Target)
-    threading.Thread(target=target.serve_forever, daemon=True).start()
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    (tmp_path / "prom.yml").write_text(
-        "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: t\n    static_configs:\n"
-        f"      - targets: ['127.0.0.1:{target.server_address[1]}']\n")
-    prom = subprocess.Popen(["prometheus", f"--config.file={tmp_path / 'prom.yml'}",
-                             f"--storage.tsdb.path={tmp_path / 'tsdb'}", f"--web.listen-address=127.0.0.1:{port}"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    port, stop = scraped_by_prometheus(tmp_path, body)
     sel = 'component="storage"'
     queries = {"storage": PromQLQueries(
         operations_rate=f"sum(rate(mdm_operations_total{{{sel}}}[5s]))",
@@ -479,10 +461,7 @@ def test_promql_against_a_real_prometheus_server(tmp_path):
             except Exception:  # noqa: BLE001 - the server is still starting
                 samples = []
     finally:
-        prom.terminate()
-        prom.wait(20)
-        target.shutdown()
-        target.server_close()
+        stop()
     [s] = samples
     total = s.success + s.error
     # 1000 ops/s over the 5 s polling interval; Prometheus extrapolates rate() from the scrapes it has,

@@ -5,7 +5,6 @@ sample, latency needs bounds on both paths' p99, and the recorded reason is the 
 from __future__ import annotations
 
 import random
-import textwrap
 import time
 from datetime import UTC, datetime
 
@@ -15,58 +14,20 @@ from mdm_console.engine.core import Engine
 from mdm_console.engine.live import LiveMonitor
 from mdm_console.engine.rollback import RollbackRequest
 from mdm_console.plan.load import load_plan
-from tests.stage_helpers import began
+from tests.stage_helpers import began, monitored
+from tests.test_adoption import plan_text as adoption_plan
 
 
 def plan_text(*, mode: str = "auto", for_seconds: float = 0, latency: bool = True, min_increase_ms: float = 50,
               window: float = 300, extra_policy: str = "") -> str:
-    return textwrap.dedent(f"""\
-        version = 1
-        [cutover]
-        name = "orders"
-        flag_file = "state/flags.json"
-        [gate]
-        min_stage_seconds = 0
-        min_operations = 10
-        [[components]]
-        id = "storage"
-        flag_key = "orders.new_storage"
-        [[components]]
-        id = "api"
-        flag_key = "orders.new_api"
-        [metrics]
-        source = "jsonl"
-        path = "metrics/ops.jsonl"
-        window_seconds = {window}
-        [verdict]
-        latency = false
-        [alerts.auto_rollback]
-        mode = "{mode}"
-        error_rate_above = 0.05
-        for_seconds = {for_seconds}
-        window_seconds = 30
-        latency = {str(latency).lower()}
-        min_increase_ms = {min_increase_ms}
-        {extra_policy}
-    """)
+    """The adoption tests' plan (storage and api, JSONL, the policy's window 30 s), with the latency criterion's
+    switch and floor, any other policy keys, and the latency verdict off."""
+    return adoption_plan(mode=mode, for_seconds=for_seconds, window=window) + (
+        f"latency = {str(latency).lower()}\nmin_increase_ms = {min_increase_ms}\n{extra_policy}\n"
+        "[verdict]\nlatency = false\n")
 
 
-@pytest.fixture
-async def live(tmp_path):
-    made = []
-
-    async def make(**kw):
-        (tmp_path / "mdm-plan.toml").write_text(plan_text(**kw))
-        e = await Engine.open(load_plan(tmp_path / "mdm-plan.toml"), record_start="test")
-        await e.rollout.ensure_flag_file()
-        m = LiveMonitor(e, system=False)
-        e.health = m
-        made.append(e)
-        return e, m
-
-    yield make
-    for e in made:
-        await e.close()
+live = monitored(plan_text)
 
 
 def put(m: LiveMonitor, comp: str, variant: str, start: float, seconds: float, n: int, errors: int = 0,
@@ -368,11 +329,9 @@ def test_the_docs_promql_queries_against_a_real_prometheus(tmp_path):
     new path rolled back (its counters stand still: histogram_quantile and the error ratio answer NaN), features'
     new path failing 10 %, and features' old path never failed (no error series at all)."""
     import re
-    import socket
-    import subprocess
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
     from pathlib import Path
+
+    from tests.stage_helpers import scraped_by_prometheus
 
     from mdm_console.feeds.promql import PromQLFeed
     from mdm_console.plan.models import PromQLQueries
@@ -403,28 +362,7 @@ def test_the_docs_promql_queries_against_a_real_prometheus(tmp_path):
             lines.append(f'orders_operation_duration_seconds_sum{{component="{c}",variant="{v}"}} {n * 0.01}')
         return "\n".join(lines) + "\n"
 
-    class Target(BaseHTTPRequestHandler):
-        def do_GET(self):
-            body = exposition().encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "text/plain; version=0.0.4")
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *a):
-            pass
-
-    target = ThreadingHTTPServer(("127.0.0.1", 0), Target)
-    threading.Thread(target=target.serve_forever, daemon=True).start()
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    (tmp_path / "prom.yml").write_text(
-        "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: t\n    static_configs:\n"
-        f"      - targets: ['127.0.0.1:{target.server_address[1]}']\n")
-    prom = subprocess.Popen(["prometheus", f"--config.file={tmp_path / 'prom.yml'}",
-                             f"--storage.tsdb.path={tmp_path / 'tsdb'}", f"--web.listen-address=127.0.0.1:{port}"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    port, stop = scraped_by_prometheus(tmp_path, exposition)
     feed = PromQLFeed(f"http://127.0.0.1:{port}", queries, lambda s: None, 5)
     try:
         by: dict = {}
@@ -439,10 +377,7 @@ def test_the_docs_promql_queries_against_a_real_prometheus(tmp_path):
             if len(by) == 4 and time.time() - t0 > 8 and by[("features", "new")].error:
                 break
     finally:
-        prom.terminate()
-        prom.wait(20)
-        target.shutdown()
-        target.server_close()
+        stop()
     assert len(by) == 4 and feed.problems == {}, (by, feed.problems)
     rolled_back = by[("storage", "new")]
     assert (rolled_back.success, rolled_back.error, rolled_back.p99_ms) == (0, 0, None)  # NaN: no data, not a fault

@@ -20,7 +20,7 @@ from mdm_console.engine.core import Engine
 from mdm_console.engine.live import LiveMonitor
 from mdm_console.feeds.sketch import Sketch
 from mdm_console.plan.load import load_plan
-from tests.stage_helpers import began
+from tests.stage_helpers import began, open_monitored
 from mdm_console.verdict import (
     INCONCLUSIVE, NO_REGRESSION, REGRESSION, ComponentVerdict, binned, error_verdict, error_verdict_strata,
     hodges_lehmann, latency_stratum, latency_verdict, mann_whitney_binned,
@@ -211,12 +211,7 @@ def plan_text(*, on_regression=False, error_rate_above=0.05, min_ops=200, latenc
 
 
 async def open_live(tmp_path, **kw):
-    (tmp_path / "mdm-plan.toml").write_text(plan_text(**kw))
-    e = await Engine.open(load_plan(tmp_path / "mdm-plan.toml"), record_start="test")
-    await e.rollout.ensure_flag_file()
-    m = LiveMonitor(e, system=False)
-    e.health = m
-    return e, m
+    return await open_monitored(tmp_path, plan_text(**kw))
 
 
 def fill(m, comp, variant, n, errors, latency=20.0):
