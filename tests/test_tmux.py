@@ -38,7 +38,7 @@ def test_start_switch_screens_and_quit(tmp_path):
     subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "160", "-y", "48", *tmux_env, cmd], env=env,
                    check=True)
     try:
-        wait_for(session, "new err")  # the frame first, then the session behind it
+        wait_for(session, "policy err")  # the frame first, then the session behind it
         out = wait_for(session, "registration")  # the demo's last component row
         assert "DEMO" in out and "operator tmux-tester" in out
         subprocess.run(["tmux", "send-keys", "-t", session, "2"], check=True)

@@ -36,7 +36,6 @@ CLOCK_ALERT = "clock.step"
 CLOCK_STEP_S = 5.0  # more than this between two ticks is a step, not drift
 
 MIN_OPS_TO_JUDGE = 20  # below this many operations in the window a rate says too little to alert on
-MIN_OPS_DEGRADATION = 50
 # The latency criterion's chance, per look, that a bound is wrong (each of the two): the criterion must then also
 # hold for the policy's for_seconds, across windows that renew.
 LATENCY_ALPHA = 0.001
