@@ -562,3 +562,17 @@ async def test_the_figures_shown_include_what_the_policy_judges(live):
     assert st.new.error_rate < 0.02  # the 300 s window dilutes the fault
     assert st.policy.path == "new" and st.policy.ops == 100 and st.policy.error_rate == pytest.approx(0.3)
     assert stats_of(_stats_dict(st)).policy == st.policy  # an attached console gets the same figures
+
+
+async def test_the_charts_show_only_the_current_stage(live):
+    from mdm_console.api.health import series
+
+    e, m = await live(mode="off")
+    await e.rollout.advance("storage", override="canary drill")
+    began(e, "storage", 100)
+    now = time.time()
+    put(m, "storage", "new", now - 250, 140, 200, 40)  # the stage before: dated before this stage began
+    put(m, "storage", "new", now - 90, 80, 200, 0)
+    await m.tick()  # the monitor opens the stage's evidence period
+    xs, err, _ = series(m, "storage", e.now())["new path"]
+    assert min(xs) >= -100 and max(err) == 0  # none of the earlier stage's errors drawn as this stage's

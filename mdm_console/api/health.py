@@ -77,11 +77,11 @@ PATH_NAMES = {"new": "new path", "old": "old path", "all": "no variant"}
 
 
 def series(monitor, component: str, now: datetime) -> Series:
-    """Per path (new, old, and operations whose feed gave no variant), each 5 s bucket in the window:
-    seconds ago, error rate % and p99 ms. Two lines, so a failing canary is not hidden in the blend."""
+    """Per path (new, old, and operations whose feed gave no variant), each 5 s bucket in the window of the current
+    stage: seconds ago, error rate % and p99 ms. Two lines, so a failing canary is not hidden in the blend."""
     w = monitor.windows
     t_now = now.timestamp()
-    since = t_now - w.window_seconds
+    since = max(t_now - w.window_seconds, w.since(component) or 0)  # the current stage's buckets, never the last's
     out: Series = {}
     for variant in ("new", "old", "all"):
         buckets = sorted((b for b in w.in_window(component, t_now) if b.start >= since and b.variant == variant),
