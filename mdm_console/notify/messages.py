@@ -88,9 +88,11 @@ def build(ev: Event, topic: str, cutover: str) -> Message:
                             for c in p.get("changes", []))
         lines += [("why", p.get("reason") or "-"), ("changes", changes or None), ("present", p.get("present"))]
     elif topic == "auto_rollback":  # rollback.proposed
-        title = f"ROLLBACK proposed by the policy ({p.get('mode')}): {comp}"
+        again = f", proposed again ({p['repeat']})" if p.get("repeat") else ""
+        title = f"ROLLBACK proposed by the policy ({p.get('mode')}{again}): {comp}"
         severity = "failure"
-        lines += [("why", p.get("reason")), ("value", p.get("value")), ("threshold", p.get("threshold"))]
+        lines += [("why", p.get("reason")), ("criterion", p.get("criterion")),
+                  ("answer", f"mdm-console proposal accept|decline {comp}" if p.get("mode") == "prompt" else None)]
     elif topic == "rollback.finished":
         title = f"ROLLBACK finished: {p.get('kind')} {comp or ''} in {p.get('elapsed_s', 0):.2f} s".rstrip()
         severity = "success" if p.get("within_target") and p.get("verified") is not False else "warning"
