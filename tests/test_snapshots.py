@@ -85,6 +85,10 @@ def fixed(monkeypatch, tmp_path):
         e = await open_engine(base)
         e.clock = lambda: T0 + timedelta(minutes=10)
         await e.rollout.advance("storage")
+        await e.record("alert.raised", "storage", {  # what the monitor raises on the fixed figures below
+            "alert": "error_rate:storage", "level": "critical", "component": "storage", "value": 0.5,
+            "threshold": 0.05, "message": "storage new path error_rate 50.00 % > critical level 5.00 % (last 300 s, "
+                                          "150 ops)"})
         await e.checklist.note("pre.backup", "tape library slow")
         return e
 

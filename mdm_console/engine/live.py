@@ -151,6 +151,7 @@ class LiveMonitor:
             # benchmarks/scale.py). A read that fails is the feed's loop's to retry and report, as any.
             with contextlib.suppress(Exception):
                 await self.feed.read_now(self._read_lock)
+                await self.judge_alerts(e.now())
             self._supervise("feed", lambda: self.feed.run(self._stop, self._read_lock), self.feed.status)
         elif m.source == "prometheus":
             from mdm_console.feeds.prometheus import PrometheusFeed
@@ -485,6 +486,24 @@ class LiveMonitor:
         if time.monotonic() - self._plan_checked >= self.plan_check_every:
             self._plan_checked = time.monotonic()
             await self._check_plan_file()
+        await self.judge_alerts(now)
+        await self.judge_verdicts()
+        await self._auto_rollback(now)
+        if any(c.auto_advance for c in e.state.components.values()) and not e.read_only:
+            await e.rollout.auto_tick()
+        if time.time() - self._last_store >= BUCKET_SECONDS:
+            try:
+                await self.store_aggregates()
+            except Exception as exc:  # noqa: BLE001 - the figures stay in memory; the next pass stores them
+                self.store_error = f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
+            else:
+                self.store_error = None
+        if self.exporter is not None:
+            self.exporter.update()
+
+    async def judge_alerts(self, now: datetime) -> None:
+        """The feed's staleness and every component's alert levels on the current stage's figures, recorded as
+        they change (also once before the console's first draw: its first frame ranks what the engine judged)."""
         stale = self.feed.status.stale_reason(now.timestamp()) if self.feed else None
         # A feed that answers per component (PromQL) may have no data for one component only: that one's figures
         # are "no data" with the reason, the others are judged as usual.
@@ -533,19 +552,6 @@ class LiveMonitor:
                     self.book.active[t.alert] = before[t.alert]
                 else:
                     self.book.active.pop(t.alert, None)
-        await self.judge_verdicts()
-        await self._auto_rollback(now)
-        if any(c.auto_advance for c in e.state.components.values()) and not e.read_only:
-            await e.rollout.auto_tick()
-        if time.time() - self._last_store >= BUCKET_SECONDS:
-            try:
-                await self.store_aggregates()
-            except Exception as exc:  # noqa: BLE001 - the figures stay in memory; the next pass stores them
-                self.store_error = f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
-            else:
-                self.store_error = None
-        if self.exporter is not None:
-            self.exporter.update()
 
     def feed_blind(self, now: float) -> dict[str, str]:
         """Components the feed has had no data for long enough to call them stale, with the reason (a feed that

@@ -35,23 +35,12 @@ def age_text(measured: datetime | None, now: datetime, within: float = 0) -> str
     return f"{secs}s ago" if secs < 120 else f"{secs // 60}m ago" if secs < 7200 else f"{secs // 3600}h ago"
 
 
-def worst_level(levels, path, alerts) -> str | None:
-    """The worse of the raised alerts and what the path's figures say against the plan's levels."""
+def worst_level(alerts) -> str | None:
+    """The worst level among the component's active alerts: the levels the engine judged (its hysteresis,
+    for_seconds, minimum sample and the stage's evidence), never judged again here from the raw figures (three
+    slow requests at a fresh stage are no CRITICAL)."""
     found = {a["level"] for a in alerts}
-    checks = [(path.error_rate, levels.error_rate, False), (path.p99_ms, levels.latency_p99_ms, False),
-              (path.success_rate, levels.success_rate, True)]
-    for value, lv, below in checks:
-        if value is None:
-            continue
-        if (value < lv.critical) if below else (value > lv.critical):
-            found.add("critical")
-        elif (value < lv.warning) if below else (value > lv.warning):
-            found.add("warning")
-    return "critical" if "critical" in found or "error" in found else "warning" if "warning" in found else None
-
-
-def component_alerts(alerts: dict, component: str) -> list[dict]:
-    return [a for k, a in alerts.items() if k.endswith(f":{component}")]
+    return "critical" if found & {"critical", "error"} else "warning" if "warning" in found else None
 
 
 def short_pct(x: float | None) -> str:
@@ -229,7 +218,7 @@ class HealthTable(DataTable):
             elif w.ops == 0:
                 rank, status = ORDER.index("no data"), "NO DATA"
             else:
-                level = worst_level(session.plan.alerts, primary, alerts)
+                level = worst_level(alerts)
                 word, tone = {"critical": ("✘ CRITICAL", "bad"), "warning": ("▲ WARNING", "warn")}.get(
                     level, ("✔ OK", "ok"))
                 rank = ORDER.index(level or "ok")
