@@ -28,8 +28,9 @@ class ComponentState:
     stage_how: str = ""  # how the stage was entered: advance, auto_advance, step_back, rollback, ...
     auto_advance: bool = False
     flag_seq: int = 0  # seq of the intent that last wrote this component's flag
-    # Set by an automatic rollback ({"reason", "ts", "seq"}), cleared when a person retries with a reason: a
-    # held component advances only by an override (like Argo Rollouts' aborted state).
+    # Set by a rollback that took it down, the policy's or a person's ({"reason", "ts", "seq", "automatic", "by"}),
+    # cleared when a person says why it may go forward: a held component advances only by an override or by
+    # resuming auto-advance with a reason (like Argo Rollouts' aborted state).
     held: dict[str, Any] | None = None
     # A rollback the policy proposed (prompt mode) that nobody has answered yet: {"seq", "ts", "criterion",
     # "reason", "repeat"}; it ends with an answer (accepted, declined, withdrawn) or when the stage moves.
