@@ -14,7 +14,7 @@ from mdm_console.engine.core import Engine
 from mdm_console.engine.live import LiveMonitor
 from mdm_console.engine.rollback import RollbackRequest
 from mdm_console.plan.load import load_plan
-from tests.stage_helpers import began, monitored
+from tests.stage_helpers import began, monitored, open_monitored
 from tests.test_adoption import plan_text as adoption_plan
 
 
@@ -576,3 +576,35 @@ async def test_the_charts_show_only_the_current_stage(live):
     await m.tick()  # the monitor opens the stage's evidence period
     xs, err, _ = series(m, "storage", e.now())["new path"]
     assert min(xs) >= -100 and max(err) == 0  # none of the earlier stage's errors drawn as this stage's
+
+
+async def test_the_dashboard_shows_the_level_the_engine_judged_not_the_raw_figures(tmp_path):
+    """Three errors in five operations at a fresh stage: 60 % by the figures, but too little evidence for an alert.
+    The row says OK (with its figures) until the engine raises one; then CRITICAL."""
+    from mdm_console.ui.app import ConsoleApp
+    from mdm_console.ui.widgets.health_table import HealthTable
+    from tests.ui_helpers import until
+
+    e, m = await open_monitored(tmp_path, plan_text(mode="off"))
+    try:
+        await e.rollout.advance("storage", override="canary drill")
+        began(e, "storage", 60)
+        now = time.time()
+        put(m, "storage", "new", now - 20, 10, 5, 3)
+        put(m, "storage", "old", now - 20, 10, 300)
+        app = ConsoleApp(e, monitor=m, keymap={}, tick_seconds=None)
+        async with app.run_test(size=(160, 48)) as pilot:
+            await m.tick()
+            table = app.screen.query_one(HealthTable)
+
+            def status() -> str:
+                return str(table.get_row("storage")[table.shown.index("status")])
+
+            await until(pilot, lambda: "60.00%" in str(table.get_row("storage")[table.shown.index("new_err")]))
+            assert "OK" in status() and "error_rate:storage" not in e.state.alerts
+            put(m, "storage", "new", now - 9, 8, 40, 20)  # now enough operations: the engine raises it
+            await m.tick()
+            assert e.state.alerts["error_rate:storage"]["level"] == "critical"
+            await until(pilot, lambda: "CRITICAL" in status())
+    finally:
+        await e.close()
