@@ -86,12 +86,15 @@ class Breach:
 
 @dataclass
 class _Evidence:
-    """A component's verdict inputs for its current stage: the latency test's per-bucket evidence (kept as the
-    window's sketches are folded away) and when it was last judged."""
+    """A component's verdict inputs for its current stage: the error counts per closed interval, the latency test's
+    per-bucket evidence (kept as the window's sketches are folded away), and when it was last judged."""
 
     stage_seq: int
     since: float
     judged_at: tuple[int, int] = (-1, -1)
+    errors: dict[int, tuple[int, int, int, int]] = dataclasses.field(default_factory=dict)  # the error intervals
+    gathered: float = 0.0  # the intervals before this are in `errors`
+    late_seen: int = -1  # Windows.late_changes when they were gathered
     latency: dict[int, tuple[int, int, int, int]] = dataclasses.field(default_factory=dict)
     latency_seen: dict[int, tuple[int, int]] = dataclasses.field(default_factory=dict)
 
@@ -124,7 +127,8 @@ class LiveMonitor:
         # Moves whenever a component's verdict changes or goes (figures_key): the latency verdict is judged off the
         # event loop, so it can change after a screen drew the bucket's figures, with nothing else moving.
         self.verdict_changes = 0
-        self._policy_figures: dict[str, tuple[tuple, WindowStats]] = {}  # component -> (its key, figures)
+        # component -> (its key, the figures with the policy's, the window's figures they were made from)
+        self._policy_figures: dict[str, tuple[tuple, WindowStats, WindowStats]] = {}
         self._evidence: dict[str, _Evidence] = {}  # component -> what its verdict has gathered in this stage
         self.exporter: Any = None  # the console's own metrics endpoint, when --metrics-port is set
         self.notifier: Any = None  # the plan's [[notify]] targets, when it has any
@@ -415,7 +419,14 @@ class LiveMonitor:
             if ev.judged_at == bucket:
                 continue
             ev.judged_at = bucket
-            errors = self.windows.strata(comp, ev.since, closed)
+            if ev.late_seen != self.windows.late_changes:  # a line into a closed bucket: gather them all again
+                ev.errors.clear()
+                ev.gathered, ev.late_seen = ev.since, self.windows.late_changes
+            # Closed buckets do not change otherwise: only those closed since the last pass are gathered (a stage of
+            # hours is thousands of them, for every canary, every 5 s).
+            ev.errors.update(self.windows.strata(comp, ev.gathered, closed))
+            ev.gathered = max(ev.gathered, closed)
+            errors = ev.errors
             old_w = new_w = None
             if v.latency:
                 window_start = max(ev.since, t - self.windows.window_seconds)
@@ -461,14 +472,16 @@ class LiveMonitor:
         if self.engine.state.components.get(component) is None or not st.ops:
             return st
         t = now.timestamp()
-        key = (self.windows.changes, int(t // BUCKET_SECONDS), st.stale_reason)
+        # The window's figures are the same object until this component's data, window or staleness moved
+        # (Windows.stats): with the bucket, that keys the policy's figures (not every line of every component).
+        key = (id(st), int(t // BUCKET_SECONDS))
         kept = self._policy_figures.get(component)
-        if kept is None or kept[0] != key:
+        if kept is None or kept[0] != key or kept[2] is not st:
             span = self.engine.plan.alerts.auto_rollback.window_seconds
             path = self.windows.path(component, NEW, t, span)
             if not path.ops:
                 path = self.windows.path(component, ALL, t, span)
-            kept = self._policy_figures[component] = (key, dataclasses.replace(st, policy=path))
+            kept = self._policy_figures[component] = (key, dataclasses.replace(st, policy=path), st)
         return kept[1]
 
     def figures_key(self) -> tuple:

@@ -99,8 +99,9 @@ def judge_strata(x, e, pi, alpha: float) -> RatioJudgment:
     import numpy as np
 
     x, e, pi = (np.asarray(v, dtype=float) for v in (x, e, pi))
-    informative = (e > 0) & (pi > 0) & (pi < 1)
-    return judge_ratio(loglik(x, e, pi).sum(axis=-2), alpha, int(x.sum()), int(e.sum()), int(informative.sum()))
+    informative = (e > 0) & (pi > 0) & (pi < 1)  # the others add nothing: left out before the grid's work
+    total = loglik(x[informative], e[informative], pi[informative]).sum(axis=-2)
+    return judge_ratio(total, alpha, int(x.sum()), int(e.sum()), int(informative.sum()))
 
 
 def excess(ratio: float, e, pi, n_new: int) -> float:
