@@ -80,6 +80,8 @@ class AdvanceRequest(Request):
     reason: str = ""
     dry_run: bool = False
     adopt_flag_file: str | None = None
+    expect_stage: str | None = Field(None, description="compare-and-set: the stage the person saw; refused, naming "
+                                     "who moved it and when, if the component is no longer there")
 
 
 class AdvanceResponse(Body):
@@ -102,12 +104,16 @@ class StepBackRequest(Request):
     component: str
     reason: str = ""
     dry_run: bool = False
+    expect_stage: str | None = Field(None, description="compare-and-set: the stage the person saw; refused, naming "
+                                     "who moved it and when, if the component is no longer there")
 
 
 class AutoAdvanceRequest(Request):
     component: str
     enabled: bool
     reason: str = ""
+    expect_stage: str | None = Field(None, description="compare-and-set: the stage the person saw; refused, naming "
+                                     "who moved it and when, if the component is no longer there")
 
 
 class StageResponse(Body):
@@ -128,6 +134,8 @@ class RollbackRequest(Request):
     reason: str = ""
     dry_run: bool = False
     answers: int | None = None  # the seq of the rollback.proposed this rollback accepts (the wizard)
+    expect_stages: dict[str, str] | None = Field(None, description="compare-and-set: component -> the stage the "
+                                                 "person saw; refused, naming who moved it, if one moved since")
 
 
 class RollbackResponse(Body):
@@ -184,6 +192,8 @@ class ItemRequest(Request):
     action: Literal["complete", "fail", "reopen", "note"]
     item: str
     text: str = Field("", description="the reason (fail, reopen) or the note")
+    expect_status: str | None = Field(None, description="compare-and-set: the item's status the person saw "
+                                      "(pending, in_progress, completed, failed)")
 
 
 class ItemResponse(Body):

@@ -183,7 +183,7 @@ async def advance(engine, req: m.AdvanceRequest, emit: Emit = None) -> m.Advance
         adopted = engine.state.flags_sha256
     try:
         r = await engine.rollout.advance(req.component, override=req.override, reason=req.reason,
-                                         dry_run=req.dry_run)
+                                         dry_run=req.dry_run, expect_stage=req.expect_stage)
     except refusals() as exc:
         raise _failed(f"advance {req.component}: ", exc) from None
     return m.AdvanceResponse(
@@ -196,7 +196,8 @@ async def advance(engine, req: m.AdvanceRequest, emit: Emit = None) -> m.Advance
 
 async def step_back(engine, req: m.StepBackRequest, emit: Emit = None) -> m.StageResponse:
     try:
-        c = await engine.rollout.step_back(req.component, reason=req.reason or "stepped back", dry_run=req.dry_run)
+        c = await engine.rollout.step_back(req.component, reason=req.reason or "stepped back", dry_run=req.dry_run,
+                                           expect_stage=req.expect_stage)
     except refusals() as exc:
         raise _failed(f"step back {req.component}: ", exc) from None
     return m.StageResponse(component=c.component, from_stage=c.from_stage, to_stage=c.to_stage,
@@ -206,7 +207,7 @@ async def step_back(engine, req: m.StepBackRequest, emit: Emit = None) -> m.Stag
 
 async def auto_advance(engine, req: m.AutoAdvanceRequest, emit: Emit = None) -> m.StageResponse:
     try:
-        await engine.rollout.set_auto_advance(req.component, req.enabled, req.reason)
+        await engine.rollout.set_auto_advance(req.component, req.enabled, req.reason, req.expect_stage)
     except (KeyError, *refusals()) as exc:
         raise _failed(f"auto-advance {req.component}: ", exc) from None
     st = engine.state.components[req.component]
@@ -217,7 +218,8 @@ async def auto_advance(engine, req: m.AutoAdvanceRequest, emit: Emit = None) -> 
 async def rollback(engine, req: m.RollbackRequest, emit: Emit = None) -> m.RollbackResponse:
     from mdm_console.engine.rollback import NothingToDo, RollbackRequest
 
-    r = RollbackRequest(req.kind, req.component, req.to_stage, req.point, req.reason, answers=req.answers)
+    r = RollbackRequest(req.kind, req.component, req.to_stage, req.point, req.reason, answers=req.answers,
+                        expect_stages=req.expect_stages)
     try:
         if req.dry_run:
             plan = await engine.rollback.plan(r)
@@ -321,10 +323,13 @@ async def validate(engine, req: m.ValidateRequest, emit: Emit = None) -> m.Valid
 async def item(engine, req: m.ItemRequest, emit: Emit = None) -> m.ItemResponse:
     c = engine.checklist
     try:
-        if req.action == "complete":
-            view = await c.complete(req.item)
-        else:
-            view = await {"fail": c.fail, "reopen": c.reopen, "note": c.note}[req.action](req.item, req.text)
+        async with engine.checklist_lock:  # what is judged is what is recorded: no other change in between
+            if req.expect_status is not None:
+                c.expect(req.item, req.expect_status)
+            if req.action == "complete":
+                view = await c.complete(req.item)
+            else:
+                view = await {"fail": c.fail, "reopen": c.reopen, "note": c.note}[req.action](req.item, req.text)
     except refusals() as exc:
         raise _failed("", exc) from None
     return m.ItemResponse(id=view.id, status=view.status, relied_on=dict(view.relied_on))
@@ -332,7 +337,8 @@ async def item(engine, req: m.ItemRequest, emit: Emit = None) -> m.ItemResponse:
 
 async def signoff(engine, req: m.SignoffRequest, emit: Emit = None) -> m.SignoffResponse:
     try:
-        view = await engine.checklist.sign(req.role, req.name, req.comment)
+        async with engine.checklist_lock:
+            view = await engine.checklist.sign(req.role, req.name, req.comment)
     except refusals() as exc:
         raise _failed("", exc) from None
     ev = next(e for e in reversed(await engine.events(max(0, engine.state.head_seq - 5)))

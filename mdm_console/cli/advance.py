@@ -18,6 +18,9 @@ def add_parser(sub, parents) -> None:
     p.add_argument("--adopt-flag-file", metavar="REASON",
                    help="the flag file exists but this session did not write it: take it over (its sha256 is "
                    "recorded and its content kept in a rollback point) before advancing")
+    p.add_argument("--expect-stage", metavar="STAGE",
+                   help="compare-and-set: act only if COMPONENT is still at STAGE (refused, naming who moved it "
+                   "and when, otherwise)")
     p.add_argument("--json", action="store_true", help="one JSON document: the answer (or the error)")
     p.set_defaults(run=run)
 
@@ -28,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     loaded = load(args)
     r = run_async(lambda: run_op(args, loaded, "advance", AdvanceRequest(
         component=args.component, override=args.override, reason=args.reason, dry_run=args.dry_run,
-        adopt_flag_file=args.adopt_flag_file)))
+        adopt_flag_file=args.adopt_flag_file, expect_stage=args.expect_stage)))
     if args.json:
         print(r.model_dump_json(indent=2))
         return EXIT_FAILED if r.blocked else EXIT_OK

@@ -21,6 +21,8 @@ def add_parser(sub, parents) -> None:
     p.add_argument("--reason", default="", help="why (recorded)")
     p.add_argument("--dry-run", action="store_true", help="list every change (stages, file diffs); change nothing")
     p.add_argument("--yes", action="store_true", help="really do it (required unless --dry-run)")
+    p.add_argument("--expect-stage", metavar="STAGE",
+                   help="compare-and-set (with --component): act only if the component is still at STAGE")
     p.add_argument("--json", action="store_true", help="one JSON document: the answer (or the error)")
     p.set_defaults(run=run)
 
@@ -28,6 +30,8 @@ def add_parser(sub, parents) -> None:
 def run(args: argparse.Namespace) -> int:
     if not args.dry_run and not args.yes:
         raise CliExit(EXIT_USAGE, "rollback changes the flag file and config files: add --yes (or --dry-run)")
+    if args.expect_stage and not args.component:
+        raise CliExit(EXIT_USAGE, "--expect-stage needs --component C (the component whose stage you saw)")
     if args.kind == "component" and not args.component:
         raise CliExit(EXIT_USAGE, "rollback --kind component needs --component C")
     from mdm_console.api.models import RollbackRequest
@@ -35,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     loaded = load(args)
     r = run_async(lambda: run_op(args, loaded, "rollback", RollbackRequest(
         kind=args.kind, component=args.component, to_stage=args.to_stage, point=args.point, reason=args.reason,
-        dry_run=args.dry_run)))
+        dry_run=args.dry_run, expect_stages={args.component: args.expect_stage} if args.expect_stage else None)))
     if args.json:
         print(r.model_dump_json(indent=2))
         return EXIT_FAILED if r.verified is False else EXIT_OK

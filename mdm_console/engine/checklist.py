@@ -399,6 +399,16 @@ class Checklist:
         return out
 
     # ---- changing ---------------------------------------------------------------------------
+    def expect(self, item_id: str, status: str) -> None:
+        """Compare-and-set: refuse unless the item is still as the person saw it (its status, derived or recorded)."""
+        st = self.engine.state.checklist.get(item_id)
+        if st is None:
+            return  # unknown: the change itself refuses it, recorded
+        view = self.item(item_id)
+        if status not in (view.status, st.status):
+            by = f" by {st.by} (seq {st.seq})" if st.seq else ""
+            raise ChecklistRefused([f"{item_id} is {view.status}{by}, not {status} as you saw it: look again"])
+
     async def complete(self, item_id: str) -> ItemView:
         view = await self._known(item_id, "complete")
         reasons = []

@@ -86,6 +86,7 @@ class Engine:
         self._last_checkpoint = state.head_seq
         self._lock = asyncio.Lock()  # one append at a time: append + apply stay in order
         self.effects_lock = asyncio.Lock()  # one side effect (flag file, config files) at a time
+        self.checklist_lock = asyncio.Lock()  # one checklist change at a time: judged and recorded as one step
         self.health: HealthView | None = None  # set by the live-health feeds when a plan has metrics
         self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
         self.rollout = RolloutControl(self)

@@ -42,6 +42,7 @@ class RollbackRequest:
     reason: str = ""
     automatic: bool = False
     answers: int | None = None  # the seq of the rollback.proposed this rollback accepts
+    expect_stages: dict[str, str] | None = None  # compare-and-set: component -> the stage the person saw
 
     def as_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "component": self.component, "to_stage": self.to_stage, "point": self.point,
@@ -132,6 +133,9 @@ class RollbackExecutor:
     async def run(self, req: RollbackRequest) -> RollbackResult:
         e = self.engine
         t0 = time.perf_counter()
+        for cid, stage in (req.expect_stages or {}).items():
+            if cid in e.state.components:
+                e.rollout.expect(cid, stage)  # what the person saw moved: refused before anything is recorded
         try:
             plan = await self.plan(req)
         except RollbackError as exc:

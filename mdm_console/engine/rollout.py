@@ -27,6 +27,10 @@ class RolloutError(Exception):
     """A request that cannot be carried out (unknown component, last stage, ...)."""
 
 
+class Moved(RolloutError):
+    """What the person (or the request) saw is no longer so: the component's stage moved first."""
+
+
 @dataclass
 class AdvanceResult:
     component: str
@@ -100,6 +104,20 @@ class RolloutControl:
                         verdict=judge(component_id) if judge else None,
                         alerts=component_alerts(self.engine.state.alerts, component_id))
 
+    def expect(self, component_id: str, stage: str | None) -> None:
+        """Compare-and-set: refuse, naming who moved it and when, unless the component is still at `stage`
+        (None: no expectation)."""
+        comp = self.engine.state.components[component_id]
+        if stage is None or comp.stage == stage:
+            return
+        if not comp.stage_seq or not comp.stage_since:
+            raise Moved(f"{component_id} is at {comp.stage} ({comp.percent:g} %), not {stage}: look again")
+        at = datetime.fromisoformat(comp.stage_since)
+        ago = max(0.0, (self.engine.now() - at).total_seconds())
+        raise Moved(f"{component_id} moved to {comp.stage} ({comp.percent:g} %) by {comp.stage_by or 'someone'} at "
+                    f"{at:%H:%M:%S} UTC, {_ago(ago)} ago (seq {comp.stage_seq}, {comp.stage_how or 'a change'}); "
+                    f"you saw {stage}: look again")
+
     def next_stage(self, component_id: str) -> tuple[str, float] | None:
         plan = self.engine.plan
         idx = plan.stage_index(self.engine.state.components[component_id].stage)
@@ -110,8 +128,9 @@ class RolloutControl:
 
     # ---- moving ---------------------------------------------------------------------------
     async def advance(self, component_id: str, *, override: str | None = None, reason: str = "",
-                      dry_run: bool = False, how: str = "advance") -> AdvanceResult:
+                      dry_run: bool = False, how: str = "advance", expect_stage: str | None = None) -> AdvanceResult:
         self._component(component_id)
+        self.expect(component_id, expect_stage)
         comp = self.engine.state.components[component_id]
         nxt = self.next_stage(component_id)
         if nxt is None:
@@ -147,8 +166,10 @@ class RolloutControl:
         result.done = True
         return result
 
-    async def step_back(self, component_id: str, *, reason: str = "", dry_run: bool = False) -> Change:
+    async def step_back(self, component_id: str, *, reason: str = "", dry_run: bool = False,
+                        expect_stage: str | None = None) -> Change:
         self._component(component_id)
+        self.expect(component_id, expect_stage)
         comp = self.engine.state.components[component_id]
         idx = self.engine.plan.stage_index(comp.stage)
         if idx == 0:
@@ -173,6 +194,8 @@ class RolloutControl:
             if lost:
                 raise RolloutError(f"refusing to change anything: {lost}")
             self._refuse_while_intents_open()
+            for ch in changes:  # computed before the lock: another change may have moved it since
+                self.expect(ch.component, ch.from_stage)
             drift = await self.check_drift()
             if drift.foreign:
                 raise RolloutError(f"{drift.detail}; it is never overwritten unless you adopt it "
@@ -191,10 +214,12 @@ class RolloutControl:
             ids = ", ".join(self.engine.state.open_intents)
             raise RolloutError(f"an earlier change did not finish (intent {ids}); reconcile it first")
 
-    async def set_auto_advance(self, component_id: str, enabled: bool, reason: str = "") -> None:
+    async def set_auto_advance(self, component_id: str, enabled: bool, reason: str = "",
+                               expect_stage: str | None = None) -> None:
         """Pause or resume auto-advance. Resuming a component a rollback holds needs a reason, and that reason
         releases the hold (recorded): a person has judged that it may walk forward again."""
         self._component(component_id)
+        self.expect(component_id, expect_stage)
         comp = self.engine.state.components[component_id]
         reason = reason.strip()
         if enabled and comp.held:
@@ -358,3 +383,10 @@ class RolloutControl:
                 async with self.engine.effects_lock:  # never judge our own write half-way
                     await self.check_drift()
 
+
+def _ago(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"

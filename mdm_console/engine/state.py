@@ -15,7 +15,7 @@ from typing import Any
 from mdm_console.plan.models import Plan
 from mdm_console.store.chain import Event
 
-CHECKPOINT_VERSION = 3  # 3: rollbacks hold, proposals; 2: `last`. An older checkpoint is replayed instead
+CHECKPOINT_VERSION = 4  # 4: who set each stage; 3: rollbacks hold, proposals; 2: `last`. An older checkpoint is replayed instead
 
 
 @dataclass
@@ -26,6 +26,7 @@ class ComponentState:
     stage_since: str | None = None  # ISO time the current stage began (None: never moved)
     stage_seq: int = 0  # seq of the event that set the stage
     stage_how: str = ""  # how the stage was entered: advance, auto_advance, step_back, rollback, ...
+    stage_by: str = ""  # who set it: the operator name, and the OS user when it differs ("Ann (OS user op2)")
     auto_advance: bool = False
     flag_seq: int = 0  # seq of the intent that last wrote this component's flag
     # Set by a rollback that took it down, the policy's or a person's ({"reason", "ts", "seq", "automatic", "by"}),
@@ -209,6 +210,8 @@ def _stage_changed(state: SessionState, ev: Event) -> None:
     comp.stage_since = iso(ev.ts)
     comp.stage_seq = ev.seq
     comp.stage_how = ev.payload.get("how") or ""
+    a = ev.actor
+    comp.stage_by = a.operator if a.operator == a.os_user else f"{a.operator} (OS user {a.os_user})"
     comp.proposal = None  # overtaken: the stage it proposed to leave is gone
     if ev.payload["to_percent"] > ev.payload["from_percent"]:
         comp.held = None  # only a released hold lets a stage go up (logs from before every rollback held)

@@ -31,6 +31,7 @@ class Actions:
             self.notify(f"{component} is at the last stage", severity="warning")
             return
         st = s.state.components[component]
+        saw = st.stage  # read now: the state object moves on while the dialog is open
         gates = s.gates(component)
         failing = [g for g in gates if not g.ok]
         required = bool(failing) or s.plan.gate_for(component).require_reason
@@ -46,7 +47,7 @@ class Actions:
         if reason is None:
             return
         r = await self._ask("advance", m.AdvanceRequest(component=component, override=reason if failing else None,
-                                                         reason=reason))
+                                                         reason=reason, expect_stage=saw))
         if r is None:
             return
         if r.blocked:  # the gates changed between the screen and the request
@@ -65,11 +66,12 @@ class Actions:
         if idx == 0:
             self.notify(f"{component} is at the first stage", severity="warning")
             return
-        prev = s.plan.stages[idx - 1]
+        prev, saw = s.plan.stages[idx - 1], st.stage
         ok = await self.push_screen_wait(ConfirmModal(
             f"Step {component} back to {prev.name} ({prev.percent:g} %)?",
             f"{component} goes from {st.stage} ({st.percent:g} %) to {prev.name}; the flag file changes now.", "BACK"))
-        if ok and await self._ask("step_back", m.StepBackRequest(component=component, reason="operator stepped back")):
+        if ok and await self._ask("step_back", m.StepBackRequest(component=component, reason="operator stepped back",
+                                                                           expect_stage=saw)):
             self.notify(f"{component} stepped back to {prev.name}")
 
     @work(group="operation")
@@ -77,7 +79,7 @@ class Actions:
         from mdm_console.api import models as m
 
         st = self.session.state.components[component]
-        on = not st.auto_advance
+        on, saw = not st.auto_advance, st.stage
         what = (f"{component} will advance by itself from {st.stage} whenever every gate holds (up to the first "
                 "100 % stage)." if on else f"{component} stays at {st.stage} ({st.percent:g} %) until a person "
                 "advances it.")
@@ -91,7 +93,8 @@ class Actions:
             required=must))
         if reason is None:
             return
-        if await self._ask("auto_advance", m.AutoAdvanceRequest(component=component, enabled=on, reason=reason)):
+        if await self._ask("auto_advance", m.AutoAdvanceRequest(component=component, enabled=on, reason=reason,
+                                                                   expect_stage=saw)):
             self.notify(f"auto-advance {'resumed' if on else 'paused'} for {component}")
 
     @work(group="operation")
@@ -207,7 +210,7 @@ class Actions:
         from mdm_console.api import models as m
 
         c = self.session.checklist
-        text = ""
+        text, saw = "", c.item(item).status  # compare-and-set: the status the person acted on
         if what != "complete":
             prompts = {"fail": ("Mark {i} failed", "reason"), "note": ("Note on {i}", "note"),
                        "reopen": ("Reopen {i}", "reason")}
@@ -216,7 +219,8 @@ class Actions:
                                                            placeholder=placeholder))
             if text is None:
                 return
-        if await self._ask("item", m.ItemRequest(action=what, item=item, text=text)):
+        if await self._ask("item", m.ItemRequest(action=what, item=item, text=text,
+                                                 expect_status=None if what == "note" else saw)):
             self.notify(f"{item} completed" if what == "complete" else f"{item}: {what} recorded")
 
     @work(group="operation")

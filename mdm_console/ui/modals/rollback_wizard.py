@@ -57,6 +57,7 @@ class RollbackWizard(ModalScreen[None]):
         self.answers = answers  # the policy's proposal this wizard answers (its seq): the rollback accepts it
         self.running = False
         self.plan = None
+        self.seen: dict[str, str] = {}  # the stages the preview was made from
 
     def compose(self) -> ComposeResult:
         e = self.session
@@ -138,6 +139,10 @@ class RollbackWizard(ModalScreen[None]):
             text.update("")
             return
         self._say_error("")
+        # What the preview showed is what the confirm acts on: compare-and-set on the stages it was made from.
+        comps = self.session.state.components
+        self.seen = ({req.component: comps[req.component].stage} if req.kind == "component" and req.component
+                     in comps else {} if req.kind == "config" else {cid: c.stage for cid, c in comps.items()})
         if plan.nothing_to_do:
             self._say_state(escape(plan.nothing_to_do))
             text.update("")
@@ -166,7 +171,8 @@ class RollbackWizard(ModalScreen[None]):
             self._say_error(f"Type {CONFIRM_WORD} to confirm.")
             return
         self._say_error("")
-        self._execute(self._request(dry_run=False))
+        req = self._request(dry_run=False)
+        self._execute(req.model_copy(update={"expect_stages": self.seen}) if req is not None else req)
 
     @work(exclusive=True, group="operation")
     async def _execute(self, req) -> None:
