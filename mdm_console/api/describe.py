@@ -76,6 +76,7 @@ SUMMARY: dict[str, Callable[[dict[str, Any]], str]] = {
                                    f"{p.get('reason', '')}",
     "alert.acknowledged": lambda p: f"{p.get('alert', '')} acknowledged: {p.get('note', '')}",
     "rollback.started": lambda p: f"rollback started: {_rollback_target(p)}",
+    "rollback.failed": lambda p: f"ROLLBACK FAILED: {_rollback_target(p)}: {p.get('error', '')}",
     "rollback.finished": lambda p: f"rollback done in {_figure(p.get('elapsed_s'))} s: {_rollback_target(p)}",
     "rollback.refused": lambda p: f"rollback refused: {p.get('error', '')}",
     "validation.started": lambda p: f"{p.get('phase', '')} validation started "

@@ -20,6 +20,8 @@ class Body(BaseModel):
 
 class Request(Body):
     operator: str | None = Field(None, description="the typed name recorded beside the caller's OS user")
+    deadline: float | None = Field(None, description="Unix time after which the caller no longer waits: a request "
+                                   "that reaches the owner later is refused, never carried out")
 
 
 # ---- answers every route may give ------------------------------------------------------------------------

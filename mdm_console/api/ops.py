@@ -258,7 +258,8 @@ async def reconcile(engine, req: m.ReconcileRequest, emit: Emit = None) -> m.Rec
         raise OpFailed(EXIT_FAILED, f"no open intent '{req.intent}' (finished or reverted already)")
     for payload in [p for i, p in engine.state.open_intents.items() if req.intent in (None, i)]:
         info = await asyncio.to_thread(effects.inspect, engine, payload)
-        suggested = "finish" if info.effect_on_disk == "complete" else "revert"
+        # Towards less traffic (a rollback, a step back) is the safe direction: finished, never undone.
+        suggested = "finish" if info.effect_on_disk == "complete" or effects.lowers_traffic(payload) else "revert"
         entry = {"intent": info.intent, "action": info.action, "seq": info.seq, "on_disk": info.effect_on_disk,
                  "suggested": suggested, "details": info.details, "done": None}
         out.append(entry)

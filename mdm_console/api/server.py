@@ -68,6 +68,10 @@ class ApiServer:
         self.requests = 0
         self.owner_uid = os.geteuid()  # may do everything: it could open the session db itself
         self._health: tuple[float, dict[str, Any]] | None = None  # (when, snapshot): shared by every stream
+        self._bound: tuple[int, int] | None = None  # (dev, inode) of the socket file we made
+        self._sites: list[web.SockSite] = []
+        self._watch: asyncio.Task | None = None
+        self.socket_problem: str | None = None  # why the socket could not be put back, while it cannot
 
     # ---- lifecycle -----------------------------------------------------------------------------------------
     async def start(self) -> Path:
@@ -83,9 +87,47 @@ class ApiServer:
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
         await self._runner.setup()
         sock = await asyncio.to_thread(self._bind)
-        await web.SockSite(self._runner, sock).start()
+        site = web.SockSite(self._runner, sock)
+        await site.start()
+        self._sites.append(site)
         self.log("info", "listening", socket=str(self.socket_path), pid=os.getpid(), mode=self.mode)
+        self._watch = asyncio.create_task(self._keep_socket())
         return self.socket_path
+
+    def _socket_is_ours(self) -> bool:
+        try:
+            st = self.socket_path.lstat()
+        except OSError:
+            return False
+        return (st.st_dev, st.st_ino) == self._bound
+
+    async def _keep_socket(self, every: float = 0.5) -> None:
+        """A socket file deleted (a cleanup of /tmp, a hand) or replaced under us: made again at once, said once.
+        Without it every client would find no owner while we still hold the session."""
+        while not self._closing.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closing.wait(), every)
+            if self._closing.is_set() or await asyncio.to_thread(self._socket_is_ours):
+                continue
+            try:
+                sock = await asyncio.to_thread(self._bind)
+                site = web.SockSite(self._runner, sock)
+                await site.start()
+            except Exception as exc:  # noqa: BLE001 - said once per cause, tried again
+                problem = f"{type(exc).__name__}: {exc}"
+                if problem != self.socket_problem:
+                    self.log("error", "socket lost", socket=str(self.socket_path), error=problem,
+                             refused="every client (consoles and CLI commands) until it is back")
+                self.socket_problem = problem
+                continue
+            old, self._sites = self._sites, [site]
+            for s in old:
+                with contextlib.suppress(Exception):
+                    await s.stop()
+            self.log("warning", "socket made again", socket=str(self.socket_path),
+                     why="the socket file was deleted or replaced" if self.socket_problem is None else
+                     f"it could not be made before: {self.socket_problem}")
+            self.socket_problem = None
 
     def _bind(self) -> socket.socket:
         """Bind under a temporary name, set its mode (and group) and only then rename it into place: no moment
@@ -112,6 +154,8 @@ class ApiServer:
                 os.chmod(tmp, 0o600)
             if tmp != target:
                 os.rename(tmp, target)
+            st = os.lstat(target)
+            self._bound = (st.st_dev, st.st_ino)
             sock.listen(128)
             sock.setblocking(False)
         except BaseException:
@@ -143,16 +187,22 @@ class ApiServer:
 
     async def stop(self) -> None:
         self._closing.set()
+        if self._watch is not None:
+            self._watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._watch
         for resp in list(self._streams):
             with contextlib.suppress(Exception):
                 await resp.write_eof()
         if self._runner is not None:
             with contextlib.suppress(Exception):
                 await self._runner.cleanup()
-        for p in (self.socket_path, self.pointer):
-            if p is not None:
-                with contextlib.suppress(OSError):
-                    os.unlink(p)
+        if self.socket_path is not None and self._socket_is_ours():  # never someone else's file at our path
+            with contextlib.suppress(OSError):
+                os.unlink(self.socket_path)
+        if self.pointer is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(self.pointer)
         for ticket in list(self._exports):
             self._drop_export(ticket)
         self.log("info", "socket closed", requests=self.requests)
@@ -214,6 +264,11 @@ class ApiServer:
             req = op.request.model_validate_json(await request.read())
         except ValidationError as exc:
             return _error(EXIT_USAGE, f"{name}: bad request: {_first_error(exc)}", 400)
+        if req.deadline is not None and time.time() > req.deadline:
+            late = time.time() - req.deadline
+            self._log_op(name, peer, 408, t0)
+            return _error(EXIT_FAILED, f"{name}: the request reached the owner {late:.1f} s after its deadline (the "
+                          "client had stopped waiting); nothing was done", 408)
         reason = self._refusal(peer, op.capability(req))
         if reason is not None:
             return await self.refused(peer, req.operator, name, reason)
@@ -244,6 +299,12 @@ class ApiServer:
         async def emit(progress: dict[str, Any]) -> None:
             await resp.write((json.dumps({"progress": progress}) + "\n").encode())
 
+        async def alive() -> None:  # the client's read deadline holds between lines, however long a validator runs
+            while True:
+                await asyncio.sleep(KEEPALIVE_S)
+                await resp.write((json.dumps({"alive": time.time()}) + "\n").encode())
+
+        beat = asyncio.create_task(alive())
         try:
             with self.engine.acting(actor):
                 result = await op.fn(self.engine, req, emit)
@@ -252,6 +313,10 @@ class ApiServer:
             line = {"error": {"code": exc.code, "message": exc.message}}
         except refusals() as exc:
             line = {"error": {"code": EXIT_FAILED, "message": str(exc)}}
+        finally:
+            beat.cancel()
+            with contextlib.suppress(asyncio.CancelledError, ConnectionError):
+                await beat
         with contextlib.suppress(ConnectionError):
             await resp.write((json.dumps(line) + "\n").encode())
             await resp.write_eof()

@@ -31,6 +31,9 @@ def global_options() -> argparse.ArgumentParser:
                    help="session database (default: the plan's cutover.session_db)")
     g.add_argument("--operator", metavar="NAME", default=argparse.SUPPRESS,
                    help="your name in the log (default: $MDM_OPERATOR, else the OS user)")
+    g.add_argument("--timeout", metavar="S", type=float, default=argparse.SUPPRESS,
+                   help="seconds to wait for the session's owner (a console or `serve`) to answer (default 15); "
+                        "a request that reaches it later is not carried out")
     g.add_argument("--remove-component", metavar="C", action="append", default=argparse.SUPPRESS,
                    help="confirm that C, which the plan no longer has but the log rolled out, is removed "
                         "(a rollback point is taken and the removal recorded)")
@@ -125,6 +128,47 @@ async def open_engine(args: argparse.Namespace, loaded: LoadedPlan, *, read_only
     return engine
 
 
+def timeout_of(args: argparse.Namespace) -> float:
+    from mdm_console.client.remote import DEFAULT_TIMEOUT
+
+    t = getattr(args, "timeout", None)
+    if t is not None and t <= 0:
+        raise CliExit(EXIT_USAGE, "--timeout must be more than 0 seconds")
+    return t or DEFAULT_TIMEOUT
+
+
+async def connect_owner(args: argparse.Namespace, db: Path):
+    """A client of the process that owns `db` (a console or `serve`), or None when nothing serves it. An owner
+    that holds the db but has no socket just now (deleted: it makes a new one within a second) is waited for a
+    little; one that accepts but does not answer, or refuses us, ends the command saying so."""
+    from mdm_console.api import paths
+    from mdm_console.client.remote import NoService, ServiceClient
+
+    if paths.locate(db) is None:
+        return None  # aiohttp is imported only when there is a socket to talk to
+    try:
+        return await ServiceClient.connect(db, operator=operator_name(args), timeout=timeout_of(args))
+    except NoService as exc:
+        if exc.denied:
+            raise CliExit(EXIT_FAILED, f"the session {db} is served by another process, but {exc.reason}; "
+                          "ask its owner for access (the plan's [access] group)") from None
+        if exc.unresponsive:
+            raise CliExit(EXIT_FAILED, f"the session {db} has an owner, but {exc.reason}; nothing was done") from None
+        return None  # a stale socket: whoever holds the db lock (if anyone) is found by opening it
+
+
+async def wait_for_socket(db: Path, seconds: float = 3.0) -> bool:
+    from mdm_console.api import paths
+
+    loop = asyncio.get_running_loop()
+    end = loop.time() + seconds
+    while loop.time() < end:
+        if paths.locate(db) is not None:
+            return True
+        await asyncio.sleep(0.1)
+    return False
+
+
 def operator_name(args: argparse.Namespace) -> str | None:
     return getattr(args, "operator", None) or os.environ.get("MDM_OPERATOR") or None
 
@@ -143,31 +187,31 @@ async def run_op(args: argparse.Namespace, loaded: LoadedPlan, name: str, req, *
 async def operations(args: argparse.Namespace, loaded: LoadedPlan, *, writes: bool):
     """Several operations on one session (`call(name, req, on_progress=None)`): through the owner's socket when
     one holds it, else on one engine opened here (read-only unless `writes`) for all of them."""
-    from mdm_console.api import paths
     from mdm_console.api.ops import OPS, OpFailed, require_writable
 
     db = (db_path(args) or loaded.session_db).absolute()
     operator = operator_name(args)
-    if paths.locate(db) is not None:  # aiohttp is imported only when there is a socket to talk to
-        from mdm_console.client.remote import NoService, ServiceClient
-
+    client = await connect_owner(args, db)
+    if client is None:
         try:
-            client = await ServiceClient.connect(db, operator=operator)
-        except NoService as exc:
-            if exc.denied:
-                raise CliExit(EXIT_FAILED, f"the session {db} is served by another process, but {exc.reason}; "
-                              "ask its owner for access (the plan's [access] group)") from None
-        else:
-            async def remote(name: str, req, on_progress=None):
-                try:
-                    return await client.call(name, req.model_copy(update={"operator": operator}), on_progress)
-                except OpFailed as exc:
-                    raise CliExit(exc.code, exc.message) from None
+            engine = await open_engine(args, loaded, read_only=not writes)
+        except CliExit as exc:
+            # Held by an owner whose socket is gone this moment (deleted; it makes a new one): ask it instead.
+            if exc.code != EXIT_LOCKED:
+                raise
+            if not await wait_for_socket(db) or (client := await connect_owner(args, db)) is None:
+                raise CliExit(EXIT_LOCKED, f"{exc.message}. If it is an mdm-console owner, its socket is gone and "
+                              "did not come back within 3 s: it is not answering; restart it") from None
+    if client is not None:
+        async def remote(name: str, req, on_progress=None):
+            try:
+                return await client.call(name, req.model_copy(update={"operator": operator}), on_progress)
+            except OpFailed as exc:
+                raise CliExit(exc.code, exc.message) from None
 
-            async with client:
-                yield remote
-            return
-    engine = await open_engine(args, loaded, read_only=not writes)
+        async with client:
+            yield remote
+        return
 
     async def local(name: str, req, on_progress=None):
         op = OPS[name]

@@ -4,12 +4,13 @@ on with live events from the console or service that holds the session."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import fnmatch
 import json
 import sys
 
-from mdm_console.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CliExit, db_path, load, operations, \
-    operator_name, run_async
+from mdm_console.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CliExit, connect_owner, db_path, load, \
+    operations, run_async
 
 PAGE = 5000
 
@@ -27,6 +28,9 @@ def add_parser(sub, parents) -> None:
     p.add_argument("--limit", type=int, default=None, metavar="N",
                    help="the newest N matching events (default 50; with --since, all; 0: all)")
     p.add_argument("--follow", "-f", action="store_true", help="then print live events as they are recorded")
+    p.add_argument("--wait-owner", type=float, default=30.0, metavar="S",
+                   help="--follow: when the session's owner ends, wait this long for it to come back and follow it "
+                   "again from the last event printed (default 30; 0: do not wait)")
     p.add_argument("--details", action="store_true", help="each event in words: who, what, why, when")
     out = p.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="one JSON document: {events, total}")
@@ -103,25 +107,46 @@ def matches(ev, args) -> bool:
 
 
 async def _follow(args, loaded, after: int) -> int:
-    """Live events after `after`."""
-    from mdm_console.api import paths
-    from mdm_console.client.remote import NoService, ServiceClient
+    """Live events after `after`. When the owner ends, a restarted one is followed again from the last event seen
+    (within --wait-owner seconds); the exit status says how it ended: 0 a clean stop, 1 a crash or a lost owner."""
+    import aiohttp
 
     db = (db_path(args) or loaded.session_db).absolute()
-    try:
-        if paths.locate(db) is None:
-            raise NoService("no socket")
-        client = await ServiceClient.connect(db, operator=operator_name(args))
-    except NoService as exc:
+    client = await connect_owner(args, db)
+    if client is None:
         raise CliExit(EXIT_FAILED, "--follow: nothing holds this session (no console or `mdm-console serve` on "
-                      f"{db}), so no event can be recorded; {exc.reason}") from None
-    async with client:
-        try:
-            async for line in client.events(after=after):
-                if line.event is not None and matches(line.event, args):
-                    _print(line.event, args)
-        except (OSError, ConnectionError) as exc:
-            print(f"mdm-console: the session's owner went away ({exc})", file=sys.stderr)
-            return EXIT_FAILED
-    print("mdm-console: the session's owner ended", file=sys.stderr)
-    return EXIT_OK
+                      f"{db}), so no event can be recorded")
+    while True:
+        async with client:
+            try:
+                async for line in client.events(after=after):
+                    if line.event is not None:
+                        after = max(after, line.event.seq)
+                        if matches(line.event, args):
+                            _print(line.event, args)
+                why, code = f"the session's owner ({client.owner}) stopped", EXIT_OK
+            except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+                why, code = (await client.plain(exc, "the event stream")).message, EXIT_FAILED
+        if args.wait_owner <= 0:
+            print(f"mdm-console: {why}", file=sys.stderr)
+            return code
+        print(f"mdm-console: {why}; waiting up to {args.wait_owner:g} s for an owner to follow again", file=sys.stderr)
+        client = await _owner_back(args, db, args.wait_owner)
+        if client is None:
+            print(f"mdm-console: no owner came back within {args.wait_owner:g} s", file=sys.stderr)
+            return code
+        print(f"mdm-console: following again: {client.owner}, from seq {after}", file=sys.stderr)
+
+
+async def _owner_back(args, db, seconds: float):
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    end = loop.time() + seconds
+    while loop.time() < end:
+        with contextlib.suppress(CliExit):
+            client = await connect_owner(args, db)
+            if client is not None:
+                return client
+        await asyncio.sleep(0.25)
+    return None

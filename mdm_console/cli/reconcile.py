@@ -12,7 +12,8 @@ def add_parser(sub, parents) -> None:
                        description="List intents without their done event and what the files on disk hold "
                        "(compared by sha256). With --yes: finish (make the change and record it) or revert "
                        "(restore the files from the point taken before it). Without a choice, --yes takes the "
-                       "suggested one: finish when the disk already has the change, else revert.")
+                       "suggested one: finish when the disk already has the change or the change lowers "
+                       "traffic (a rollback, a step back: the safe direction), else revert.")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--finish", action="store_true")
     g.add_argument("--revert", action="store_true")

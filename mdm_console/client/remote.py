@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -14,41 +17,96 @@ from mdm_console.api.ops import OPS, OpFailed
 from mdm_console.exits import EXIT_FAILED
 
 BASE = "http://mdm-console"  # the host is ignored on a Unix socket; it names the service in errors
+DEFAULT_TIMEOUT = 15.0  # seconds a client waits for the owner's answer (CLI: --timeout)
 
 
 class NoService(Exception):
-    """Nobody serves this session's socket (missing, stale, or we may not connect: `reason` says)."""
+    """Nobody serves this session's socket (missing, stale, or we may not connect: `reason` says). `unresponsive`:
+    something accepts on it but does not answer (a stopped or overloaded owner)."""
 
-    def __init__(self, reason: str, denied: bool = False):
+    def __init__(self, reason: str, denied: bool = False, unresponsive: bool = False):
         super().__init__(reason)
-        self.reason, self.denied = reason, denied
+        self.reason, self.denied, self.unresponsive = reason, denied, unresponsive
+
+
+def pid_alive(pid: int) -> bool:
+    """The process runs (a zombie, dead but not yet reaped by its parent, does not)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().rsplit(b")", 1)[1].split()[0] not in (b"Z", b"X")
+    except FileNotFoundError:
+        return False
+    except OSError:
+        pass  # no /proc: ask the kernel
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's, and there
+    return True
+
+
+def ended(pid: int, within: float = 1.0) -> bool:
+    """The process is gone, or goes within `within` s (a connection reset comes while a killed process exits)."""
+    end = time.monotonic() + within
+    while pid_alive(pid):
+        if time.monotonic() >= end:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 class ServiceClient:
-    def __init__(self, socket_path: Path, *, operator: str | None = None, timeout: float | None = None):
+    def __init__(self, socket_path: Path, *, operator: str | None = None, timeout: float = DEFAULT_TIMEOUT):
         self.socket_path = socket_path
         self.operator = operator
-        self._timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=5)
+        self.timeout = timeout
+        # No answer within `timeout` (between two reads: a streamed validate sends a keep-alive line while it runs)
+        self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=min(5.0, timeout), sock_read=timeout)
         self._session: aiohttp.ClientSession | None = None
         self.hello: m.Hello | None = None
 
     @classmethod
-    async def connect(cls, db: Path, *, operator: str | None = None) -> ServiceClient:
+    async def connect(cls, db: Path, *, operator: str | None = None, timeout: float = DEFAULT_TIMEOUT) -> ServiceClient:
         """The service that owns `db`, or NoService."""
         sock = paths.locate(db)
         if sock is None:
             raise NoService(f"no socket for {db}")
-        client = cls(sock, operator=operator)
+        client = cls(sock, operator=operator, timeout=timeout)
         try:
             client.hello = await client._get(m.Hello, "/v1/hello")
         except PermissionError as exc:
             await client.close()
             raise NoService(f"the socket {sock} does not let you connect ({exc.strerror or exc})", denied=True) \
                 from None
-        except (aiohttp.ClientConnectionError, OSError) as exc:
+        except TimeoutError:
             await client.close()
-            raise NoService(f"nobody answers on {sock} ({exc})") from None
+            raise NoService(f"something accepts on {sock} but has not answered for {timeout:g} s (a stopped or "
+                            "overloaded owner)", unresponsive=True) from None
+        except (aiohttp.ClientError, OSError) as exc:
+            await client.close()
+            raise NoService(f"nobody answers on {sock} ({_words(exc)})") from None
         return client
+
+    @property
+    def owner(self) -> str:
+        h = self.hello
+        return f"{h.mode} PID {h.pid}, OS user {h.os_user}" if h is not None else str(self.socket_path)
+
+    async def plain(self, exc: BaseException, what: str = "it") -> OpFailed:
+        """A library's exception in words a person can act on (never the raw aiohttp text)."""
+        if isinstance(exc, TimeoutError):
+            return OpFailed(EXIT_FAILED, f"the session's owner ({self.owner}) has not answered for {self.timeout:g} s; "
+                            f"{what} expires with this deadline and is not carried out later. The owner may be "
+                            "stopped or overloaded: check it (or give it longer with --timeout)")
+        h = self.hello
+        if h is not None and await asyncio.to_thread(ended, h.pid):
+            return OpFailed(EXIT_FAILED, f"the session's owner ({self.owner}) ended unexpectedly before {what} was "
+                            f"answered; it must be restarted by OS user {h.os_user} (`mdm-console serve`). Whether "
+                            "it was carried out shows in `mdm-console log` once it runs again")
+        return OpFailed(EXIT_FAILED, f"the session's owner ({self.owner}) closed the connection before {what} was "
+                        f"answered ({_words(exc)}); look at `mdm-console status` before trying again")
 
     async def __aenter__(self) -> ServiceClient:
         return self
@@ -77,15 +135,25 @@ class ServiceClient:
     async def call(self, name: str, req: m.Request, on_progress: Callable[[dict[str, Any]], Awaitable[None] | None]
                    | None = None) -> m.Body:
         """Run operation `name` on the owner; its refusal or failure is an OpFailed with the CLI's exit code."""
-        op = OPS[name]
         if req.operator is None and self.operator is not None:
             req = req.model_copy(update={"operator": self.operator})
+        # Not carried out if it reaches the owner after this: a stopped owner that resumes acts on nothing stale.
+        req = req.model_copy(update={"deadline": time.time() + self.timeout})
+        try:
+            return await self._call(name, req, on_progress)
+        except (TimeoutError, aiohttp.ClientError, ConnectionError) as exc:
+            raise await self.plain(exc, f"the request '{name}'") from None
+
+    async def _call(self, name: str, req: m.Request, on_progress) -> m.Body:
+        op = OPS[name]
         async with self._http().post(f"{BASE}/v1/ops/{name}", data=req.model_dump_json(),
                                      headers={"Content-Type": "application/json"}) as resp:
             if not op.streams or resp.status != 200:
                 return _answer(op.response, resp.status, await resp.read())
             async for raw in resp.content:
                 line = json.loads(raw)
+                if "alive" in line:
+                    continue  # the owner is working on it
                 if "progress" in line:
                     if on_progress is not None:
                         r = on_progress(line["progress"])
@@ -121,6 +189,11 @@ class ServiceClient:
                 _answer(m.ErrorBody, resp.status, await resp.read())
             async for chunk in resp.content.iter_chunked(1 << 20):
                 sink(chunk)
+
+
+def _words(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _answer(model: type[m.Body], status: int, body: bytes) -> Any:

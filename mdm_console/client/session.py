@@ -94,6 +94,8 @@ class Session:
         """Why the session can no longer be followed (its service ended), or None."""
         return None
 
+    can_take_over = False  # this OS user could run the session here once its owner has gone (AttachedSession)
+
     def figures_key(self) -> Hashable:
         """Equal for two reads only if no component's `stats` or `verdict` can differ between them, so a screen
         that drew every component can tell that none changed without asking each one (the dashboard at 400
@@ -245,6 +247,9 @@ class AttachedSession(Session):
         self._cache: dict[tuple, Any] = {}
         self._health_seq = 0  # health documents heard so far: the figures change only with one (figures_key)
         self._task: asyncio.Task | None = None
+        self.db: Path | None = None  # the session db, to find a restarted owner's socket
+        self.operator: str | None = None
+        self.followed_again = 0  # times the stream came back after its owner ended (a restart)
 
     @classmethod
     async def open(cls, db: Path, *, operator: str | None = None, observe: bool = False) -> AttachedSession:
@@ -267,6 +272,7 @@ class AttachedSession(Session):
         you = client.hello.you
         actor = Actor(operator=operator or you["os_user"], os_user=you["os_user"], host=socket.gethostname())
         session = cls(client, loaded, state, actor, observe=observe)
+        session.db, session.operator = db, operator
         session._task = asyncio.create_task(session._follow())
         return session
 
@@ -283,6 +289,15 @@ class AttachedSession(Session):
         return self.hello.pid
 
     async def _follow(self) -> None:
+        """Follow the owner's events and health; when it ends, wait for a restarted owner of the same session and
+        plan and follow it again from the last seq seen (no gap, no duplicate), saying so."""
+        while True:
+            why = await self._stream()
+            self._ended = f"{why}; following it again as soon as an owner serves the session once more"
+            if not await self._reattach():
+                return
+
+    async def _stream(self) -> str:
         from mdm_console.api.models import event_of
 
         try:
@@ -303,11 +318,40 @@ class AttachedSession(Session):
                     self._health_seq += 1
                     self._running = set(line.health.get("running", []))
                     self._cache.clear()
-            self._ended = f"the {self.hello.mode} (PID {self.hello.pid}) that owned the session ended"
+            return f"the {self.hello.mode} (PID {self.hello.pid}) that owned the session ended"
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # noqa: BLE001 - the stream broke: said on screen, the console stays
-            self._ended = f"the connection to {self.hello.mode} PID {self.hello.pid} broke: {type(exc).__name__}: {exc}"
+        except Exception as exc:  # noqa: BLE001 - the stream broke: said on screen in words, the console stays
+            return (await self.client.plain(exc, "the event stream")).message
+
+    async def _reattach(self, every: float = 0.5) -> bool:
+        from mdm_console.client.remote import NoService, ServiceClient
+
+        while self.db is not None:
+            await asyncio.sleep(every)
+            try:
+                client = await ServiceClient.connect(self.db, operator=self.operator)
+            except (NoService, OSError):
+                continue
+            if client.hello.plan_sha256 != self.loaded.sha256:
+                await client.close()
+                self._ended = (f"a new {client.hello.mode} (PID {client.hello.pid}) owns the session with another "
+                               f"plan (sha256 {client.hello.plan_sha256[:12]}…); restart this console to follow it")
+                return False
+            old, self.client, self.hello = self.client, client, client.hello
+            await old.close()
+            self._heard = time.monotonic()
+            self._ended = None
+            self.followed_again += 1
+            return True
+        return False
+
+    @property
+    def can_take_over(self) -> bool:
+        """Whether this OS user could run the session here (open its db for writing) once its owner has gone."""
+        import os
+
+        return self.db is not None and os.access(self.db, os.R_OK | os.W_OK) and os.access(self.db.parent, os.W_OK)
 
     @property
     def gone(self) -> str | None:

@@ -39,6 +39,7 @@ CHECKPOINT_ON_CLOSE = 1_000  # a short command adds no checkpoint: replaying up 
 
 
 POLICY = "policy:auto_rollback"  # the operator name on what the auto-rollback policy does by itself
+RECOVERY = "recovery:at-start"  # the operator name on what a start does by itself (finishing a crashed rollback)
 _acting: contextvars.ContextVar[Actor | None] = contextvars.ContextVar("mdm_acting", default=None)
 
 
@@ -122,13 +123,11 @@ class Engine:
         engine = cls(loaded, store, state, report)
         if store.note:
             report.notes.append(store.note)
-        for intent_id, p in state.open_intents.items():
-            report.notes.append(f"intent {intent_id} ({p['action']}, seq {p['seq']}) did not finish: "
-                                "reconcile it (finish or revert) before changing anything")
         if not report.chain_ok:
             v = report.verify
             store.seal(ChainBroken(v.bad_seq, v.reason))
             report.notes.append(f"hash chain broken at seq {v.bad_seq}: {v.reason}; nothing will be appended")
+            engine._note_open_intents()
             return engine
         for problem in report.verify.checkpoint_problems if report.verify else ():
             report.notes.append(f"{problem}: not used (the state was replayed from the log instead)")
@@ -137,8 +136,12 @@ class Engine:
                 report.plan_changed = (state.plan_sha256, loaded.sha256)
             if state.dropped:
                 report.notes.append(str(DroppedComponents(state.dropped)))
+            engine._note_open_intents()
             return engine
         await engine._settle_dropped(remove_components)  # before anything is written
+        with engine.acting_as(RECOVERY):  # a crash's rollback is finished before anything else, by nobody's hand
+            report.notes.extend(await engine.rollback.resume_interrupted())
+        engine._note_open_intents()
         if state.plan_sha256 and state.plan_sha256 != loaded.sha256:
             report.plan_changed = (state.plan_sha256, loaded.sha256)
             await engine.record("plan.changed", None, {
@@ -152,6 +155,11 @@ class Engine:
                 "mode": record_start or "cli", "plan_path": str(loaded.path), "plan_name": loaded.plan.cutover.name,
                 "plan_sha256": loaded.sha256, "demo": loaded.is_demo, "pid": os.getpid(), "version": __version__})
         return engine
+
+    def _note_open_intents(self) -> None:
+        for intent_id, p in self.state.open_intents.items():
+            self.report.notes.append(f"intent {intent_id} ({p['action']}, seq {p['seq']}) did not finish: "
+                                     "reconcile it (finish or revert) before changing anything")
 
     async def _settle_dropped(self, remove: tuple[str, ...]) -> None:
         """A plan that no longer has a component the log moved above 0 %: refused, unless the operator

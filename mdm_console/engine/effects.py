@@ -176,7 +176,28 @@ def inspect(engine: Engine, payload: dict[str, Any]) -> OpenIntent:
     return OpenIntent(payload["intent"], payload["seq"], payload["action"], overall, details)
 
 
-async def finish(engine: Engine, payload: dict[str, Any]) -> list[Event]:
+def lowers_traffic(payload: dict[str, Any]) -> bool:
+    """An intent whose every stage change moves fewer users to the new path (a rollback, a step back): finishing
+    it is the safe direction."""
+    changes = payload.get("changes") or []
+    return (bool(changes) and all(c["to_percent"] < c["from_percent"] for c in changes)) or (
+        str(payload.get("action", "")).startswith("rollback.") and all(
+            c["to_percent"] <= c["from_percent"] for c in changes))
+
+
+def probe_dir(path: Path) -> None:
+    """Raise OSError unless a file can be created (and removed) beside `path`: an attempt that cannot write is
+    known before anything is recorded for it."""
+    import os
+    import tempfile
+
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o755)  # as the write itself would
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.probe-", suffix=".tmp")  # cleaned as any
+    os.close(fd)
+    os.unlink(tmp)
+
+
+async def finish(engine: Engine, payload: dict[str, Any], why: str | None = None) -> list[Event]:
     """Make the intent's writes (again, where the disk differs) and record its results."""
     entries = payload.get("flags")
 
@@ -193,7 +214,8 @@ async def finish(engine: Engine, payload: dict[str, Any]) -> list[Event]:
         return sha
 
     sha = await asyncio.to_thread(redo)
-    return await engine.record_many(done_events(payload, sha, "finished", reconciled=True))
+    extra = {"why": why} if why else {}
+    return await engine.record_many(done_events(payload, sha, "finished", reconciled=True, **extra))
 
 
 async def revert(engine: Engine, payload: dict[str, Any]) -> list[Event]:

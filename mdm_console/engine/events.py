@@ -154,6 +154,7 @@ class IntentDone(Payload):
     resolution: str
     error: str | None = None
     reconciled: bool = False
+    why: str | None = Field(None, description="why it was finished or reverted without a person (at start)")
 
 
 class EffectFailed(Payload):
@@ -274,12 +275,23 @@ class RollbackFinished(_RollbackRequest):
     within_target: bool
     verified: bool | None
     verification: dict[str, Any] | None
+    interrupted: str | None = Field(None, description="a crash stopped it; how it was finished at the next start")
+
+
+class RollbackFailed(_RollbackRequest):
+    """A rollback that started but did not change the flags: what blocked it (nothing is half-written)."""
+
+    error: str
+    started_seq: int
 
 
 class RollbackAutoFailed(Payload):
+    """The policy's rollback could not run; recorded once per cause (not per attempt), with the next wait."""
+
     component: str
     error: str
     reason: str
+    retry_s: float | None = Field(None, description="the policy tries again after this many seconds (backoff)")
 
 
 # ---- validators ---------------------------------------------------------------------------------------------------
@@ -400,6 +412,7 @@ KINDS: dict[str, type[Payload]] = {
     "file.restored": FileRestored, "point.created": PointCreated, "point.failed": PointFailed,
     "rollback.proposed": RollbackProposed, "rollback.started": RollbackStarted, "rollback.refused": RollbackRefused,
     "rollback.finished": RollbackFinished, "rollback.auto_failed": RollbackAutoFailed,
+    "rollback.failed": RollbackFailed,
     "proposal.answered": ProposalAnswered, "alert.acknowledged": AlertAcknowledged,
     "validation.started": ValidationStarted, "validator.started": ValidatorStarted,
     "validator.result": ValidatorResult, "validation.finished": ValidationFinished,

@@ -99,6 +99,21 @@ class _Evidence:
     latency_seen: dict[int, tuple[int, int]] = dataclasses.field(default_factory=dict)
 
 
+@dataclasses.dataclass
+class Blocked:
+    """An automatic rollback the policy decided but could not carry out (a read-only flag directory, an open
+    intent, a full disk): tried again at `at`, the wait doubling up to RETRY_MAX_S; the alert says what blocks it."""
+
+    at: float
+    delay: float
+    error: str
+    reason: str
+
+
+RETRY_FIRST_S, RETRY_MAX_S = 2.0, 60.0
+BLOCKED_ALERT = "rollback_blocked:"
+
+
 class LiveMonitor:
     def __init__(self, engine: Engine, *, system: bool = True):
         self.engine = engine
@@ -111,6 +126,8 @@ class LiveMonitor:
         self._proposed_at: dict[str, float] = {}  # component -> when the policy last proposed its rollback
         self._evidence_seq: dict[str, int] = {}  # component -> the stage_seq its evidence period was set for
         self.fired: set[str] = set()
+        # component -> its automatic rollback that could not run: tried again with backoff, said once per cause
+        self.blocked: dict[str, Blocked] = {}
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
         self.restarts: dict[str, int] = {}  # supervised task -> times it was started again
@@ -682,7 +699,6 @@ class LiveMonitor:
 
     async def _auto_rollback(self, now: datetime) -> None:
         from mdm_console.engine.core import POLICY
-        from mdm_console.engine.rollback import RollbackRequest
 
         e = self.engine
         policy = e.plan.alerts.auto_rollback
@@ -699,11 +715,18 @@ class LiveMonitor:
             if not hits:
                 self.fired.discard(comp)
                 self.breaches.pop(comp, None)
+                await self._unblock(comp, f"no rollback criterion holds for {comp} any more"
+                                    if cstate.percent > 0 else f"{comp} is at 0 %")
                 if cstate.proposal is not None:  # its evidence is gone: the proposal is withdrawn, saying so
                     with e.acting_as(POLICY):
                         await self._record_quietly("proposal.answered", {
                             "component": comp, "answers": cstate.proposal["seq"], "answer": "withdrawn",
                             "reason": f"no rollback criterion holds for {comp} any more"}, comp)
+                continue
+            blocked = self.blocked.get(comp)
+            if blocked is not None:  # decided already: tried again when its backoff ends, not proposed again
+                if t >= blocked.at:
+                    await self._roll_back(comp, blocked.reason, t)
                 continue
             due = sorted((b for b in mine.values() if t - b.since >= policy.for_seconds), key=lambda b: b.since)
             if not due:
@@ -727,16 +750,46 @@ class LiveMonitor:
                     await e.record("rollback.proposed", comp, payload)
                 except Exception:  # noqa: BLE001 - not proposed until it is on record: tried again next second
                     continue
-                self.fired.add(comp)  # after its event: a failed write leaves the policy armed
-                self._proposed_at[comp] = t
-                if policy.mode == "auto":
-                    try:
-                        await e.rollback.run(RollbackRequest("component", component=comp, reason=reason,
-                                                             automatic=True))
-                    except Exception as exc:  # noqa: BLE001 - recorded; tried again while the criterion holds
-                        self.fired.discard(comp)
-                        await self._record_quietly("rollback.auto_failed", {"component": comp, "error": str(exc),
-                                                                            "reason": reason})
+            self.fired.add(comp)  # after its event: a failed write leaves the policy armed
+            self._proposed_at[comp] = t
+            if policy.mode == "auto":
+                await self._roll_back(comp, reason, t)
+
+    async def _roll_back(self, comp: str, reason: str, t: float) -> None:
+        """The policy's rollback of `comp`. One that cannot run is tried again with backoff (2 s doubling to
+        60 s) and said once per cause, as a critical alert naming what blocks it and where the flag still is."""
+        from mdm_console.engine.core import POLICY
+        from mdm_console.engine.rollback import RollbackRequest
+
+        e = self.engine
+        with e.acting_as(POLICY):
+            try:
+                await e.rollback.run(RollbackRequest("component", component=comp, reason=reason, automatic=True))
+            except Exception as exc:  # noqa: BLE001 - said once per cause; tried again while the criterion holds
+                before = self.blocked.get(comp)
+                delay = RETRY_FIRST_S if before is None else min(before.delay * 2, RETRY_MAX_S)
+                error = " ".join(str(exc).split())[:500] or type(exc).__name__
+                self.blocked[comp] = Blocked(t + delay, delay, error, reason)
+                if before is not None and before.error == error:
+                    return
+                st = e.state.components[comp]
+                await self._record_quietly("rollback.auto_failed", {"component": comp, "error": error,
+                                                                    "reason": reason, "retry_s": delay}, comp)
+                await self._record_quietly("alert.raised", {
+                    "alert": BLOCKED_ALERT + comp, "level": "critical", "component": comp,
+                    "message": f"ROLLBACK PENDING: {comp} is still at {st.stage} ({st.percent:g} %): {error}; the "
+                               f"policy tries again (backoff up to {RETRY_MAX_S:g} s) while its criterion holds"},
+                    comp)
+            else:
+                await self._unblock(comp, f"{comp} was rolled back")
+
+    async def _unblock(self, comp: str, why: str) -> None:
+        self.blocked.pop(comp, None)
+        if BLOCKED_ALERT + comp in self.engine.state.alerts:
+            from mdm_console.engine.core import POLICY
+
+            with self.engine.acting_as(POLICY):
+                await self._record_quietly("alert.cleared", {"alert": BLOCKED_ALERT + comp, "message": why}, comp)
 
     # ---- storing -----------------------------------------------------------------------------------
     async def store_aggregates(self) -> None:

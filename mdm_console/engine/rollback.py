@@ -7,8 +7,10 @@ Every real run: point -> intent -> changes -> done -> the plan's `rollback` vali
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import difflib
 import time
+from datetime import datetime
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -145,23 +147,28 @@ class RollbackExecutor:
         if req.answers is not None:
             await self._accept(req)
         present = {"present": e.store.actor.operator} if req.automatic else {}  # the person at the console
-        await e.record("rollback.started", req.component, {
+        e.rollout.refuse_while_intents_open()  # an attempt that cannot run records nothing: no start, no point
+        if req.kind != "config":
+            await e.rollout.probe_writable()
+        started = await e.record("rollback.started", req.component, {
             **req.as_dict(), **present, "point": plan.point["id"] if plan.point else None,
             "changes": [c.as_dict() for c in plan.changes], "restore": [f["label"] for f in plan.restore]})
-        await e.rollout.change(
-            plan.changes, action=f"rollback.{req.kind}", restore=plan.restore, overwrite_drift=True,
-            write_flags=req.kind != "config", label=f"before {req.kind} rollback",
-            extra={"how": "rollback", "reason": req.reason,
-                   "rollback": {"kind": req.kind, "point": plan.point["id"] if plan.point else None,
-                                "automatic": req.automatic}})
+        try:
+            await e.rollout.change(
+                plan.changes, action=f"rollback.{req.kind}", restore=plan.restore, overwrite_drift=True,
+                write_flags=req.kind != "config", label=f"before {req.kind} rollback",
+                extra={"how": "rollback", "reason": req.reason,
+                       "rollback": {"kind": req.kind, "point": plan.point["id"] if plan.point else None,
+                                    "automatic": req.automatic}})
+        except Exception as exc:
+            with contextlib.suppress(Exception):  # the store itself may be what failed
+                await e.record("rollback.failed", req.component, {
+                    **req.as_dict(), "point": plan.point["id"] if plan.point else None, "error": str(exc),
+                    "started_seq": started.seq})
+            raise
         flags_s = time.perf_counter() - t0 if req.kind != "config" else None
-        if req.automatic:  # loud: a critical alert that only a person's acknowledgement clears
-            what = f"{req.component} was" if req.component else "every component was"
-            await e.record("alert.raised", req.component, {
-                "alert": f"auto_rollback:{req.component or 'all'}", "level": "critical", "ack": True,
-                "component": req.component, **present,
-                "message": f"ROLLED BACK automatically: {what} rolled back by the policy ({req.reason}); held "
-                           "until a person retries it with a reason. Acknowledge this alert to clear it."})
+        if req.automatic:
+            await self.announce_automatic(req.component, req.reason, present)
         verification = None
         if any("rollback" in v.phases for v in e.plan.validators):
             verification = await e.validation.run("rollback")
@@ -176,6 +183,56 @@ class RollbackExecutor:
                 "run": verification.run_id, "ok": verification.ok, "counts": verification.counts(),
                 "failures": [r["id"] for r in verification.results if r["status"] != "passed"]}})
         return result
+
+    async def announce_automatic(self, component: str | None, reason: str, present: dict[str, Any]) -> None:
+        """Loud: a critical alert that only a person's acknowledgement clears."""
+        what = f"{component} was" if component else "every component was"
+        await self.engine.record("alert.raised", component, {
+            "alert": f"auto_rollback:{component or 'all'}", "level": "critical", "ack": True,
+            "component": component, **present,
+            "message": f"ROLLED BACK automatically: {what} rolled back by the policy ({reason}); held "
+                       "until a person retries it with a reason. Acknowledge this alert to clear it."})
+
+    async def resume_interrupted(self) -> list[str]:
+        """At start, before anything else: a rollback a crash stopped. Its change is towards less traffic, the safe
+        direction, so an unfinished one is finished (never undone), and the rollback is recorded as finished (or
+        failed) saying so. Returns what was done, in words, for the start-up notes."""
+        from mdm_console.engine import effects
+
+        e, notes = self.engine, []
+        for payload in [p for p in e.state.open_intents.values() if effects.lowers_traffic(p)]:
+            try:
+                await effects.finish(e, payload, why="a crash stopped a change towards less traffic: finished at "
+                                                     "start, never undone")
+                notes.append(f"finished the interrupted {payload['action']} (intent {payload['intent']}) at start")
+            except (OSError, effects.EffectError, pts.PointError) as exc:
+                notes.append(f"could not finish the interrupted {payload['action']} (intent {payload['intent']}): "
+                             f"{exc}; the policy keeps trying")
+        started = e.state.rollback_open
+        if started is None or e.state.open_intents:
+            return notes
+        mine = [ev for ev in await e.events(started["seq"]) if ev.kind == "stage.changed"
+                and (ev.payload.get("rollback") or {}).get("kind") == started["kind"]]
+        req = {k: started.get(k) for k in ("kind", "component", "to_stage", "point", "reason", "automatic")}
+        if started.get("answers") is not None:
+            req["answers"] = started["answers"]
+        if not mine and started.get("changes"):
+            await e.record("rollback.failed", started.get("component"), {
+                **req, "error": "a crash stopped it before it changed anything (its change was undone or never "
+                                "made)", "started_seq": started["seq"]})
+            notes.append(f"the rollback started at seq {started['seq']} did not change anything before a crash")
+            return notes
+        elapsed = (e.now() - datetime.fromisoformat(started["ts"])).total_seconds()
+        target = e.plan.cutover.rollback_target_seconds
+        await e.record("rollback.finished", started.get("component"), {
+            **req, "elapsed_s": round(elapsed, 4), "flags_s": None, "target_s": target,
+            "within_target": elapsed <= target, "verified": None, "verification": None,
+            "interrupted": "a crash stopped it after its start; its change was finished at the next start"})
+        if started.get("automatic"):
+            await self.announce_automatic(started.get("component"), started.get("reason", ""),
+                                          {"present": started["present"]} if started.get("present") else {})
+        notes.append(f"the rollback started at seq {started['seq']} was interrupted by a crash and is finished now")
+        return notes
 
     async def answer(self, component: str, accept: bool, reason: str, expect_seq: int | None = None):
         """A person's answer to the pending rollback proposal of `component`: accepted (the component rollback runs,

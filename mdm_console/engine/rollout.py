@@ -193,7 +193,7 @@ class RolloutControl:
             lost = await pools.WATCH.run(self.engine.store.file_problem)
             if lost:
                 raise RolloutError(f"refusing to change anything: {lost}")
-            self._refuse_while_intents_open()
+            self.refuse_while_intents_open()
             for ch in changes:  # computed before the lock: another change may have moved it since
                 self.expect(ch.component, ch.from_stage)
             drift = await self.check_drift()
@@ -202,6 +202,8 @@ class RolloutControl:
                                    f"({ADOPT_HINT}), which keeps its content in a rollback point")
             if drift.drifted and not overwrite_drift:
                 raise RolloutError(f"{drift.detail}; restore the flag file (or roll back) before changing stages")
+            if write_flags:
+                await self.probe_writable()
             point = await effects.take_point(self.engine, label, auto=True, reason=extra.get("reason", ""))
             done = await effects.perform(self.engine, action=action, changes=changes, restore=restore or [],
                                          before_point=point, extra=extra, write_flags=write_flags)
@@ -209,7 +211,17 @@ class RolloutControl:
                 await self.check_drift()  # a restore or rollback that put the file back clears the alert
             return done
 
-    def _refuse_while_intents_open(self) -> None:
+    async def probe_writable(self) -> None:
+        """EffectError, with nothing recorded, when the flag file cannot be written now (a read-only or full
+        file system, a directory that is not ours to write)."""
+        path = self.engine.loaded.flag_file
+        try:
+            await pools.WATCH.run(effects.probe_dir, path)
+        except OSError as exc:
+            raise effects.EffectError(f"cannot write the flag file {path} ({exc.strerror or exc}); nothing was "
+                                      "changed") from None
+
+    def refuse_while_intents_open(self) -> None:
         if self.engine.state.open_intents:
             ids = ", ".join(self.engine.state.open_intents)
             raise RolloutError(f"an earlier change did not finish (intent {ids}); reconcile it first")

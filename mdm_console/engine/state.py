@@ -98,6 +98,9 @@ class SessionState:
     # The newest event of each kind (and of each alert level, "alert.raised:critical"): {"seq", "ts", "what"},
     # the facts checklist evidence is judged on.
     last: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The newest rollback.started that has no rollback.finished or rollback.failed yet (a crash stopped it):
+    # its payload with "seq" and "ts"; the next start finishes it (Engine.open).
+    rollback_open: dict[str, Any] | None = None
     # component -> the newest answer to a rollback proposal: {"answer", "reason", "by", "ts", "seq"}
     last_answers: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -326,6 +329,7 @@ def _rollback_started(state: SessionState, ev: Event) -> None:
     """A rollback, automatic or a person's, holds every component it takes down: nothing walks it forward again (an
     auto-advance, a plain advance) until a person says why (an override, or resuming auto-advance with a reason)."""
     automatic = bool(ev.payload.get("automatic"))
+    state.rollback_open = {**ev.payload, "seq": ev.seq, "ts": iso(ev.ts), "component": ev.component}
     for change in ev.payload.get("changes") or []:
         comp = state.components.get(change.get("component") or "")
         if comp is not None and change.get("to_percent", 0) < change.get("from_percent", 0):
@@ -388,3 +392,9 @@ def _hold_released(state: SessionState, ev: Event) -> None:
 @handles("rollback.finished")
 def _rollback_done(state: SessionState, ev: Event) -> None:
     state.rollbacks += 1
+    state.rollback_open = None
+
+
+@handles("rollback.failed")
+def _rollback_failed(state: SessionState, ev: Event) -> None:
+    state.rollback_open = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -21,6 +22,34 @@ class StoreLocked(StoreError):
         self.holder = holder
         who = f"PID {pid} ({holder})" if pid else holder
         super().__init__(f"session db {path} is held by {who}; stop that process or use another --db")
+
+
+class NoAccess(StoreError):
+    """The session db is there but this OS user may not read it: its owner's, reached only through its owner's
+    socket while that runs (CLI exit code 1)."""
+
+    def __init__(self, path: Path, why: str):
+        import pwd
+
+        try:
+            st = path.stat()
+            owner = pwd.getpwuid(st.st_uid).pw_name
+        except (OSError, KeyError):
+            owner = "its owner"
+        me = pwd.getpwuid(os.geteuid()).pw_name if _known(os.geteuid()) else f"uid {os.geteuid()}"
+        super().__init__(f"the session db {path} belongs to OS user {owner} and OS user {me} may not open it "
+                         f"({why}); nothing serves it now. Ask {owner} to start `mdm-console serve` (then this "
+                         "command goes through its socket, as far as the plan's [access] allows)")
+
+
+def _known(uid: int) -> bool:
+    import pwd
+
+    try:
+        pwd.getpwuid(uid)
+    except KeyError:
+        return False
+    return True
 
 
 class NotOurs(StoreError):

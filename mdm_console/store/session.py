@@ -27,7 +27,7 @@ import duckdb
 
 from mdm_console import fsguard
 from mdm_console.store.chain import GENESIS, Actor, Event, event_body, event_from_body, format_ts, link, utcnow
-from mdm_console.store.errors import ChainBroken, NotOurs, StoreError, UnsafePath, locked_from
+from mdm_console.store.errors import ChainBroken, NoAccess, NotOurs, StoreError, UnsafePath, locked_from
 from mdm_console.store.lock import SessionLock
 
 APP_ID = "mdm-console"
@@ -618,6 +618,8 @@ def _sniff(path: Path) -> None:
             head = fh.read(16)
     except IsADirectoryError:
         raise NotOurs(path, "it is a directory") from None
+    except PermissionError as exc:
+        raise NoAccess(path, exc.strerror or str(exc)) from None
     except OSError as exc:
         raise NotOurs(path, exc.strerror or str(exc)) from None
     if head[8:12] != _DUCKDB_MAGIC:

@@ -260,8 +260,8 @@ class ConsoleApp(Actions, SwitchHold, App):
         e = self.session
         lines = list(e.notes)
         if e.gone:
-            lines.insert(0, f"NOT FOLLOWING THE SESSION: {e.gone}. What shows is as it was then; ctrl+p → "
-                            "'Take the session over' runs it here.")
+            lines.insert(0, f"NOT FOLLOWING THE SESSION: {e.gone}. What shows is as it was then"
+                            + ("; ctrl+p → 'Take the session over' runs it here." if e.can_take_over else "."))
         lost = e.store_status().get("lost")
         if lost:
             lines.insert(0, f"SESSION LOG LOST: {lost}. Nothing can be changed; restart on a session db.")
@@ -319,8 +319,15 @@ class ConsoleApp(Actions, SwitchHold, App):
             return
         if self.session.gone and not self._said_gone:
             self._said_gone = True  # once: the banner and the status line keep saying it
-            self.notify(f"{self.session.gone}. ctrl+p → 'Take the session over' runs it in this console.",
-                        title="the session's owner is gone", severity="error", timeout=30)
+            how = " ctrl+p → 'Take the session over' runs it in this console." if self.session.can_take_over else ""
+            self.notify(f"{self.session.gone}.{how}", title="the session's owner is gone", severity="error",
+                        timeout=30)
+        elif self._said_gone and not self.session.gone:  # a restarted owner is followed again
+            self._said_gone = False
+            self.clear_notifications()
+            self.sub_title = self.session.described()
+            self.notify(f"following the session again: {self.session.described()}; caught up to seq "
+                        f"{self.session.state.head_seq}", title="the session's owner is back")
         screen = self.screen
         if hasattr(screen, "tick") and screen.is_mounted:
             try:

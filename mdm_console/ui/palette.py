@@ -17,7 +17,7 @@ class ConsoleCommands(Provider):
         out: list[tuple[str, object, str]] = []
         for n, (mode, title) in enumerate(app.SCREEN_TITLES.items(), 1):
             out.append((f"Go to {title}", partial(app.action_show, mode), f"key {n}"))
-        if e.gone and not e.owner:
+        if e.gone and not e.owner and e.can_take_over:
             out.append(("Take the session over (run it in this console)", app.take_over, e.gone))
         out.append(("Export the session log", app.action_export, "jsonl, csv, parquet, md, html"))
         if e.observe:  # read-only: nothing that would change the session is offered

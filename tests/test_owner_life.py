@@ -1,0 +1,180 @@
+"""Every client knows where it stands: deadlines on every request, plain words when the owner stops or dies, a
+socket deleted under `serve` made again, and commands that tell "owner unreachable" from "no owner"."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from mdm_console.api import models as m
+from mdm_console.api.ops import OpFailed
+from mdm_console.api.server import ApiServer
+from mdm_console.client.remote import ServiceClient
+from tests.conftest import run_cli
+from tests.test_service import serving
+
+SLOW = '''
+[[validators]]
+id = "slow"
+kind = "command"
+params = { argv = ["sleep", "30"] }
+'''
+
+
+@pytest.fixture
+def stopped():
+    """SIGSTOP a process for the block; SIGCONT it after, whatever happens."""
+    held = []
+
+    def stop(proc):
+        proc.send_signal(signal.SIGSTOP)
+        held.append(proc)
+
+    yield stop
+    for proc in held:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGCONT)
+
+
+def test_a_stopped_owner_gets_a_deadline_and_a_request_it_reads_late_is_never_carried_out(plan_file, stopped):
+    db = plan_file.parent / "state" / "session.duckdb"
+    with serving(plan_file) as s:
+
+        async def late_advance():
+            async with await ServiceClient.connect(db, timeout=2) as client:  # the owner answered its hello
+                stopped(s.proc)
+                with pytest.raises(OpFailed) as failed:
+                    await client.call("advance", m.AdvanceRequest(component="storage", override="late"))
+                return failed.value
+
+        failed = asyncio.run(late_advance())
+        assert failed.code == 1
+        assert f"the session's owner (serve PID {s.proc.pid}, OS user" in failed.message
+        assert "has not answered for 2 s" in failed.message and "is not carried out later" in failed.message
+        r = run_cli("status", "--timeout", "2", "--plan", str(plan_file), timeout=30)
+        assert r.returncode == 1 and "has not answered for 2 s" in r.stderr and "nothing was done" in r.stderr
+        assert "Traceback" not in r.stderr
+        s.proc.send_signal(signal.SIGCONT)
+        late = s.wait_for(lambda x: x.get("msg") == "request" and x.get("op") == "advance")
+        assert late["status"] == 408  # read after the client's deadline: refused, not acted on
+        r = run_cli("status", "--json", "--plan", str(plan_file))
+        assert r.returncode == 0 and '"stage": "testing"' in r.stdout
+
+
+def test_a_deleted_socket_is_made_again_and_commands_work_within_seconds(plan_file):
+    db = plan_file.parent / "state" / "session.duckdb"
+    sock = db.with_name("session.duckdb.sock")
+    with serving(plan_file) as s:
+        sock.unlink()  # a cleanup of the directory, a hand
+        r = run_cli("advance", "storage", "--override", "after the socket went", "--plan", str(plan_file))
+        assert r.returncode == 0, r.stderr  # not exit 3 "held by ... stop that process"
+        again = s.wait_for(lambda x: x.get("msg") == "socket made again")
+        assert again["why"] == "the socket file was deleted or replaced"
+        assert sock.is_socket()
+
+
+def test_an_owner_killed_mid_request_is_said_in_words_not_as_a_library_error(plan_file):
+    plan_file.write_text(plan_file.read_text() + SLOW)
+    with serving(plan_file) as s:
+        cli = subprocess.Popen([sys.executable, "-m", "mdm_console", "validate", "--plan", str(plan_file)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        # cfg's result is in; `slow` (30 s) is still running: the answer is under way when the owner dies.
+        s.wait_for(lambda x: x.get("msg") == "event" and x.get("kind") == "validator.result")
+        s.proc.kill()
+        s.proc.wait(10)
+        out, err = cli.communicate(timeout=30)
+    assert cli.returncode == 1
+    assert f"the session's owner (serve PID {s.proc.pid}, OS user" in err and "ended unexpectedly" in err, err
+    assert "it must be restarted by OS user" in err
+    assert "ClientPayloadError" not in err and "Traceback" not in err and "unexpected error" not in err
+    # Nothing holds the session now: commands open it themselves (no "held by", no hang).
+    r = run_cli("status", "--plan", str(plan_file))
+    assert r.returncode == 0, r.stderr
+
+
+async def test_a_console_follows_a_restarted_owner_again_from_the_last_seq_with_no_gap_or_duplicate(tmp_path):
+    from mdm_console.client.session import AttachedSession
+    from mdm_console.ui.app import ConsoleApp
+    from tests.test_attached import served, stop
+    from tests.ui_helpers import open_engine, until
+
+    e, mon, server = await served(tmp_path, min_stage=0)
+    session = await AttachedSession.open(e.store.path, operator="Ann")
+    app = ConsoleApp(session=session, keymap={})
+    seen: list[int] = []
+    async with session.subscribe() as q, app.run_test(size=(150, 45), notifications=True) as pilot:
+        await stop(e, mon, server)  # the owner ends
+        await until(pilot, lambda: session.gone is not None, timeout=10)
+        assert "following it again as soon as an owner serves the session" in session.gone
+        assert not session.can_take_over or "Take the session over" in app.banner_lines()[0]
+        e = await open_engine(tmp_path)  # a restart: the same session db, the same plan
+        await e.rollout.advance("storage", reason="while no console followed")  # recorded while nobody followed
+        server = ApiServer(e)
+        await server.start()
+        await until(pilot, lambda: session.gone is None, timeout=10)
+        await until(pilot, lambda: session.state.head_seq == e.state.head_seq, timeout=10)
+        assert session.state.components["storage"].stage == "canary"  # the truth, not the stale view
+        await e.checklist.note("pre.backup", "after the restart")  # and live events go on
+        await until(pilot, lambda: session.state.head_seq == e.state.head_seq, timeout=10)
+        while not q.empty():
+            seen.append(q.get_nowait().seq)
+        await until(pilot, lambda: any(n.title == "the session's owner is back" for n in app._notifications))
+        assert session.followed_again == 1
+    await session.close()
+    await server.stop()
+    await e.close()
+    assert seen == sorted(set(seen)) and seen[-1] == e.state.head_seq  # in order, none twice
+    assert seen == list(range(seen[0], seen[-1] + 1))  # and none missing
+
+
+def test_log_follow_follows_a_restarted_serve_and_says_non_zero_when_its_owner_died(plan_file):
+    import json
+    import queue
+    import threading
+
+    lines: queue.Queue[str] = queue.Queue()
+
+    def line_of(proc) -> dict:
+        try:
+            raw = lines.get(timeout=30)  # a reader thread: select() cannot see lines already in the pipe's buffer
+        except queue.Empty:
+            proc.kill()
+            raise AssertionError(f"no followed event within 30 s: {proc.communicate()[1]}") from None
+        assert raw, f"log --follow ended: {proc.stderr.read()}"
+        return json.loads(raw)
+
+    with serving(plan_file) as s:
+        follow = subprocess.Popen([sys.executable, "-m", "mdm_console", "log", "--follow", "--jsonl", "--kind",
+                                   "checklist.note", "--since", "0", "--wait-owner", "20", "--plan", str(plan_file)],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        threading.Thread(target=lambda: [lines.put(x) for x in iter(follow.stdout.readline, "")] + [lines.put("")],
+                         daemon=True).start()
+        try:
+            s.wait_for(lambda x: x.get("msg") == "stream opened")  # it follows live events now
+            assert run_cli("note", "a", "one", "--plan", str(plan_file)).returncode == 0
+            assert line_of(follow)["payload"]["text"] == "one"
+            s.proc.kill()  # the owner dies
+            s.proc.wait(10)
+            assert run_cli("note", "a", "two (nobody serving)", "--plan", str(plan_file)).returncode == 0
+            with serving(plan_file):  # restarted
+                assert run_cli("note", "a", "three", "--plan", str(plan_file)).returncode == 0
+                texts = [line_of(follow)["payload"]["text"] for _ in range(2)]
+                assert texts == ["two (nobody serving)", "three"]  # no gap, no duplicate
+        finally:
+            follow.terminate()
+            _, err = follow.communicate(timeout=30)
+    assert "ended unexpectedly" in err and "following again: serve PID" in err, err
+    assert "Traceback" not in err and "ClientPayloadError" not in err
+    # With nothing to come back, the death of the owner is a non-zero exit.
+    with serving(plan_file) as s:
+        follow = subprocess.Popen([sys.executable, "-m", "mdm_console", "log", "--follow", "--wait-owner", "0",
+                                   "--plan", str(plan_file)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        s.wait_for(lambda x: x.get("msg") == "stream opened")
+        s.proc.kill()
+        s.proc.wait(10)
+        _, err = follow.communicate(timeout=30)
+    assert follow.returncode == 1 and "ended unexpectedly" in err, err
