@@ -341,3 +341,35 @@ async def test_the_delivery_process_is_started_again_when_it_dies(tmp_path, rece
         await m.stop()
         await e.close()
     assert first.returncode is not None and dispatcher._proc.poll() is not None  # none is left behind
+
+
+def test_a_one_shot_cli_change_delivers_its_notifications_before_it_exits(tmp_path, receivers):
+    good, hanging = receivers(), receivers("hang")
+    (tmp_path / "mdm-plan.toml").write_text(plan_text(f"""
+        [[notify]]
+        name = "bridge"
+        url = "{good.url}"
+        events = ["stage.changed"]
+        [[notify]]
+        name = "pager"
+        url = "{hanging.url}"
+        events = ["stage.changed"]
+        timeout_seconds = 1
+        retries = 0
+    """))
+    r = run_cli("advance", "storage", "--override", "one-shot drill", "--plan", str(tmp_path / "mdm-plan.toml"))
+    assert r.returncode == 0, r.stderr  # no console, no serve: this command is the only one to tell anybody
+    assert [m["title"] for m in good.got] == ["storage: testing -> canary (5 %)"]
+
+    async def records():
+        e = await Engine.open(load_plan(tmp_path / "mdm-plan.toml"), read_only=True)
+        try:
+            return await e.events()
+        finally:
+            await e.close()
+
+    events = asyncio.run(records())
+    sent = kinds(events, "notify.sent")
+    assert [(ev.payload["target"], ev.payload["topic"]) for ev in sent] == [("bridge", "stage.changed")]
+    failed = kinds(events, "notify.failed")  # the hanging target: bounded by its timeout, recorded failed
+    assert [ev.payload["target"] for ev in failed] == ["pager"] and failed[0].payload["final"]

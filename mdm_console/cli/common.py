@@ -227,8 +227,21 @@ async def operations(args: argparse.Namespace, loaded: LoadedPlan, *, writes: bo
         except OpFailed as exc:
             raise CliExit(exc.code, exc.message) from None
 
+    notifier, stop = None, asyncio.Event()
+    if writes and engine.plan.notify and not engine.read_only:
+        # Nobody else runs the plan's [[notify]] targets: this command delivers what it records before it exits.
+        from mdm_console.notify import Notifier
+
+        notifier = Notifier(engine)
+        follow = asyncio.create_task(notifier.run(stop, announce=False))
+        await notifier.subscribed.wait()
     try:
         yield local
     finally:
+        if notifier is not None:
+            stop.set()
+            await follow
+            await notifier.drain()
+            notifier.close()
         await engine.close()
 

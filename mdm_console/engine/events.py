@@ -385,8 +385,8 @@ class VerdictChanged(Payload):
 
 class _Delivery(Payload):
     target: str
-    topic: str
-    seq: int
+    topic: str = Field("", description="empty for a target that could not be made ready (no event yet)")
+    seq: int | None = Field(description="the event delivered; None for a target that could not be made ready")
     attempt: int
     final: bool
     latency_ms: float

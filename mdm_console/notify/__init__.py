@@ -70,6 +70,7 @@ class Notifier:
         self.loop = asyncio.get_running_loop()
         self._outcomes: asyncio.Queue[Outcome] = asyncio.Queue()
         self._recorded_at = 0.0
+        self.subscribed = asyncio.Event()  # set once events are followed: a change recorded after it is heard
         self.dispatcher = ProcessDispatcher([r.target for r in self.rules], self._from_thread,
                                             backoff=RETRY_BACKOFF_S if backoff is None else backoff)
 
@@ -77,19 +78,20 @@ class Notifier:
         with contextlib.suppress(RuntimeError):  # the loop closed while a thread finished
             self.loop.call_soon_threadsafe(self._outcomes.put_nowait, outcome)
 
-    async def run(self, stop: asyncio.Event) -> None:
+    async def run(self, stop: asyncio.Event, *, announce: bool = True) -> None:
         """Follow the events until `stop`; the announcements of start-up first (unfinished intents, targets
-        that cannot be reached for want of their variable)."""
-        for name, problem in self.problems:
+        that cannot be reached for want of their variable), unless `announce` is False (a one-shot command)."""
+        for name, problem in self.problems if announce else ():
             await self._record("notify.failed", {"target": name, "seq": None, "attempt": 0,
                                                  "latency_ms": 0.0, "error": problem, "final": True})
         self.problems = []
-        for intent, p in self.engine.state.open_intents.items():
+        for intent, p in self.engine.state.open_intents.items() if announce else ():
             ev = Event(p.get("seq", 0), datetime.now(UTC), self.engine.store.actor, "intent", None,
                        {**p, "intent": intent})
             self._route(ev, ["intent.unfinished"])
         async with self.engine.subscribe() as q:
-            while not stop.is_set():
+            self.subscribed.set()
+            while not stop.is_set() or not q.empty():
                 with contextlib.suppress(TimeoutError):
                     ev = await asyncio.wait_for(q.get(), 0.5)
                     try:
@@ -107,6 +109,28 @@ class Notifier:
 
     def close(self) -> None:
         self.dispatcher.stop()
+
+    def longest_wait(self) -> float:
+        """The longest one delivery may take: every attempt of the slowest target, with the backoff between."""
+        waits = [r.target.timeout * (r.target.retries + 1) + RETRY_BACKOFF_S * (2 ** r.target.retries)
+                 for r in self.rules]
+        return max(waits, default=0.0)
+
+    async def drain(self) -> None:
+        """A one-shot command's end: wait for what it handed over (bounded by the targets' own timeouts and
+        retries), record every outcome, and record as failed what did not finish in that time."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + self.longest_wait() + 1.0
+        while self.dispatcher.pending() and loop.time() < end:
+            await asyncio.sleep(0.05)
+        left = self.dispatcher.pending()
+        await asyncio.sleep(0.1)  # outcomes the reader thread reports just after it counts them finished
+        await self.flush()
+        for (target, seq, topic), n in left.items():
+            for _ in range(n):
+                await self._record("notify.failed", {
+                    "target": target, "seq": seq, "topic": topic, "attempt": 0, "latency_ms": 0.0, "final": True,
+                    "error": f"not delivered before the command ended (waited {self.longest_wait() + 1:.0f} s)"})
 
     async def flush(self) -> None:
         """Record the outcomes that arrived since the last batch (the console stopping records them too)."""

@@ -89,6 +89,11 @@ class Dispatcher:
             self.report(Outcome(target.name, message.seq, message.topic, False, 0, 0.0,
                                 f"dropped: {QUEUE_SIZE} messages already wait for this target", True))
 
+    def pending(self) -> dict[tuple[str, int, str], int]:
+        """(target, seq, topic) -> messages handed over and not finished (sent, or failed for good)."""
+        with self._lock:
+            return dict(self._pending)
+
     def wait_loaded(self, timeout: float) -> bool:
         """True once every worker has loaded Apprise (its first message then pays no import)."""
         deadline = time.monotonic() + timeout
@@ -255,6 +260,11 @@ class ProcessDispatcher:
             for _ in range(n):
                 self.report(Outcome(target, seq, topic, False, 0, 0.0,
                                     f"the delivery process ended (exit {proc.returncode}) before sending it", True))
+
+    def pending(self) -> dict[tuple[str, int, str], int]:
+        """(target, seq, topic) -> messages handed over and not finished (sent, or failed for good)."""
+        with self._lock:
+            return dict(self._pending)
 
     def wait_loaded(self, timeout: float) -> bool:
         return self._ready.wait(timeout)
