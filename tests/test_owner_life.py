@@ -178,3 +178,25 @@ def test_log_follow_follows_a_restarted_serve_and_says_non_zero_when_its_owner_d
         s.proc.wait(10)
         _, err = follow.communicate(timeout=30)
     assert follow.returncode == 1 and "ended unexpectedly" in err, err
+
+
+def test_a_headless_owner_says_each_condition_once_when_it_starts_and_when_it_ends(tmp_path):
+    from datetime import UTC, datetime
+
+    from tests.test_live import plan_text
+
+    plan = tmp_path / "mdm-plan.toml"
+    plan.write_text(plan_text(tmp_path, mode="off"))  # a JSONL feed whose file nobody writes yet
+    with serving(plan) as s:
+        stale = s.wait_for(lambda x: x.get("msg") == "condition" and x.get("what") == "feed stale")
+        assert stale["level"] == "error" and "no data since" in stale["detail"]
+        assert stale["refused"] == "the gates and the policy judge no new figures" and stale["since"]
+        (tmp_path / "metrics").mkdir(exist_ok=True)
+        now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+        with open(tmp_path / "metrics" / "ops.jsonl", "a") as fh:
+            for _ in range(5):
+                fh.write(f'{{"ts": "{now}", "component": "storage", "outcome": "success", "latency_ms": 3}}\n')
+        cleared = s.wait_for(lambda x: x.get("msg") == "condition cleared" and x.get("what") == "feed stale")
+        assert cleared["since"] == stale["since"]
+    said = [x for x in s.seen if x.get("msg") == "condition" and x.get("what") == "feed stale"]
+    assert len(said) == 1  # at change, not once a second while it lasted

@@ -57,9 +57,11 @@ def run(args: argparse.Namespace) -> int:
             for note in engine.report.notes:
                 log_line("warning", "start-up note", note=note)
             forward = asyncio.create_task(_log_events(engine))
+            watch = asyncio.create_task(_log_conditions(engine, monitor, owner.server))
             await stop.wait()
             log_line("info", "stopping", signal=got[0] if got else None)
             forward.cancel()
+            watch.cancel()
             await _finish_running(engine)
         finally:
             await owner.close()
@@ -79,6 +81,50 @@ async def _log_events(engine) -> None:
             level = "warning" if ev.kind in ("alert.raised", "rollback.proposed", "access.refused") else "info"
             log_line(level, "event", seq=ev.seq, kind=ev.kind, component=ev.component, operator=ev.actor.operator,
                      os_user=ev.actor.os_user, message=ev.payload.get("message") or ev.payload.get("reason"))
+
+
+def conditions(engine, monitor, server) -> dict[str, tuple[str, str]]:
+    """What stops the session from doing its job right now: name -> (what is wrong, what it refuses)."""
+    import os
+    import time
+
+    out: dict[str, tuple[str, str]] = {}
+    store = engine.store
+    if store.lost or store.write_error:
+        out["session log not writable"] = (store.lost or store.write_error,
+                                           "every change and every record (advance, rollback, sign-off, alerts)")
+    flag_dir = engine.loaded.flag_file.parent
+    if flag_dir.exists() and not os.access(flag_dir, os.W_OK):
+        out["flag file not writable"] = (f"{flag_dir} cannot be written by this process",
+                                         "stage changes and rollbacks, the policy's too")
+    feed = getattr(monitor, "feed", None)
+    stale = feed.status.stale_reason(time.time()) if feed is not None else None
+    if stale:
+        out["feed stale"] = (stale, "the gates and the policy judge no new figures")
+    for comp, blocked in getattr(monitor, "blocked", {}).items():
+        out[f"policy blocked: {comp}"] = (blocked.error, f"the automatic rollback of {comp} (tried again with backoff)")
+    problem = getattr(server, "socket_problem", None)
+    if problem:
+        out["socket lost"] = (problem, "every console and CLI command")
+    return out
+
+
+async def _log_conditions(engine, monitor, server, every: float = 1.0) -> None:
+    """One stderr line when a condition starts (level error: what, since when, what is refused) and one when it
+    ends: at change, never per second, so a journal shows a headless owner's trouble with nobody attached."""
+    held: dict[str, str] = {}  # condition -> since (ISO)
+    while True:
+        try:
+            now = await asyncio.to_thread(conditions, engine, monitor, server)
+        except Exception as exc:  # noqa: BLE001 - looking must not stop the owner; said like any condition
+            now = {"condition check failed": (f"{type(exc).__name__}: {exc}", "nothing (this line only)")}
+        for what, (detail, refused) in now.items():
+            if what not in held:
+                held[what] = datetime.now(UTC).isoformat(timespec="seconds")
+                log_line("error", "condition", what=what, detail=detail, since=held[what], refused=refused)
+        for what in [w for w in held if w not in now]:
+            log_line("info", "condition cleared", what=what, since=held.pop(what))
+        await asyncio.sleep(every)
 
 
 async def _finish_running(engine) -> None:
