@@ -200,3 +200,63 @@ def test_a_headless_owner_says_each_condition_once_when_it_starts_and_when_it_en
         assert cleared["since"] == stale["since"]
     said = [x for x in s.seen if x.get("msg") == "condition" and x.get("what") == "feed stale"]
     assert len(said) == 1  # at change, not once a second while it lasted
+
+
+async def test_a_reader_too_far_behind_is_dropped_saying_so_and_resumes_from_its_seq(plan_file):
+    from mdm_console.store.session import EventSpec
+    from tests.test_service import open_served
+
+    e, server = await open_served(plan_file)
+    server.stream_backlog = 3
+    try:
+        async with await ServiceClient.connect(e.store.path) as client:
+            head, seen, dropped = e.state.head_seq, [], []
+
+            async def read(after):
+                async for line in client.events(after):
+                    if line.event is not None:
+                        seen.append(line.event.seq)
+                        if line.event.seq == head:
+                            await e.record_many([EventSpec("checklist.note", None, {"item": "a", "text": f"n{i}"})
+                                                 for i in range(50)])  # one burst, faster than any reader
+                    if line.dropped:
+                        dropped.append(line.dropped)
+                        return
+                    if seen and seen[-1] == head + 50:
+                        return
+
+            await asyncio.wait_for(read(head - 1), 10)
+            assert len(dropped) == 1 and "3 events were waiting for this reader" in dropped[0]
+            assert "resume from the last seq read" in dropped[0]
+            await asyncio.wait_for(read(seen[-1]), 10)  # resumed: the rest, none twice, none missing
+            assert seen == list(range(head, head + 51))
+    finally:
+        await server.stop()
+        await e.close()
+
+
+async def test_connections_past_the_cap_are_refused_and_said_once(plan_file):
+    import aiohttp
+
+    from tests.test_service import open_served
+
+    e, server = await open_served(plan_file)
+    said = []
+    server.log = lambda level, msg, **kw: said.append((msg, kw))
+    server.max_connections = 3
+    sessions = [aiohttp.ClientSession(connector=aiohttp.UnixConnector(path=str(server.socket_path)))
+                for _ in range(6)]
+    try:
+        statuses = []
+        for http in sessions:  # each keeps its connection open (keep-alive)
+            async with http.get("http://mdm-console/v1/hello") as resp:
+                statuses.append((resp.status, await resp.text()))
+        assert [s for s, _ in statuses] == [200, 200, 200, 503, 503, 503]
+        assert "connections are open, the most this owner serves" in statuses[3][1]
+        refusing = [kw for msg, kw in said if msg == "refusing"]
+        assert len(refusing) == 1 and refusing[0]["what"] == "connections"  # one line, not one per refusal
+    finally:
+        for http in sessions:
+            await http.close()
+        await server.stop()
+        await e.close()

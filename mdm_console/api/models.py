@@ -65,6 +65,8 @@ class StreamLine(Body):
     event: WireEvent | None = None
     health: dict[str, Any] | None = None
     alive: float | None = None
+    dropped: str | None = Field(None, description="the last line of a stream whose reader fell too far behind: "
+                                "why; reconnect with after= the last seq read")
 
 
 # ---- the operations -----------------------------------------------------------------------------------------

@@ -41,6 +41,8 @@ KEEPALIVE_S = 5.0
 HEALTH_EVERY_S = 1.0
 EXPORT_TTL_S = 600.0
 MAX_BODY = 1 << 20
+STREAM_BACKLOG = 10_000  # events a stream's reader may fall behind before it is dropped (it resumes by seq)
+MAX_STREAMS = 64  # event streams open at once; more are refused (503) so the descriptors stay the safety net's
 
 Log = Callable[..., None]
 
@@ -70,12 +72,30 @@ class ApiServer:
         self._health: tuple[float, dict[str, Any]] | None = None  # (when, snapshot): shared by every stream
         self._bound: tuple[int, int] | None = None  # (dev, inode) of the socket file we made
         self._sites: list[web.SockSite] = []
+        self.max_streams = MAX_STREAMS
+        self.max_connections = connection_budget()
+        self.stream_backlog = STREAM_BACKLOG
+        self._refusals_said: dict[str, float] = {}  # what -> when a refusal of it was last logged
         self._watch: asyncio.Task | None = None
         self.socket_problem: str | None = None  # why the socket could not be put back, while it cannot
 
     # ---- lifecycle -----------------------------------------------------------------------------------------
+    @web.middleware
+    async def _cap(self, request: web.Request, handler):
+        """Past `max_connections` open connections a request is answered 503 and its connection closed: the
+        descriptors left are the feeds', the flag file's and the store's."""
+        server = self._runner.server if self._runner is not None else None
+        open_now = len(server.connections) if server is not None else 0
+        if open_now > self.max_connections:
+            self._say_refused("connections", f"{open_now} connections are open (at most {self.max_connections})")
+            resp = _error(EXIT_FAILED, f"refused: {open_now} connections are open, the most this owner serves; "
+                          "try again later", 503)
+            resp.force_close()
+            return resp
+        return await handler(request)
+
     async def start(self) -> Path:
-        app = web.Application(client_max_size=MAX_BODY)
+        app = web.Application(client_max_size=MAX_BODY, middlewares=[self._cap])
         app.add_routes([
             web.get("/v1/hello", self.hello),
             web.get("/v1/schema", self.schema),
@@ -323,6 +343,13 @@ class ApiServer:
         self._log_op(op.name, peer, 200 if "result" in line else 409, t0)
         return resp
 
+    def _say_refused(self, what: str, why: str) -> None:
+        """One log line per kind of refusal a minute, however many are refused."""
+        now = time.monotonic()
+        if now - self._refusals_said.get(what, -60.0) >= 60.0:
+            self._refusals_said[what] = now
+            self.log("warning", "refusing", what=what, why=why, repeats="said at most once a minute")
+
     def _log_op(self, name: str, peer: Peer, status: int, t0: float) -> None:
         self.log("info", "request", op=name, user=peer.user, uid=peer.uid, pid=peer.pid, status=status,
                  ms=round((time.perf_counter() - t0) * 1000, 1))
@@ -339,17 +366,26 @@ class ApiServer:
         except ValueError:
             return _error(EXIT_USAGE, "after must be a seq number", 400)
         health = request.query.get("health") == "1"
+        if len(self._streams) >= self.max_streams:
+            self._say_refused("streams", f"{len(self._streams)} event streams are open (at most {self.max_streams})")
+            return _error(EXIT_FAILED, f"refused: {len(self._streams)} event streams are open, the most this owner "
+                          "serves; try again later", 503)
         resp = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
         await resp.prepare(request)
         self._streams.add(resp)
         self.log("info", "stream opened", user=peer.user, pid=peer.pid, after=after)
         try:
-            async with self.engine.subscribe() as queue:
+            async with self.engine.subscribe(self.stream_backlog) as queue:
                 for ev in await self.engine.events(after):
                     await resp.write(_line(m.StreamLine(event=m.wire_event(ev))))
                     after = ev.seq
                 last_health = last_write = 0.0
                 while not self._closing.is_set():
+                    if queue.dropped and queue.empty():
+                        self.log("warning", "stream dropped", user=peer.user, pid=peer.pid, at=after,
+                                 why=queue.dropped)
+                        await resp.write(_line(m.StreamLine(dropped=queue.dropped)))
+                        break
                     now = time.monotonic()
                     if health and now - last_health >= HEALTH_EVERY_S:
                         await resp.write(_line(m.StreamLine(health=self.health_snapshot())))
@@ -446,6 +482,51 @@ class ApiServer:
         entry = self._exports.pop(ticket, None)
         if entry:
             shutil.rmtree(entry[0], ignore_errors=True)
+
+
+RESERVED_FDS = 128  # descriptors kept for the feeds, the flag file, the store, validators and notifications
+
+
+def connection_budget() -> int:
+    """How many client connections this process serves at once: its open-file limit less the reserve."""
+    import resource
+
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return max(8, min(512, soft - RESERVED_FDS)) if soft != resource.RLIM_INFINITY else 512
+
+
+def raise_descriptor_limit() -> tuple[int, int]:
+    """The soft open-file limit up to the hard one (at most 65 536), as long-running servers do; (soft, hard)."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = 65536 if hard == resource.RLIM_INFINITY else min(hard, 65536)
+    if soft != resource.RLIM_INFINITY and want > soft:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)
+
+
+class RateLimitedLog:
+    """A logging filter for asyncio's own errors (an accept that fails for want of descriptors is logged with a
+    traceback at every attempt): one short line per kind a minute through `log`, never the traceback."""
+
+    def __init__(self, log: Log, every: float = 60.0):
+        self.log, self.every = log, every
+        self.said: dict[str, tuple[float, int]] = {}
+
+    def filter(self, record) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        what = f"{record.getMessage()[:120]}" + (f": {type(exc).__name__}: {exc}" if exc else "")
+        key = what[:200]
+        now = time.monotonic()
+        last, skipped = self.said.get(key, (-self.every, 0))
+        if now - last >= self.every:
+            self.said[key] = (now, 0)
+            self.log("error", "event loop", what=what, skipped_since_last=skipped)
+        else:
+            self.said[key] = (last, skipped + 1)
+        return False  # never the default handler's traceback
 
 
 def _line(model: m.StreamLine) -> bytes:

@@ -119,19 +119,22 @@ async def _follow(args, loaded, after: int) -> int:
     while True:
         async with client:
             try:
+                why, code, dropped = f"the session's owner ({client.owner}) stopped", EXIT_OK, False
                 async for line in client.events(after=after):
+                    if line.dropped:  # too far behind: resumed from the last seq printed, at once
+                        why, dropped = f"the session's owner ({client.owner}) dropped this stream ({line.dropped})", True
+                        break
                     if line.event is not None:
                         after = max(after, line.event.seq)
                         if matches(line.event, args):
                             _print(line.event, args)
-                why, code = f"the session's owner ({client.owner}) stopped", EXIT_OK
             except (aiohttp.ClientError, OSError, TimeoutError) as exc:
                 why, code = (await client.plain(exc, "the event stream")).message, EXIT_FAILED
-        if args.wait_owner <= 0:
+        if args.wait_owner <= 0 and not dropped:
             print(f"mdm-console: {why}", file=sys.stderr)
             return code
         print(f"mdm-console: {why}; waiting up to {args.wait_owner:g} s for an owner to follow again", file=sys.stderr)
-        client = await _owner_back(args, db, args.wait_owner)
+        client = await _owner_back(args, db, max(args.wait_owner, 5.0) if dropped else args.wait_owner)
         if client is None:
             print(f"mdm-console: no owner came back within {args.wait_owner:g} s", file=sys.stderr)
             return code

@@ -43,6 +43,12 @@ def run(args: argparse.Namespace) -> int:
     loaded = load(args)
 
     async def go() -> int:
+        import logging
+
+        from mdm_console.api.server import RateLimitedLog, raise_descriptor_limit
+
+        soft, hard = raise_descriptor_limit()
+        logging.getLogger("asyncio").addFilter(RateLimitedLog(log_line))
         owner = Owner(mode="serve", log=log_line)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -53,7 +59,8 @@ def run(args: argparse.Namespace) -> int:
             engine, monitor = await owner.open(args, loaded)
             log_line("info", "serving", plan=str(loaded.path), session_db=str(engine.store.path),
                      socket=str(owner.server.socket_path), head_seq=engine.state.head_seq, demo=loaded.is_demo,
-                     os_user=engine.store.actor.os_user, auto_rollback=loaded.plan.alerts.auto_rollback.mode)
+                     os_user=engine.store.actor.os_user, auto_rollback=loaded.plan.alerts.auto_rollback.mode,
+                     open_files=soft, max_connections=owner.server.max_connections)
             for note in engine.report.notes:
                 log_line("warning", "start-up note", note=note)
             forward = asyncio.create_task(_log_events(engine))

@@ -318,6 +318,8 @@ class AttachedSession(Session):
                     self._health_seq += 1
                     self._running = set(line.health.get("running", []))
                     self._cache.clear()
+                elif line.dropped:
+                    return f"the {self.hello.mode} (PID {self.hello.pid}) dropped this console's stream ({line.dropped})"
             return f"the {self.hello.mode} (PID {self.hello.pid}) that owned the session ended"
         except asyncio.CancelledError:
             raise

@@ -264,12 +264,20 @@ class Engine:
 
     def _publish(self, ev: Event) -> None:
         for q in list(self._subscribers):
-            q.put_nowait(ev)
+            try:
+                q.put_nowait(ev)
+            except asyncio.QueueFull:  # a consumer this far behind is dropped, never the engine's memory
+                self._subscribers.discard(q)
+                q.dropped = (f"dropped at seq {ev.seq}: {q.maxsize} events were waiting for this reader; "  # type: ignore[attr-defined]
+                             "resume from the last seq read")
 
     @asynccontextmanager
-    async def subscribe(self) -> AsyncIterator[asyncio.Queue[Event]]:
-        """`async with engine.subscribe() as q: ev = await q.get()`: every event recorded from now on."""
-        q: asyncio.Queue[Event] = asyncio.Queue()
+    async def subscribe(self, limit: int = 0) -> AsyncIterator[asyncio.Queue[Event]]:
+        """`async with engine.subscribe() as q: ev = await q.get()`: every event recorded from now on. With
+        `limit`, a reader that falls that many events behind is dropped: `q.dropped` then says so, and no more
+        events come (a client resumes from the last seq it read)."""
+        q: asyncio.Queue[Event] = asyncio.Queue(limit)
+        q.dropped = None  # type: ignore[attr-defined]
         self._subscribers.add(q)
         try:
             yield q

@@ -357,14 +357,17 @@ class LiveMonitor:
         def sha() -> str | None:
             try:
                 return hashlib.sha256(path.read_bytes()).hexdigest()
-            except OSError:
-                return None
+            except FileNotFoundError:
+                return None  # removed; any other error (out of descriptors, EIO) says nothing about the file
 
         seen = await pools.WATCH.run(stat_key, path)  # hashed again only when the file moved
         if seen == self._plan_stat:
             return
+        try:
+            now = await pools.WATCH.run(sha)
+        except OSError:
+            return  # not judged this time: looked at again at the next pass
         self._plan_stat = seen
-        now = await pools.WATCH.run(sha)
         active = PLAN_ALERT in self.engine.state.alerts
         if now != self.engine.loaded.sha256 and not active:
             what = "was removed" if now is None else "changed"
