@@ -344,12 +344,17 @@ async def test_the_delivery_process_is_started_again_when_it_dies(tmp_path, rece
 
 
 def test_a_one_shot_cli_change_delivers_its_notifications_before_it_exits(tmp_path, receivers):
-    good, hanging = receivers(), receivers("hang")
+    good, hanging, broken = receivers(), receivers("hang"), receivers("500")
     (tmp_path / "mdm-plan.toml").write_text(plan_text(f"""
         [[notify]]
         name = "bridge"
         url = "{good.url}"
         events = ["stage.changed"]
+        [[notify]]
+        name = "broken"
+        url = "{broken.url}"
+        events = ["stage.changed"]
+        retries = 0
         [[notify]]
         name = "pager"
         url = "{hanging.url}"
@@ -371,5 +376,7 @@ def test_a_one_shot_cli_change_delivers_its_notifications_before_it_exits(tmp_pa
     events = asyncio.run(records())
     sent = kinds(events, "notify.sent")
     assert [(ev.payload["target"], ev.payload["topic"]) for ev in sent] == [("bridge", "stage.changed")]
-    failed = kinds(events, "notify.failed")  # the hanging target: bounded by its timeout, recorded failed
-    assert [ev.payload["target"] for ev in failed] == ["pager"] and failed[0].payload["final"]
+    failed = {ev.payload["target"]: ev.payload for ev in kinds(events, "notify.failed")}
+    assert set(failed) == {"broken", "pager"} and all(p["final"] for p in failed.values())
+    # Each failure in its own words: the hanging target's is not the 500 that the other target got meanwhile.
+    assert "500" in failed["broken"]["error"] and "500" not in failed["pager"]["error"]

@@ -4,6 +4,7 @@ socket deleted under `serve` made again, and commands that tell "owner unreachab
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import subprocess
 import sys
@@ -260,3 +261,35 @@ async def test_connections_past_the_cap_are_refused_and_said_once(plan_file):
             await http.close()
         await server.stop()
         await e.close()
+
+
+def test_smaller_faults_are_said_plainly(plan_file, tmp_path):
+    """An interrupted validation run is closed at the next start; verify-log on no db is no "chain ok"; a db cut
+    short is said in words, not as a library error."""
+    plan_file.write_text(plan_file.read_text() + SLOW)
+    with serving(plan_file) as s:
+        cli = subprocess.Popen([sys.executable, "-m", "mdm_console", "validate", "--plan", str(plan_file)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        s.wait_for(lambda x: x.get("msg") == "event" and x.get("kind") == "validator.result")
+        s.proc.kill()
+        s.proc.wait(10)
+        cli.wait(30)
+    r = run_cli("log", "--kind", "validation.finished", "--jsonl", "--plan", str(plan_file))
+    assert r.returncode == 0 and r.stdout == ""  # nothing closed it yet: a read-only look changes nothing
+    r = run_cli("note", "a", "after the crash", "--plan", str(plan_file))  # the next writer's start closes it
+    assert r.returncode == 0 and "validation run" in r.stderr and "interrupted" in r.stderr, r.stderr
+    r = run_cli("log", "--kind", "validation.finished", "--jsonl", "--plan", str(plan_file))
+    import json
+
+    done = json.loads(r.stdout.splitlines()[-1])
+    assert done["payload"]["interrupted"] is True and done["payload"]["stopped"].startswith("interrupted")
+
+    db = plan_file.parent / "state" / "session.duckdb"
+    copy = tmp_path / "cut.duckdb"
+    data = db.read_bytes()
+    copy.write_bytes(data[: len(data) // 2])
+    os.chmod(copy, 0o600)
+    r = run_cli("status", "--db", str(copy), "--plan", str(plan_file))
+    assert r.returncode == 1 and "is damaged or cut short" in r.stderr and "unexpected error" not in r.stderr, r.stderr
+    r = run_cli("verify-log", "--db", str(tmp_path / "gone.duckdb"), "--plan", str(plan_file))
+    assert r.returncode == 1 and "no session db at" in r.stderr and "chain ok" not in r.stdout

@@ -104,6 +104,8 @@ async def checklist(engine, req: m.ChecklistRequest, emit: Emit = None) -> m.Che
 
 
 async def verify(engine, req: m.VerifyRequest, emit: Emit = None) -> m.VerifyResponse:
+    if engine.store.lost:
+        raise OpFailed(EXIT_FAILED, f"cannot verify: {engine.store.lost}")
     r = await engine.verify(expect_head=req.expect_head)
     return m.VerifyResponse(ok=r.ok, line=r.line(), events=r.events, head_seq=r.head_seq, head_hash=r.head_hash,
                             bad_seq=r.bad_seq, reason=r.reason, checkpoint_problems=list(r.checkpoint_problems),

@@ -29,6 +29,12 @@ def run(args: argparse.Namespace) -> int:
     from mdm_console.api.models import VerifyRequest
 
     loaded = load(args)
+    from mdm_console.api import paths
+    from mdm_console.cli.common import CliExit, db_path
+
+    db = (db_path(args) or loaded.session_db).absolute()
+    if not db.exists() and paths.locate(db) is None:
+        raise CliExit(EXIT_FAILED, f"no session db at {db}: nothing to verify (a chain of 0 events proves nothing)")
     return _report(run_async(lambda: run_op(args, loaded, "verify", VerifyRequest(expect_head=args.expect_head))),
                    args)
 

@@ -141,6 +141,7 @@ class Engine:
         await engine._settle_dropped(remove_components)  # before anything is written
         with engine.acting_as(RECOVERY):  # a crash's rollback is finished before anything else, by nobody's hand
             report.notes.extend(await engine.rollback.resume_interrupted())
+            report.notes.extend(await engine._close_interrupted_validations())
         engine._note_open_intents()
         if state.plan_sha256 and state.plan_sha256 != loaded.sha256:
             report.plan_changed = (state.plan_sha256, loaded.sha256)
@@ -155,6 +156,20 @@ class Engine:
                 "mode": record_start or "cli", "plan_path": str(loaded.path), "plan_name": loaded.plan.cutover.name,
                 "plan_sha256": loaded.sha256, "demo": loaded.is_demo, "pid": os.getpid(), "version": __version__})
         return engine
+
+    async def _close_interrupted_validations(self) -> list[str]:
+        """Validation runs a crash left started: closed as interrupted (not a run of their phase), said once."""
+        notes = []
+        for run, v in list(self.state.validation_open.items()):
+            began = datetime.fromisoformat(v["ts"])
+            await self.record("validation.finished", None, {
+                "run": run, "phase": v["phase"], "only": v["only"], "ok": False, "counts": {},
+                "critical_failures": [], "duration_ms": round((self.now() - began).total_seconds() * 1000, 1),
+                "stopped": "interrupted: the process running it ended before it finished; run it again",
+                "interrupted": True})
+            notes.append(f"the {v['phase']} validation run {run} (seq {v['seq']}) was interrupted by the end of the "
+                         "process running it; it is closed as interrupted: run it again")
+        return notes
 
     def _note_open_intents(self) -> None:
         for intent_id, p in self.state.open_intents.items():

@@ -333,6 +333,7 @@ class ValidationFinished(Payload):
     critical_failures: list[str]
     stopped: str | None
     duration_ms: float
+    interrupted: bool = Field(False, description="a crash ended the process running it; closed at the next start")
 
 
 # ---- checklist and sign-offs -------------------------------------------------------------------------------------

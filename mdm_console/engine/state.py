@@ -98,6 +98,8 @@ class SessionState:
     # The newest event of each kind (and of each alert level, "alert.raised:critical"): {"seq", "ts", "what"},
     # the facts checklist evidence is judged on.
     last: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Validation runs started and not finished (run id -> {"phase", "only", "seq", "ts"}): a crash stopped them.
+    validation_open: dict[str, dict[str, Any]] = field(default_factory=dict)
     # The newest rollback.started that has no rollback.finished or rollback.failed yet (a crash stopped it):
     # its payload with "seq" and "ts"; the next start finishes it (Engine.open).
     rollback_open: dict[str, Any] | None = None
@@ -271,9 +273,19 @@ def _validator_result(state: SessionState, ev: Event) -> None:
     )
 
 
+@handles("validation.started")
+def _validation_started(state: SessionState, ev: Event) -> None:
+    p = ev.payload
+    state.validation_open[p["run"]] = {"phase": p.get("phase"), "only": p.get("only") or [], "seq": ev.seq,
+                                       "ts": iso(ev.ts)}
+
+
 @handles("validation.finished")
 def _validation_finished(state: SessionState, ev: Event) -> None:
+    state.validation_open.pop(ev.payload.get("run"), None)
     phase = ev.payload.get("phase")
+    if ev.payload.get("interrupted"):
+        return  # not a run of the phase: nothing was judged to its end
     if phase and not ev.payload.get("only"):  # a run of a few chosen validators is not a phase run
         state.phase_runs[phase] = ev.seq
 

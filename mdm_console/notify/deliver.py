@@ -5,6 +5,7 @@ outcome handed back (to be recorded as `notify.sent` / `notify.failed`).
 
 from __future__ import annotations
 
+import logging
 import os
 import queue
 import threading
@@ -57,13 +58,33 @@ class Target:
             if not a.add(_with_timeouts(self.url, self.timeout)):
                 return False, "the URL is not one Apprise knows (see docs/notifications.md)"
             self._apprise = a
-        a = self._apprise
-        with apprise.LogCapture(level=apprise.logging.WARNING) as log:
-            result = a.notify(body=message.body, title=message.title, notify_type=message.severity)
+        service = self._apprise[0]  # its one service, called in this thread (Apprise's own dispatch may use a pool)
+        with _ThreadLog() as log:  # this thread's lines only: another target's failure is not this one's
+            result = service.notify(body=message.body, title=message.title, notify_type=message.severity)
         if bool(result):
             return True, None
-        lines = [ln.split(" - ", 2)[-1] for ln in log.getvalue().splitlines() if ln.strip()]
-        return False, self.mask("; ".join(lines[-3:]) or "the target did not accept the message")
+        return False, self.mask("; ".join(log.lines[-3:]) or "the target did not accept the message")
+
+
+class _ThreadLog(logging.Handler):
+    """Apprise's warnings logged by the calling thread while in the block (Apprise's own LogCapture takes every
+    thread's: with a thread per target, a hanging target's failure was recorded with another target's words)."""
+
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.thread = threading.get_ident()
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.thread == self.thread:
+            self.lines.append(record.getMessage())
+
+    def __enter__(self) -> _ThreadLog:
+        logging.getLogger("apprise").addHandler(self)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        logging.getLogger("apprise").removeHandler(self)
 
 
 class Dispatcher:

@@ -271,7 +271,13 @@ class SessionStore:
             except duckdb.Error as exc:
                 raise NotOurs(path, str(exc).splitlines()[0]) from None
             try:
-                _check_or_init(con, path, read_only)
+                try:
+                    _check_or_init(con, path, read_only)
+                except duckdb.Error as exc:  # cut short or damaged: it cannot be read as a session log
+                    raise StoreError(f"the session db {path} cannot be read ({type(exc).__name__}: "
+                                     f"{str(exc).splitlines()[0][:300]}): it is damaged or cut short. Keep it for "
+                                     "the record, restore it from a backup or an export (verify-log --from-export "
+                                     "checks one), or start a new session with another --db") from None
                 why = None if read_only else fsguard.loose_file(path)
                 if why:  # after the check that it is ours: a file that is not is named as such first
                     raise UnsafePath(why)
