@@ -23,7 +23,13 @@ def main() -> int:
     import mdm_console.plan.load
     import mdm_console.textsafe  # noqa: F401
 
-    for name in ("idna", "encodings.idna", "json.decoder", "email.parser", "http.cookies"):
+    import mdm_console.cli.status
+    import mdm_console.engine.core
+    import mdm_console.store.errors
+    import mdm_console.store.session  # noqa: F401 - the path of a command that opens the session itself
+
+    for name in ("idna", "encodings.idna", "json.decoder", "email.parser", "http.cookies", "difflib",
+                 "concurrent.futures.thread", "concurrent.futures.process", "asyncio.unix_events"):
         __import__(name)
     pw = pwd.getpwnam(user)
     os.setgroups(os.getgrouplist(user, pw.pw_gid))

@@ -108,6 +108,11 @@ async def test_a_rollback_that_cannot_write_backs_off_says_once_what_blocks_it_a
     assert blocked["message"].startswith("ROLLBACK PENDING: storage is still at canary (5 %): cannot write the flag")
     assert "Read-only file system" in blocked["message"]
     assert not any(a["alert"].startswith("auto_rollback:") for a in alert)  # nothing claims it rolled back
+    assert e.state.components["storage"].held is None and e.state.rollbacks_pending() == ["storage"]
+    from mdm_console.cli.status import render
+
+    text = render(status_snapshot(e))
+    assert "ROLLBACK PENDING: storage is still at canary (5 %)" in text and "ROLLED BACK" not in text
     monkeypatch.undo()
     await m._auto_rollback(at(t + 14))  # the next try after 8 s: the file system is writable again
     assert e.state.components["storage"].percent == 0

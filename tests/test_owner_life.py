@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -16,7 +18,7 @@ from mdm_console.api.ops import OpFailed
 from mdm_console.api.server import ApiServer
 from mdm_console.client.remote import ServiceClient
 from tests.conftest import run_cli
-from tests.test_service import serving
+from tests.test_service import serving, two_users  # noqa: F401 - `two_users` is a fixture
 
 SLOW = '''
 [[validators]]
@@ -293,3 +295,56 @@ def test_smaller_faults_are_said_plainly(plan_file, tmp_path):
     assert r.returncode == 1 and "is damaged or cut short" in r.stderr and "unexpected error" not in r.stderr, r.stderr
     r = run_cli("verify-log", "--db", str(tmp_path / "gone.duckdb"), "--plan", str(plan_file))
     assert r.returncode == 1 and "no session db at" in r.stderr and "chain ok" not in r.stdout
+
+
+def test_another_users_session_with_no_owner_running_is_said_as_such(two_users):
+    import tempfile
+
+    from tests.conftest import BASE_PLAN
+    from tests.test_service import run_as
+
+    (a, _, _), _ = two_users
+    root = Path(tempfile.mkdtemp(prefix="mdm-noowner-"))  # reachable by the throwaway user
+    try:
+        os.chmod(root, 0o755)
+        (root / "config").mkdir()
+        (root / "config" / "app.toml").write_text('[app]\nname = "x"\n')
+        plan = root / "mdm-plan.toml"
+        plan.write_text(BASE_PLAN)
+        assert run_cli("note", "a", "root's session", "--plan", str(plan)).returncode == 0  # the db is root's, 0600
+        r = run_as(a, "status", "--plan", str(plan))
+        assert r.returncode == 1, r.stderr
+        assert f"belongs to OS user root and OS user {a} may not open it" in r.stderr
+        assert "Ask root to start `mdm-console serve`" in r.stderr and "is not an mdm-console session db" not in r.stderr
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+async def test_streams_past_their_cap_are_refused_and_a_persons_request_still_finds_room(plan_file):
+    from tests.test_service import open_served
+
+    e, server = await open_served(plan_file)
+    server.max_streams = 2
+    clients = [await ServiceClient.connect(e.store.path) for _ in range(3)]
+    held: list[asyncio.Task] = []
+    try:
+        async def stall(c):
+            async for _ in c.events(0):
+                await asyncio.sleep(3600)  # reads one line, then never again
+
+        held = [asyncio.create_task(stall(c)) for c in clients[:2]]
+        while server.open_streams < 2:
+            await asyncio.sleep(0.01)
+        with pytest.raises(OpFailed, match="2 event streams are open, the most this owner serves"):
+            async for _ in clients[2].events(0):
+                pass
+        async with await ServiceClient.connect(e.store.path) as person:
+            r = await person.call("item", m.ItemRequest(action="note", item="a", text="room for me"))
+        assert r.id == "a"
+    finally:
+        for t in held:
+            t.cancel()
+        for c in clients:
+            await c.close()
+        await server.stop()
+        await e.close()

@@ -72,8 +72,9 @@ class ApiServer:
         self._health: tuple[float, dict[str, Any]] | None = None  # (when, snapshot): shared by every stream
         self._bound: tuple[int, int] | None = None  # (dev, inode) of the socket file we made
         self._sites: list[web.SockSite] = []
-        self.max_streams = MAX_STREAMS
         self.max_connections = connection_budget()
+        # Streams never take more than half the connections: a person's request always finds room.
+        self.max_streams = max(1, min(MAX_STREAMS, self.max_connections // 2))
         self.stream_backlog = STREAM_BACKLOG
         self._refusals_said: dict[str, float] = {}  # what -> when a refusal of it was last logged
         self._watch: asyncio.Task | None = None
@@ -104,7 +105,10 @@ class ApiServer:
             web.get("/v1/export/{ticket}/{index}", self.export_file),
             web.post("/v1/export", self.export),
         ])
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
+        # An idle kept-alive connection is closed after 5 s (aiohttp's default is 75): idle clients do not hold
+        # the connections the cap counts.
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0,
+                                     keepalive_timeout=5.0)
         await self._runner.setup()
         sock = await asyncio.to_thread(self._bind)
         site = web.SockSite(self._runner, sock)
@@ -343,6 +347,10 @@ class ApiServer:
         self._log_op(op.name, peer, 200 if "result" in line else 409, t0)
         return resp
 
+    @property
+    def open_streams(self) -> int:
+        return len(self._streams)
+
     def _say_refused(self, what: str, why: str) -> None:
         """One log line per kind of refusal a minute, however many are refused."""
         now = time.monotonic()
@@ -368,8 +376,10 @@ class ApiServer:
         health = request.query.get("health") == "1"
         if len(self._streams) >= self.max_streams:
             self._say_refused("streams", f"{len(self._streams)} event streams are open (at most {self.max_streams})")
-            return _error(EXIT_FAILED, f"refused: {len(self._streams)} event streams are open, the most this owner "
+            resp = _error(EXIT_FAILED, f"refused: {len(self._streams)} event streams are open, the most this owner "
                           "serves; try again later", 503)
+            resp.force_close()  # its connection is not kept either
+            return resp
         resp = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
         await resp.prepare(request)
         self._streams.add(resp)

@@ -6,6 +6,7 @@ import argparse
 import json
 
 from mdm_console.cli.common import EXIT_OK, load, run_op, run_async
+from mdm_console.engine.state import BLOCKED_ALERT
 
 
 def add_parser(sub, parents) -> None:
@@ -32,6 +33,9 @@ def render(s: dict) -> str:
         lines.append(f"{c['id']:<16}{c['stage']:<24}{c['percent']:>7g}%  {since[:19]:<26}"
                      f"{'on' if c['auto_advance'] else 'off'}"
                      + (f"   {_held(c['held'])}" if c["held"] else ""))
+        pending = next((a for a in s["alerts"] if a["alert"] == BLOCKED_ALERT + c["id"]), None)
+        if pending:
+            lines.append(f"  {pending['message']}")
         if c.get("proposal"):
             p = c["proposal"]
             lines.append(f"  ROLLBACK PROPOSED (seq {p['seq']}, {p['ts'][11:19]} UTC"

@@ -87,6 +87,9 @@ class ServiceClient:
         except (aiohttp.ClientError, OSError) as exc:
             await client.close()
             raise NoService(f"nobody answers on {sock} ({_words(exc)})") from None
+        except OpFailed as exc:  # it answered, and said no (too many connections)
+            await client.close()
+            raise NoService(f"the owner on {sock} refused: {exc.message}", unresponsive=True) from None
         return client
 
     @property
@@ -215,11 +218,14 @@ async def export_to(client: ServiceClient, fmt: str, output: Path, *, since: int
 
     path = check_target(Path(output), force)
     targets = [path] + ([check_target(data.metrics_path(path), force)] if fmt in ("csv", "parquet") else [])
-    answer = await client.export(m.ExportRequest(format=fmt, since=since))
-    if len(answer.files) != len(targets):
-        raise ExportError(f"the service sent {len(answer.files)} file(s) for a {fmt} export, not {len(targets)}")
-    with atomic_targets(targets) as tmps:
-        for info, tmp in zip(answer.files, tmps, strict=True):
-            with open(tmp, "wb") as fh:
-                await client.export_file(answer.ticket, info["index"], fh.write)
+    try:
+        answer = await client.export(m.ExportRequest(format=fmt, since=since))
+        if len(answer.files) != len(targets):
+            raise ExportError(f"the service sent {len(answer.files)} file(s) for a {fmt} export, not {len(targets)}")
+        with atomic_targets(targets) as tmps:  # a file cut short by a lost owner is never left in place
+            for info, tmp in zip(answer.files, tmps, strict=True):
+                with open(tmp, "wb") as fh:
+                    await client.export_file(answer.ticket, info["index"], fh.write)
+    except (TimeoutError, aiohttp.ClientError) as exc:
+        raise await client.plain(exc, "the export") from None
     return ExportResult(path, answer.events, targets[1:], answer.chain_ok)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from mdm_console import pools
 from mdm_console.engine.gates import StageCounters
 from mdm_console.engine.rollout import stat_key
+from mdm_console.engine.state import BLOCKED_ALERT
 from mdm_console.feeds.alerts import AlertBook, Rule, Transition
 from mdm_console.feeds.jsonl import JsonlFeed, Position
 from mdm_console.feeds.system import SystemFeed
@@ -111,7 +112,6 @@ class Blocked:
 
 
 RETRY_FIRST_S, RETRY_MAX_S = 2.0, 60.0
-BLOCKED_ALERT = "rollback_blocked:"
 
 
 class LiveMonitor:

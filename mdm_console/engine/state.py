@@ -15,6 +15,8 @@ from typing import Any
 from mdm_console.plan.models import Plan
 from mdm_console.store.chain import Event
 
+# The alert of an automatic rollback the policy decided and cannot carry out: "rollback_blocked:<component>".
+BLOCKED_ALERT = "rollback_blocked:"
 CHECKPOINT_VERSION = 4  # 4: who set each stage; 3: rollbacks hold, proposals; 2: `last`. An older checkpoint is replayed instead
 
 
@@ -139,6 +141,10 @@ class SessionState:
         for item in plan.checklist:
             state.checklist[item.id] = ItemState()
         return state
+
+    def rollbacks_pending(self) -> list[str]:
+        """Components whose automatic rollback is decided but blocked (its alert says what blocks it)."""
+        return [a[len(BLOCKED_ALERT):] for a in self.alerts if a.startswith(BLOCKED_ALERT)]
 
     def apply(self, event: Event) -> None:
         handler = HANDLERS.get(event.kind)
@@ -409,4 +415,8 @@ def _rollback_done(state: SessionState, ev: Event) -> None:
 
 @handles("rollback.failed")
 def _rollback_failed(state: SessionState, ev: Event) -> None:
+    """A rollback that changed nothing holds nothing: no component reads ROLLED BACK while still at its stage."""
     state.rollback_open = None
+    for comp in state.components.values():
+        if comp.held and comp.held.get("seq") == ev.payload.get("started_seq"):
+            comp.held = None

@@ -52,6 +52,9 @@ class StatusLine(Static):
         held = [cid for cid, c in session.state.components.items() if c.held]
         if held:  # a rollback: on every screen until a person retries the component
             demo += f"[b reverse $error] ROLLED BACK: {escape(', '.join(held))} (ctrl+p) [/] "
+        pending = session.state.rollbacks_pending()
+        if pending:  # the policy decided a rollback it cannot carry out: the alert says what blocks it
+            demo += f"[b reverse $error] ROLLBACK PENDING: {escape(', '.join(pending))} [/] "
         proposed = [cid for cid, c in session.state.components.items() if c.proposal]
         if proposed:  # the policy asks a person (prompt mode): on every screen until answered or withdrawn
             demo += f"[b reverse $warning] ROLLBACK PROPOSED: {escape(', '.join(proposed))} (ctrl+p) [/] "
