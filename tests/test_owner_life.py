@@ -57,7 +57,7 @@ def test_a_stopped_owner_gets_a_deadline_and_a_request_it_reads_late_is_never_ca
         failed = asyncio.run(late_advance())
         assert failed.code == 1
         assert f"the session's owner (serve PID {s.proc.pid}, OS user" in failed.message
-        assert "has not answered for 2 s" in failed.message and "is not carried out later" in failed.message
+        assert "has not answered for 2 s" in failed.message and "it will never carry it out" in failed.message
         r = run_cli("status", "--timeout", "2", "--plan", str(plan_file), timeout=30)
         assert r.returncode == 1 and "has not answered for 2 s" in r.stderr and "nothing was done" in r.stderr
         assert "Traceback" not in r.stderr

@@ -29,7 +29,10 @@ class Op:
     capability: Callable[[Any], str]
     writes: Callable[[Any], bool]
     health: bool = False  # run in-process, the metric feed is caught up first (LiveMonitor.catch_up)
-    streams: bool = False  # progress lines before the answer (validate)
+    # Answered in JSON Lines: progress lines (validate's results) and keep-alive lines while it runs, then the
+    # answer; for what may run long once started (a rollback's verification runs validators), so the client's read
+    # deadline holds between lines however long it takes.
+    streams: bool = False
     summary: str = ""
 
 
@@ -394,13 +397,13 @@ OPS: dict[str, Op] = {op.name: op for op in (
        summary="one stage down"),
     Op("auto_advance", m.AutoAdvanceRequest, m.StageResponse, auto_advance, _operate, _always,
        summary="pause or resume auto-advance of a component"),
-    Op("rollback", m.RollbackRequest, m.RollbackResponse, rollback, _operate, lambda r: not r.dry_run,
+    Op("rollback", m.RollbackRequest, m.RollbackResponse, rollback, _operate, lambda r: not r.dry_run, streams=True,
        summary="roll back (full, component, flags, config), or list what it would change"),
     Op("reconcile", m.ReconcileRequest, m.ReconcileResponse, reconcile, _operate, lambda r: r.yes,
        summary="finish or revert a change a crash left half-done"),
     Op("acknowledge", m.AcknowledgeRequest, m.AcknowledgeResponse, acknowledge, _operate, _always,
        summary="a person clears an automatic rollback's alert, or records with a note that they saw another"),
-    Op("proposal", m.ProposalRequest, m.ProposalResponse, proposal, _operate, _always,
+    Op("proposal", m.ProposalRequest, m.ProposalResponse, proposal, _operate, _always, streams=True,
        summary="accept (the rollback runs) or decline (with a reason) the rollback the policy proposed"),
     Op("validate", m.ValidateRequest, m.ValidateResponse, validate, _operate, _always, streams=True,
        summary="run the validators of a phase; each result is a progress line as it finishes"),

@@ -56,8 +56,8 @@ def document() -> dict[str, Any]:
         ok = {"application/json": {"schema": ref(op.response)}}
         if op.streams:
             ok = {"application/x-ndjson": {"schema": {
-                "description": '{"progress": {...}} per result as it finishes, then {"result": <response>} '
-                               'or {"error": ErrorBody}',
+                "description": '{"progress": {...}} per result as it finishes and {"alive": <unix time>} every 5 s '
+                               'while it runs, then {"result": <response>} or {"error": ErrorBody}',
                 "type": "object"}}}
         paths[f"/v1/ops/{name}"] = {"post": {
             "summary": op.summary, "x-capability": op.capability(_sample(op)), "x-writes": op.writes(_sample(op)),
@@ -65,7 +65,9 @@ def document() -> dict[str, Any]:
             "responses": {"200": {"description": "done", "content": ok},
                           "400": error("the body does not match the request model"),
                           "403": error("refused by the plan's [access] (recorded as access.refused)"),
-                          "409": error("refused or failed (a gate, a checklist rule, a broken chain)")}}}
+                          "408": error("read after the request's deadline: nothing was done"),
+                          "409": error("refused or failed (a gate, a checklist rule, a broken chain)"),
+                          "503": error("past the owner's connection cap: nothing was done")}}}
     return {"openapi": "3.1.0",
             "info": {"title": "mdm-console session API", "version": f"{m.API_VERSION} (mdm-console {__version__})",
                      "description": "HTTP/1.1 over the Unix socket beside the session db. Each caller is identified "

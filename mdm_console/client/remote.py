@@ -101,8 +101,9 @@ class ServiceClient:
         """A library's exception in words a person can act on (never the raw aiohttp text)."""
         if isinstance(exc, TimeoutError):
             return OpFailed(EXIT_FAILED, f"the session's owner ({self.owner}) has not answered for {self.timeout:g} s; "
-                            f"{what} expires with this deadline and is not carried out later. The owner may be "
-                            "stopped or overloaded: check it (or give it longer with --timeout)")
+                            f"if it had not read {what} by then it will never carry it out (its deadline has passed); "
+                            "`mdm-console log` shows what it did. The owner may be stopped or overloaded: check it "
+                            "(or give it longer with --timeout)")
         h = self.hello
         if h is not None and await asyncio.to_thread(ended, h.pid):
             return OpFailed(EXIT_FAILED, f"the session's owner ({self.owner}) ended unexpectedly before {what} was "
