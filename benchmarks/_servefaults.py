@@ -176,6 +176,7 @@ def starved(streams: int, limit_files: int) -> tuple[float | None, str]:
         try:
             s.wait_for(lambda x: x.get("msg") == "serving")
             advanced = cli(root, "advance", "storage", "--override", "fault drill").returncode == 0
+            advanced_at = time.time()
 
             async def hold_streams_and_fail() -> float | None:
                 db = root / "state" / "session.duckdb"
@@ -192,7 +193,10 @@ def starved(streams: int, limit_files: int) -> tuple[float | None, str]:
                             await asyncio.sleep(3600)  # never reads on: a stalled client
 
                     tasks.append(asyncio.create_task(read()))
-                await asyncio.sleep(1)
+                # The same start against the policy's 5-s buckets in every run: the stage's evidence has begun
+                # (a whole bucket after the advance) and the failures start 0.5 s into a bucket.
+                await asyncio.sleep(max(0.0, advanced_at + 6.0 - time.time()))
+                await asyncio.sleep(5.5 - time.time() % 5.0 if time.time() % 5.0 > 0.5 else 0.5 - time.time() % 5.0)
                 r = await asyncio.to_thread(cli, root, "note", "a", "an operator while the streams are held")
                 noted.append(f"{r.returncode}" + (f" ({r.stderr.strip()[-150:]})" if r.returncode else ""))
                 nonlocal load

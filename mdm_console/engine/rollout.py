@@ -256,7 +256,10 @@ class RolloutControl:
                    for a in component_alerts(self.engine.state.alerts, cid)):
                 continue  # never an automatic step while something about this component is alerting
             if all(g.ok for g in self.gates(cid)):
-                done.append(await self.advance(cid, how="auto_advance", reason="all gates held"))
+                try:
+                    done.append(await self.advance(cid, how="auto_advance", reason="all gates held"))
+                except Moved:
+                    continue  # a person (or a rollback) moved it meanwhile: judged again at the next pass
         return done
 
     # ---- the flag file ------------------------------------------------------------------------
