@@ -29,7 +29,8 @@ def main() -> int:
     import mdm_console.store.session  # noqa: F401 - the path of a command that opens the session itself
 
     for name in ("idna", "encodings.idna", "json.decoder", "email.parser", "http.cookies", "difflib",
-                 "concurrent.futures.thread", "concurrent.futures.process", "asyncio.unix_events"):
+                 "concurrent.futures.thread", "concurrent.futures.process", "asyncio.unix_events",
+                 "encodings.ascii", "mdm_console.api.peer", "grp", "struct"):
         __import__(name)
     pw = pwd.getpwnam(user)
     os.setgroups(os.getgrouplist(user, pw.pw_gid))

@@ -348,3 +348,108 @@ async def test_streams_past_their_cap_are_refused_and_a_persons_request_still_fi
             await c.close()
         await server.stop()
         await e.close()
+
+
+FAKE = r"""
+import os, socket, sys
+path, log, inherited = sys.argv[1], sys.argv[2], int(sys.argv[3])
+if inherited:
+    s = socket.socket(fileno=inherited)  # bound by root, listened on by us: the kernel names us as its listener
+else:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.bind(path)
+    os.chmod(path, 0o777)
+s.listen(8)
+body = b'{"service":"mdm-console","api":1,"version":"x","mode":"serve","pid":1,"os_user":"root","session_db":"x",' \
+       b'"plan_path":"x","plan_name":"x","plan_sha256":"x","demo":false,"head_seq":999,"you":{"may":["observe"]}}'
+open(log, "w").close()
+print("ready", flush=True)
+while True:
+    c, _ = s.accept()
+    data = c.recv(65536)
+    with open(log, "ab") as fh:
+        fh.write(data)
+    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+    c.close()
+"""
+
+
+def test_only_the_real_owner_is_talked_to_a_squatter_gets_nothing(two_users):
+    """A kill -9 of serve, then another OS user listens where its socket was (a runtime directory it made first, or
+    a socket it listens on in our name): commands send it nothing, say why, and open the session themselves."""
+    import pwd
+    import tempfile
+
+    from mdm_console.api import paths
+    from tests.conftest import BASE_PLAN
+
+    if not os.path.exists("/usr/bin/python3"):
+        pytest.skip("the squatter runs Debian's /usr/bin/python3 (the test's interpreter is root's)")
+    (mallory, _, _), _ = two_users
+    pw = pwd.getpwnam(mallory)
+    top = Path(tempfile.mkdtemp(prefix="mdm-squat-"))
+    try:
+        os.chmod(top, 0o755)
+        tmpdir = top / "tmp"
+        tmpdir.mkdir()
+        os.chmod(tmpdir, 0o1777)  # a /tmp of its own: the fallback runtime directory goes in it
+        deep = top / ("d" * 60) / ("e" * 60)  # too long for a socket beside the db
+        (deep / "config").mkdir(parents=True)
+        (deep / "config" / "app.toml").write_text('[app]\nname = "x"\n')
+        plan = deep / "mdm-plan.toml"
+        plan.write_text(BASE_PLAN)
+        env = {**os.environ, "TMPDIR": str(tmpdir)}
+        env.pop("XDG_RUNTIME_DIR", None)
+        db = deep / "state" / "session.duckdb"
+        s = subprocess.Popen([sys.executable, "-m", "mdm_console", "serve", "--plan", str(plan)], env=env,
+                             stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+        from tests.test_service import Served
+
+        served = Served(s)
+        served.wait_for(lambda x: x.get("msg") == "serving")
+        sock = paths.locate(db)
+        assert sock is not None and str(sock).startswith(str(tmpdir))
+        s.kill()
+        s.wait(10)
+        shutil.rmtree(sock.parent)  # a clean of the temporary directory
+
+        log = top / "captured"
+        for inherited in (False, True):
+            fds, pass_fds = None, ()
+            if inherited:  # root's directory and socket file, but the listening process is Mallory's
+                sock.parent.mkdir(mode=0o700, exist_ok=True)
+                bound = __import__("socket").socket(__import__("socket").AF_UNIX)
+                bound.bind(str(sock))
+                fds = bound
+                pass_fds = (bound.fileno(),)
+            log.touch()
+            os.chown(log, pw.pw_uid, pw.pw_gid)
+
+            def drop(uid=pw.pw_uid, gid=pw.pw_gid):
+                os.setgroups([])
+                os.setgid(gid)
+                os.setuid(uid)
+
+            fake = subprocess.Popen(["/usr/bin/python3", "-c", FAKE, str(sock), str(log), str(fds.fileno() if fds else 0)],
+                                    preexec_fn=drop, pass_fds=pass_fds or (), stdout=subprocess.PIPE, text=True,
+                                    cwd="/")
+            try:
+                assert fake.stdout.readline().strip() == "ready"
+                r = subprocess.run([sys.executable, "-m", "mdm_console", "status", "--plan", str(plan)], env=env,
+                                   capture_output=True, text=True, timeout=60)
+                assert r.returncode == 0, r.stderr  # opened here: nothing else holds the session
+                assert "storage" in r.stdout and "999" not in r.stdout  # the truth, not the squatter's answer
+                why = (f"listening on {sock} is OS user {mallory}" if inherited
+                       else f"the socket {sock} belongs to uid {pw.pw_uid}")
+                assert f"warning: refusing to talk to {sock}" in r.stderr and why in r.stderr, r.stderr
+                captured = log.read_bytes()
+                assert b"POST" not in captured and b"GET" not in captured and b"tester" not in captured
+            finally:
+                fake.kill()
+                fake.wait(10)
+                if fds is not None:
+                    fds.close()
+                shutil.rmtree(sock.parent, ignore_errors=True)
+    finally:
+        shutil.rmtree(top, ignore_errors=True)

@@ -80,3 +80,60 @@ def _is_socket(p: Path) -> bool:
         return stat.S_ISSOCK(p.lstat().st_mode)
     except OSError:
         return False
+
+
+def db_owner(db: Path) -> int | None:
+    """The uid that owns the session db (its directory's owner while it does not exist yet)."""
+    for p in (db, db.parent):
+        try:
+            return p.stat().st_uid
+        except OSError:
+            continue
+    return None
+
+
+def trust_problem(sock: Path, db: Path, timeout: float = 2.0) -> str | None:
+    """Why whatever listens on `sock` may not be the session's real owner, or None. Checked before a client sends
+    anything: the socket and every directory above it belong to the db's owner or root and cannot be replaced by
+    others (world-writable only with the sticky bit), and the process listening runs as the db's owner or root
+    (SO_PEERCRED). A squatter's socket in a pre-made runtime directory fails the first; a process of another user
+    that bound a path it could reach fails the second. Blocking: run it in a thread."""
+    import socket
+
+    from mdm_console.api.peer import peer_of
+
+    owner = db_owner(db)
+    allowed = {0} | ({owner} if owner is not None else set())
+    who = f"the session db's owner (uid {owner}) or root" if owner is not None else "root"
+    try:
+        st = sock.lstat()
+    except OSError as exc:
+        return f"the socket {sock} cannot be checked ({exc.strerror or exc})"
+    if not stat.S_ISSOCK(st.st_mode):
+        return f"{sock} is not a socket"
+    if st.st_uid not in allowed:
+        return f"the socket {sock} belongs to uid {st.st_uid}, not to {who}"
+    for d in sock.parents:
+        try:
+            dst = d.stat()
+        except OSError as exc:
+            return f"directory {d} cannot be checked ({exc.strerror or exc})"
+        mode = stat.S_IMODE(dst.st_mode)
+        if mode & stat.S_ISVTX:
+            continue  # sticky (/tmp): others cannot rename or remove what is in it
+        if dst.st_uid not in allowed:
+            return f"directory {d} belongs to uid {dst.st_uid}, not to {who}: it could have put the socket there"
+        if mode & stat.S_IWOTH:
+            return f"directory {d} is world-writable (mode {mode:04o}): anyone could have put the socket there"
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    probe.settimeout(timeout)
+    try:
+        probe.connect(str(sock))
+        peer = peer_of(probe)
+    except OSError:
+        return None  # nobody listens: the caller finds that out itself, and says so
+    finally:
+        probe.close()
+    if peer.uid not in allowed:
+        return f"the process listening on {sock} is {peer.describe()}, not {who}"
+    return None

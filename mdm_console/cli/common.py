@@ -154,6 +154,8 @@ async def connect_owner(args: argparse.Namespace, db: Path):
                           "ask its owner for access (the plan's [access] group)") from None
         if exc.unresponsive:
             raise CliExit(EXIT_FAILED, f"the session {db} has an owner, but {exc.reason}; nothing was done") from None
+        if exc.untrusted:  # never the owner: the db itself says who holds it (opened here, or exit 3 naming it)
+            err(f"warning: {exc.reason}")
         return None  # a stale socket: whoever holds the db lock (if anyone) is found by opening it
 
 

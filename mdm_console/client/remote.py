@@ -24,9 +24,9 @@ class NoService(Exception):
     """Nobody serves this session's socket (missing, stale, or we may not connect: `reason` says). `unresponsive`:
     something accepts on it but does not answer (a stopped or overloaded owner)."""
 
-    def __init__(self, reason: str, denied: bool = False, unresponsive: bool = False):
+    def __init__(self, reason: str, denied: bool = False, unresponsive: bool = False, untrusted: bool = False):
         super().__init__(reason)
-        self.reason, self.denied, self.unresponsive = reason, denied, unresponsive
+        self.reason, self.denied, self.unresponsive, self.untrusted = reason, denied, unresponsive, untrusted
 
 
 def pid_alive(pid: int) -> bool:
@@ -73,6 +73,9 @@ class ServiceClient:
         sock = paths.locate(db)
         if sock is None:
             raise NoService(f"no socket for {db}")
+        problem = await asyncio.to_thread(paths.trust_problem, sock, db)
+        if problem:  # nothing is sent to it: not the operator's name, not a request
+            raise NoService(f"refusing to talk to {sock}: {problem}", untrusted=True)
         client = cls(sock, operator=operator, timeout=timeout)
         try:
             client.hello = await client._get(m.Hello, "/v1/hello")
