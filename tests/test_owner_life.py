@@ -453,3 +453,48 @@ def test_only_the_real_owner_is_talked_to_a_squatter_gets_nothing(two_users):
                 shutil.rmtree(sock.parent, ignore_errors=True)
     finally:
         shutil.rmtree(top, ignore_errors=True)
+
+
+def test_a_runtime_directory_another_user_made_first_is_named_not_fatal(two_users):
+    import pwd
+    import tempfile
+
+    from mdm_console.api import paths
+    from tests.conftest import BASE_PLAN
+    from tests.test_service import Served
+
+    (mallory, _, _), _ = two_users
+    pw = pwd.getpwnam(mallory)
+    top = Path(tempfile.mkdtemp(prefix="mdm-squatdir-"))
+    try:
+        tmpdir = top / "tmp"
+        tmpdir.mkdir()
+        os.chmod(tmpdir, 0o1777)
+        deep = top / ("d" * 60) / ("e" * 60)
+        (deep / "config").mkdir(parents=True)
+        (deep / "config" / "app.toml").write_text('[app]\nname = "x"\n')
+        plan = deep / "mdm-plan.toml"
+        plan.write_text(BASE_PLAN)
+        squatted = tmpdir / f"mdm-console-{os.geteuid()}"
+        squatted.mkdir()
+        os.chown(squatted, pw.pw_uid, pw.pw_gid)  # made first by another user
+        env = {**os.environ, "TMPDIR": str(tmpdir)}
+        env.pop("XDG_RUNTIME_DIR", None)
+        s = Served(subprocess.Popen([sys.executable, "-m", "mdm_console", "serve", "--plan", str(plan)], env=env,
+                                    stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True))
+        try:
+            named = s.wait_for(lambda x: x.get("msg") == "runtime directory not ours")
+            assert str(squatted) in named["refused"] and named["using"] != str(squatted)
+            s.wait_for(lambda x: x.get("msg") == "serving")
+            sock = paths.locate(deep / "state" / "session.duckdb")
+            assert sock is not None and sock.parent != squatted and sock.parent.stat().st_uid == os.geteuid()
+            r = subprocess.run([sys.executable, "-m", "mdm_console", "note", "a", "through the new directory",
+                                "--plan", str(plan)], env=env, capture_output=True, text=True, timeout=60)
+            assert r.returncode == 0 and "warning" not in r.stderr, r.stderr
+            s.wait_for(lambda x: x.get("msg") == "request" and x.get("op") == "item")
+        finally:
+            s.proc.terminate()
+            s.proc.wait(30)
+        assert not sock.parent.exists()  # its own directory goes with it
+    finally:
+        shutil.rmtree(top, ignore_errors=True)

@@ -62,6 +62,19 @@ def prepare_runtime_dir(path: Path, shared: bool) -> None:
         raise OSError(problem)
 
 
+def private_runtime_dir(target: Path, shared: bool) -> Path:
+    """A fresh directory of ours beside a runtime directory someone else made first (it is named, never used):
+    created by mkdtemp (0700, ours, no symlink followed), 0711 when a group must reach the socket in it. Returns
+    the socket path in it."""
+    d = Path(tempfile.mkdtemp(prefix=f"{target.parent.name}-", dir=target.parent.parent))
+    if shared:
+        os.chmod(d, 0o711)
+    path = d / target.name
+    if not fits(path):
+        raise OSError(f"no socket path short enough in {d}")
+    return path
+
+
 def locate(db: Path) -> Path | None:
     """The socket a service serves for `db`, if one is there (it may still be stale: connecting tells)."""
     db = db.absolute()

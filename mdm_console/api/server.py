@@ -72,6 +72,7 @@ class ApiServer:
         self._health: tuple[float, dict[str, Any]] | None = None  # (when, snapshot): shared by every stream
         self._bound: tuple[int, int] | None = None  # (dev, inode) of the socket file we made
         self._sites: list[web.SockSite] = []
+        self._made_dirs: list[Path] = []  # private runtime directories made beside a squatted one
         self.max_connections = connection_budget()
         # Streams never take more than half the connections: a person's request always finds room.
         self.max_streams = max(1, min(MAX_STREAMS, self.max_connections // 2))
@@ -161,7 +162,12 @@ class ApiServer:
         acc = self.engine.plan.access
         group = acc.group if acc is not None else None
         if pointer is not None:
-            paths.prepare_runtime_dir(target, shared=group is not None)
+            try:
+                paths.prepare_runtime_dir(target, shared=group is not None)
+            except OSError as exc:  # someone made it first: named, and a fresh one of ours is used instead
+                target = paths.private_runtime_dir(target, shared=group is not None)
+                self._made_dirs.append(target.parent)
+                self.log("warning", "runtime directory not ours", refused=str(exc), using=str(target.parent))
         self._clear_stale(target)
         tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}")
         if not paths.fits(tmp):
@@ -227,6 +233,9 @@ class ApiServer:
         if self.pointer is not None:
             with contextlib.suppress(OSError):
                 os.unlink(self.pointer)
+        for d in self._made_dirs:
+            with contextlib.suppress(OSError):
+                d.rmdir()
         for ticket in list(self._exports):
             self._drop_export(ticket)
         self.log("info", "socket closed", requests=self.requests)
