@@ -83,7 +83,7 @@ class Engine:
         self.store = store
         self.state = state
         self.report = report
-        self._subscribers: set[asyncio.Queue[Event]] = set()
+        self._subscribers: set[Subscription] = set()
         self._last_checkpoint = state.head_seq
         self._lock = asyncio.Lock()  # one append at a time: append + apply stay in order
         self.effects_lock = asyncio.Lock()  # one side effect (flag file, config files) at a time
@@ -283,16 +283,15 @@ class Engine:
                 q.put_nowait(ev)
             except asyncio.QueueFull:  # a consumer this far behind is dropped, never the engine's memory
                 self._subscribers.discard(q)
-                q.dropped = (f"dropped at seq {ev.seq}: {q.maxsize} events were waiting for this reader; "  # type: ignore[attr-defined]
-                             "resume from the last seq read")
+                q.dropped = f"dropped at seq {ev.seq}: {q.maxsize} events were waiting for this reader; resume " \
+                            "from the last seq read"
 
     @asynccontextmanager
-    async def subscribe(self, limit: int = 0) -> AsyncIterator[asyncio.Queue[Event]]:
+    async def subscribe(self, limit: int = 0) -> AsyncIterator[Subscription]:
         """`async with engine.subscribe() as q: ev = await q.get()`: every event recorded from now on. With
         `limit`, a reader that falls that many events behind is dropped: `q.dropped` then says so, and no more
         events come (a client resumes from the last seq it read)."""
-        q: asyncio.Queue[Event] = asyncio.Queue(limit)
-        q.dropped = None  # type: ignore[attr-defined]
+        q = Subscription(limit)
         self._subscribers.add(q)
         try:
             yield q
@@ -331,6 +330,14 @@ class Engine:
 
     async def events(self, after_seq: int = 0, limit: int | None = None) -> list[Event]:
         return await self.store.acall(SessionStore.q_events(after_seq, limit))
+
+
+class Subscription(asyncio.Queue):
+    """The events recorded after `Engine.subscribe`; `dropped` says why no more come (its reader fell behind)."""
+
+    def __init__(self, maxsize: int = 0):
+        super().__init__(maxsize)
+        self.dropped: str | None = None
 
 
 class DroppedComponents(Exception):

@@ -764,9 +764,13 @@ class LiveMonitor:
         from mdm_console.engine.core import POLICY
         from mdm_console.engine.rollback import RollbackRequest
 
+        from mdm_console.engine.effects import lowers_traffic
+
         e = self.engine
         with e.acting_as(POLICY):
             try:
+                if any(lowers_traffic(p) for p in e.state.open_intents.values()):
+                    await e.rollback.resume_interrupted()  # one the start could not finish: tried again with this
                 await e.rollback.run(RollbackRequest("component", component=comp, reason=reason, automatic=True))
             except Exception as exc:  # noqa: BLE001 - said once per cause; tried again while the criterion holds
                 before = self.blocked.get(comp)

@@ -10,8 +10,8 @@ import asyncio
 import contextlib
 import difflib
 import time
-from datetime import datetime
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
