@@ -87,6 +87,18 @@ def test_verify_log_prints_head_and_names_the_first_bad_seq(plan_file):
     assert "chain BROKEN at seq 4: hash does not match the event" in r.stderr
 
 
+def test_an_edited_newest_event_whose_time_is_gone_is_named_not_a_crash(plan_file):
+    _record(plan_file, 2)
+    con = duckdb.connect(str(plan_file.parent / "state" / "session.duckdb"))
+    con.execute("UPDATE events SET body = regexp_replace(body, '\"ts\":\"[^\"]*\",?', '') WHERE seq = 3")
+    con.close()
+    for command, said in (("verify-log", "chain BROKEN at seq 3"), ("status", "note: hash chain broken at seq 3")):
+        r = run_cli(command, "--plan", str(plan_file))
+        assert "unexpected error" not in r.stderr and "Traceback" not in r.stderr, r.stderr
+        assert said in r.stderr, r.stderr
+    assert run_cli("verify-log", "--plan", str(plan_file)).returncode == 1
+
+
 @pytest.mark.fault
 def test_a_second_writer_exits_3_naming_the_holder_and_readers_still_work(plan_file):
     with holding(plan_file) as holder:

@@ -377,7 +377,10 @@ def _rebuild(loaded: LoadedPlan, store: SessionStore) -> tuple[SessionState, Sta
             report.from_checkpoint = cp[0]
     if state is None:
         state = SessionState.initial(loaded.plan)
-    events = store.call_sync(SessionStore.q_events(state.head_seq))
+    # A broken chain is replayed up to the event before the first bad one: what follows cannot be believed (nor,
+    # an edited body, even read), and the session opens sealed, naming that seq.
+    limit = None if verify.ok or verify.bad_seq is None else max(0, verify.bad_seq - 1 - state.head_seq)
+    events = store.call_sync(SessionStore.q_events(state.head_seq, limit)) if limit != 0 else []
     for ev in events:
         state.apply(ev)
     report.replayed = len(events)

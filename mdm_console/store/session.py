@@ -234,7 +234,8 @@ class SessionStore:
             self._identity = None
         row = con.execute("SELECT seq, hash, ts FROM events WHERE seq = (SELECT max(seq) FROM events)").fetchone()
         self.head_seq, self.head_hash = (row[0], row[1]) if row else (0, GENESIS)
-        self._last_ts = row[2].replace(tzinfo=UTC) if row else None
+        # None when the newest body has no readable time (edited): the chain check names that event
+        self._last_ts = row[2].replace(tzinfo=UTC) if row and row[2] is not None else None
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name=f"store:{path.name}", daemon=True)
         self._thread.start()
