@@ -144,3 +144,23 @@ async def test_every_csv_and_parquet_column_is_checked_against_the_hashed_body(t
     r = run_cli("verify-log", "--from-export", str(out))
     assert r.returncode == 1, r.stdout
     assert f"row 3: column {column} does not match the hashed body" in r.stderr
+
+
+async def test_a_repeated_key_or_a_column_no_hash_covers_is_refused_named(jsonl_export, tmp_path):
+    out, _ = jsonl_export
+    lines = out.read_text().splitlines()
+    assert '"operator":' in lines[3]
+    lines[3] = '{"operator":"eve",' + lines[3][1:]  # a reader sees eve first; the parser keeps the last
+    out.write_text("\n".join(lines) + "\n")
+    r = run_cli("verify-log", "--from-export", str(out))
+    assert r.returncode == 1 and "line 4: the key 'operator' appears twice" in r.stderr, r.stderr
+
+    (tmp_path / "csv").mkdir()
+    e = await scripted_session(tmp_path / "csv")
+    csv = tmp_path / "events.csv"
+    await export_session(e, "csv", csv)
+    await e.close()
+    rows = csv.read_text().splitlines()
+    csv.write_text("\n".join([rows[0] + ",approved_by"] + [r + ",eve" for r in rows[1:]]) + "\n")
+    r = run_cli("verify-log", "--from-export", str(csv))
+    assert r.returncode == 1 and "a column no hash covers: approved_by" in r.stderr, r.stderr

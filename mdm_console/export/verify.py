@@ -85,7 +85,9 @@ def _jsonl_rows(path: Path) -> Iterator[tuple[int, str, str, str]]:
                 return
             n += 1
             try:
-                d = json.loads(line)
+                d = json.loads(line, object_pairs_hook=_no_repeats)
+            except _Repeated as exc:  # a reader sees the first, the parser keeps the last: refused, never guessed
+                raise Malformed(f"line {n}: the key '{exc}' appears twice") from None
             except (ValueError, RecursionError):
                 raise Malformed(f"line {n}: not JSON") from None
             if not isinstance(d, dict):
@@ -120,9 +122,13 @@ def _table_rows(path: Path) -> Iterator[tuple[int, str, str, str]]:
             cols = {r[0] for r in con.execute("DESCRIBE export").fetchall()}
         except duckdb.Error as exc:
             raise Malformed(f"cannot read {path}: {str(exc).splitlines()[0]}") from None
-        missing = [c for c in ("seq", "body", "prev_hash", "hash", *COLUMN_CHECKS) if c not in cols]
+        known = ("seq", "body", "prev_hash", "hash", *COLUMN_CHECKS)
+        missing = [c for c in known if c not in cols]
         if missing:
             raise Malformed(f"{path}: not an events export (no column {', '.join(missing)})")
+        extra = sorted(cols - set(known))
+        if extra:  # a column the chain does not cover would read as part of the record: refused, named
+            raise Malformed(f"{path}: a column no hash covers: {', '.join(extra)}")
         checks = " OR ".join(
             f"({COLUMN_VALUES.get(c, c)}) IS DISTINCT FROM ({expr})" for c, expr in COLUMN_CHECKS.items())
         first_col = "CASE " + " ".join(
@@ -147,6 +153,19 @@ def _table_rows(path: Path) -> Iterator[tuple[int, str, str, str]]:
                 yield seq, body, prev, h
     finally:
         con.close()
+
+
+class _Repeated(ValueError):
+    pass
+
+
+def _no_repeats(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for k, v in pairs:
+        if k in out:
+            raise _Repeated(k)
+        out[k] = v
+    return out
 
 
 def _is_hash(v: object) -> bool:
