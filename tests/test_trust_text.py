@@ -7,6 +7,7 @@ import sys
 import textwrap
 
 from mdm_console.textsafe import visible
+from tests.conftest import run_cli
 
 HOSTILE = [
     "[@click=app.quit]x[/]",
@@ -30,6 +31,17 @@ def test_visible_escapes_every_control_character_and_keeps_the_rest():
     for s in HOSTILE:
         out = visible(s)
         assert not any(ord(c) < 32 and c not in "\t\n" or 0x7f <= ord(c) <= 0x9f for c in out)
+
+
+def test_invisible_characters_are_shown_so_two_names_never_look_the_same(plan_file):
+    assert visible("Quinn\u200bQA") == "Quinn\\u200bQA"  # zero-width space
+    assert visible("x\U000e0041y") == "x\\U000e0041y"  # a tag character
+    assert visible("\ufeffroot\u00ad") == "\\ufeffroot\\xad"  # BOM, soft hyphen
+    assert visible("\u202eevil") == "\\u202eevil" and visible("日本 é 🙂") == "日本 é 🙂"
+    r = run_cli("note", "a", "signed by Quinn\u200bQA", "--plan", str(plan_file))
+    assert r.returncode == 0, r.stderr
+    out = run_cli("log", "--plan", str(plan_file)).stdout
+    assert "Quinn\\u200bQA" in out and "\u200b" not in out
 
 
 def test_a_console_crash_prints_no_local_variables(tmp_path):
