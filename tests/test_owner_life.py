@@ -62,8 +62,12 @@ def test_a_stopped_owner_gets_a_deadline_and_a_request_it_reads_late_is_never_ca
         assert r.returncode == 1 and "has not answered for 2 s" in r.stderr and "nothing was done" in r.stderr
         assert "Traceback" not in r.stderr
         s.proc.send_signal(signal.SIGCONT)
-        late = s.wait_for(lambda x: x.get("msg") == "request" and x.get("op") == "advance")
-        assert late["status"] == 408  # read after the client's deadline: refused, not acted on
+        # The late request is read at once on resume (answered 408), or dropped with its closed connection:
+        # either way never carried out. A request after it shows the owner is serving again.
+        r = run_cli("note", "a", "after the resume", "--plan", str(plan_file))
+        assert r.returncode == 0, r.stderr
+        s.wait_for(lambda x: x.get("msg") == "request" and x.get("op") == "item")
+        assert not [x for x in s.seen if x.get("op") == "advance" and x.get("status") != 408]
         r = run_cli("status", "--json", "--plan", str(plan_file))
         assert r.returncode == 0 and '"stage": "testing"' in r.stdout
 
@@ -498,3 +502,53 @@ def test_a_runtime_directory_another_user_made_first_is_named_not_fatal(two_user
         assert not sock.parent.exists()  # its own directory goes with it
     finally:
         shutil.rmtree(top, ignore_errors=True)
+
+
+async def test_secrets_stay_with_the_owner_and_non_readers_learn_nothing(plan_file):
+    from tests.test_service import ACCESS, ME, open_served
+
+    metrics = '\n[metrics]\nsource = "prometheus"\nurl = "http://scraper:s3cret-pass@127.0.0.1:9/metrics"\n'
+    e, server = await open_served(plan_file, ACCESS.format(me=ME) + metrics, stranger=True)  # an observer
+    try:
+        async with await ServiceClient.connect(e.store.path) as client:
+            plan = await client.call("plan", m.PlanRequest())
+        assert "s3cret-pass" not in plan.model_dump_json() and "scraper:***@127.0.0.1" in plan.plan["metrics"]["url"]
+    finally:
+        await server.stop()
+        await e.close()
+    nobody = '[access]\nobserve = ["group:no-such-group-here"]\n'
+    e, server = await open_served(plan_file, nobody, stranger=True)
+    try:
+        from mdm_console.client.remote import NoService
+
+        with pytest.raises(NoService) as refused:
+            await ServiceClient.connect(e.store.path)
+        assert "may not read this session" in str(refused.value)
+        import aiohttp
+
+        async with aiohttp.ClientSession(connector=aiohttp.UnixConnector(path=str(server.socket_path))) as http:
+            for route in ("/v1/hello", "/v1/schema"):
+                async with http.get("http://mdm-console" + route) as resp:
+                    body = await resp.text()
+                assert resp.status == 403 and str(e.store.path) not in body and "Test cutover" not in body
+        assert not [ev for ev in await e.events() if ev.kind == "access.refused"]  # said in the log, not recorded
+    finally:
+        await server.stop()
+        await e.close()
+
+
+async def test_a_request_read_after_its_deadline_is_refused_and_never_carried_out(plan_file):
+    import time
+
+    from tests.test_service import open_served
+
+    e, server = await open_served(plan_file)
+    try:
+        async with await ServiceClient.connect(e.store.path) as client:
+            late = m.AdvanceRequest(component="storage", override="late", deadline=time.time() - 1)
+            with pytest.raises(OpFailed, match="reached the owner .* after its deadline .*nothing was done"):
+                await client.send("advance", late)  # as a stopped owner reads it on resume
+        assert e.state.components["storage"].stage == "testing"
+    finally:
+        await server.stop()
+        await e.close()

@@ -132,6 +132,9 @@ async def plan(engine, req: m.PlanRequest, emit: Emit = None) -> m.PlanResponse:
     for t in doc.get("notify", []):
         if t.get("url"):
             t["url"] = mask_url(t["url"])
+    metrics = doc.get("metrics") or {}
+    if metrics.get("url"):  # a scrape or PromQL address may carry a password: it stays with the owner
+        metrics["url"] = mask_url(metrics["url"])
     return m.PlanResponse(path=str(engine.loaded.path), sha256=engine.loaded.sha256, demo=engine.loaded.is_demo,
                           plan=doc)
 

@@ -270,8 +270,19 @@ class ApiServer:
         return access.refusal(self.engine.plan.access, peer, capability, owner_uid=self.owner_uid)
 
     # ---- routes --------------------------------------------------------------------------------------------
+    def _unreadable(self, peer: Peer, what: str) -> web.Response | None:
+        """Someone who may not read the session learns nothing from it (no db path, plan, head or owner): one
+        line a minute in the log, nothing recorded (a flood of them must not fill the session log)."""
+        reason = self._refusal(peer, access.OBSERVE)
+        if reason is None:
+            return None
+        self._say_refused(f"{what} to non-readers", reason)
+        return _error(EXIT_FAILED, f"refused: {reason}", 403)
+
     async def hello(self, request: web.Request) -> web.Response:
         peer = self.peer(request)
+        if (refused := self._unreadable(peer, "hello")) is not None:
+            return refused
         e = self.engine
         return _json(m.Hello(
             version=__version__, mode=self.mode, pid=os.getpid(), os_user=e.store.actor.os_user,
@@ -283,6 +294,8 @@ class ApiServer:
     async def schema(self, request: web.Request) -> web.Response:
         from mdm_console.api.schema import document
 
+        if (refused := self._unreadable(self.peer(request), "schema")) is not None:
+            return refused
         return web.json_response(document())
 
     async def op(self, request: web.Request) -> web.StreamResponse:

@@ -147,11 +147,12 @@ class ServiceClient:
         # Not carried out if it reaches the owner after this: a stopped owner that resumes acts on nothing stale.
         req = req.model_copy(update={"deadline": time.time() + self.timeout})
         try:
-            return await self._call(name, req, on_progress)
+            return await self.send(name, req, on_progress)
         except (TimeoutError, aiohttp.ClientError, ConnectionError) as exc:
             raise await self.plain(exc, f"the request '{name}'") from None
 
-    async def _call(self, name: str, req: m.Request, on_progress) -> m.Body:
+    async def send(self, name: str, req: m.Request, on_progress=None) -> m.Body:
+        """The request exactly as given (`call` adds the operator and the deadline); library errors unworded."""
         op = OPS[name]
         async with self._http().post(f"{BASE}/v1/ops/{name}", data=req.model_dump_json(),
                                      headers={"Content-Type": "application/json"}) as resp:
