@@ -12,7 +12,7 @@ from mdm_console.api.ops import OpFailed
 from mdm_console.client.remote import ServiceClient
 from mdm_console.ui.app import ConsoleApp
 from mdm_console.ui.modals.reason import ReasonModal
-from tests.test_service import open_served
+from tests.test_service import served_here
 from tests.ui_helpers import open_engine, until
 
 
@@ -36,8 +36,7 @@ async def race(e, requests: list[tuple[str, m.Request]]) -> tuple[list, list[str
 
 @pytest.mark.parametrize("n", [2, 5, 20])
 async def test_n_clients_confirm_the_same_advance_exactly_one_moves_it(plan_file, n):
-    e, server = await open_served(plan_file)
-    try:
+    async with served_here(plan_file) as (e, server):
         won, refused = await race(e, [("advance", m.AdvanceRequest(component="storage", override="wave 1",
                                                                      expect_stage="testing"))] * n)
         assert len(won) == 1 and len(refused) == n - 1
@@ -48,14 +47,10 @@ async def test_n_clients_confirm_the_same_advance_exactly_one_moves_it(plan_file
         changed = [ev for ev in await e.events() if ev.kind == "stage.changed"]
         assert [(ev.payload["from"], ev.payload["to"]) for ev in changed] == [("testing", "canary")]
         assert e.state.components["storage"].stage == "canary"
-    finally:
-        await server.stop()
-        await e.close()
 
 
 async def test_two_clients_race_at_every_kind_of_change(plan_file):
-    e, server = await open_served(plan_file)
-    try:
+    async with served_here(plan_file) as (e, server):
         await e.rollout.advance("storage", override="setup")
         await e.rollout.advance("storage", override="setup")  # early_adopters, 50 %
         # Step back: one step only, not two.
@@ -84,9 +79,6 @@ async def test_two_clients_race_at_every_kind_of_change(plan_file):
         assert len(won) == 1 and "not pending as you saw it: look again" in refused[0], refused
         status = [ev.payload["status"] for ev in await e.events() if ev.kind == "checklist.status"]
         assert len(status) == 1
-    finally:
-        await server.stop()
-        await e.close()
 
 
 async def test_the_advance_dialog_acts_only_on_the_stage_it_showed(tmp_path):

@@ -83,8 +83,7 @@ def test_a_kill_9_between_a_rollbacks_intent_and_its_write_is_finished_at_the_ne
     assert "rollback.auto_failed" not in kinds
 
 
-async def test_a_rollback_that_cannot_write_backs_off_says_once_what_blocks_it_and_records_no_attempt(live,  # noqa: F811
-                                                                                                       monkeypatch):
+async def test_a_rollback_that_cannot_write_backs_off_and_records_no_attempt(live, monkeypatch):  # noqa: F811
     e, m = await live(mode="auto")
     t = await fault(e, m)
     tries = []

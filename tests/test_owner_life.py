@@ -211,11 +211,10 @@ def test_a_headless_owner_says_each_condition_once_when_it_starts_and_when_it_en
 
 async def test_a_reader_too_far_behind_is_dropped_saying_so_and_resumes_from_its_seq(plan_file):
     from mdm_console.store.session import EventSpec
-    from tests.test_service import open_served
+    from tests.test_service import served_here
 
-    e, server = await open_served(plan_file)
-    server.stream_backlog = 3
-    try:
+    async with served_here(plan_file) as (e, server):
+        server.stream_backlog = 3
         async with await ServiceClient.connect(e.store.path) as client:
             head, seen, dropped = e.state.head_seq, [], []
 
@@ -237,36 +236,31 @@ async def test_a_reader_too_far_behind_is_dropped_saying_so_and_resumes_from_its
             assert "resume from the last seq read" in dropped[0]
             await asyncio.wait_for(read(seen[-1]), 10)  # resumed: the rest, none twice, none missing
             assert seen == list(range(head, head + 51))
-    finally:
-        await server.stop()
-        await e.close()
 
 
 async def test_connections_past_the_cap_are_refused_and_said_once(plan_file):
     import aiohttp
 
-    from tests.test_service import open_served
+    from tests.test_service import served_here
 
-    e, server = await open_served(plan_file)
-    said = []
-    server.log = lambda level, msg, **kw: said.append((msg, kw))
-    server.max_connections = 3
-    sessions = [aiohttp.ClientSession(connector=aiohttp.UnixConnector(path=str(server.socket_path)))
-                for _ in range(6)]
-    try:
-        statuses = []
-        for http in sessions:  # each keeps its connection open (keep-alive)
-            async with http.get("http://mdm-console/v1/hello") as resp:
-                statuses.append((resp.status, await resp.text()))
-        assert [s for s, _ in statuses] == [200, 200, 200, 503, 503, 503]
-        assert "connections are open, the most this owner serves" in statuses[3][1]
-        refusing = [kw for msg, kw in said if msg == "refusing"]
-        assert len(refusing) == 1 and refusing[0]["what"] == "connections"  # one line, not one per refusal
-    finally:
-        for http in sessions:
-            await http.close()
-        await server.stop()
-        await e.close()
+    async with served_here(plan_file) as (e, server):
+        said = []
+        server.log = lambda level, msg, **kw: said.append((msg, kw))
+        server.max_connections = 3
+        sessions = [aiohttp.ClientSession(connector=aiohttp.UnixConnector(path=str(server.socket_path)))
+                    for _ in range(6)]
+        try:
+            statuses = []
+            for http in sessions:  # each keeps its connection open (keep-alive)
+                async with http.get("http://mdm-console/v1/hello") as resp:
+                    statuses.append((resp.status, await resp.text()))
+            assert [s for s, _ in statuses] == [200, 200, 200, 503, 503, 503]
+            assert "connections are open, the most this owner serves" in statuses[3][1]
+            refusing = [kw for msg, kw in said if msg == "refusing"]
+            assert len(refusing) == 1 and refusing[0]["what"] == "connections"  # one line, not one per refusal
+        finally:
+            for http in sessions:
+                await http.close()
 
 
 def test_smaller_faults_are_said_plainly(plan_file, tmp_path):
@@ -319,39 +313,38 @@ def test_another_users_session_with_no_owner_running_is_said_as_such(two_users):
         r = run_as(a, "status", "--plan", str(plan))
         assert r.returncode == 1, r.stderr
         assert f"belongs to OS user root and OS user {a} may not open it" in r.stderr
-        assert "Ask root to start `mdm-console serve`" in r.stderr and "is not an mdm-console session db" not in r.stderr
+        assert "Ask root to start `mdm-console serve`" in r.stderr
+        assert "is not an mdm-console session db" not in r.stderr
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
 
 async def test_streams_past_their_cap_are_refused_and_a_persons_request_still_finds_room(plan_file):
-    from tests.test_service import open_served
+    from tests.test_service import served_here
 
-    e, server = await open_served(plan_file)
-    server.max_streams = 2
-    clients = [await ServiceClient.connect(e.store.path) for _ in range(3)]
-    held: list[asyncio.Task] = []
-    try:
-        async def stall(c):
-            async for _ in c.events(0):
-                await asyncio.sleep(3600)  # reads one line, then never again
+    async with served_here(plan_file) as (e, server):
+        server.max_streams = 2
+        clients = [await ServiceClient.connect(e.store.path) for _ in range(3)]
+        held: list[asyncio.Task] = []
+        try:
+            async def stall(c):
+                async for _ in c.events(0):
+                    await asyncio.sleep(3600)  # reads one line, then never again
 
-        held = [asyncio.create_task(stall(c)) for c in clients[:2]]
-        while server.open_streams < 2:
-            await asyncio.sleep(0.01)
-        with pytest.raises(OpFailed, match="2 event streams are open, the most this owner serves"):
-            async for _ in clients[2].events(0):
-                pass
-        async with await ServiceClient.connect(e.store.path) as person:
-            r = await person.call("item", m.ItemRequest(action="note", item="a", text="room for me"))
-        assert r.id == "a"
-    finally:
-        for t in held:
-            t.cancel()
-        for c in clients:
-            await c.close()
-        await server.stop()
-        await e.close()
+            held = [asyncio.create_task(stall(c)) for c in clients[:2]]
+            while server.open_streams < 2:
+                await asyncio.sleep(0.01)
+            with pytest.raises(OpFailed, match="2 event streams are open, the most this owner serves"):
+                async for _ in clients[2].events(0):
+                    pass
+            async with await ServiceClient.connect(e.store.path) as person:
+                r = await person.call("item", m.ItemRequest(action="note", item="a", text="room for me"))
+            assert r.id == "a"
+        finally:
+            for t in held:
+                t.cancel()
+            for c in clients:
+                await c.close()
 
 
 FAKE = r"""
@@ -435,7 +428,8 @@ def test_only_the_real_owner_is_talked_to_a_squatter_gets_nothing(two_users):
                 os.setgid(gid)
                 os.setuid(uid)
 
-            fake = subprocess.Popen(["/usr/bin/python3", "-c", FAKE, str(sock), str(log), str(fds.fileno() if fds else 0)],
+            fd = str(fds.fileno() if fds else 0)
+            fake = subprocess.Popen(["/usr/bin/python3", "-c", FAKE, str(sock), str(log), fd],
                                     preexec_fn=drop, pass_fds=pass_fds or (), stdout=subprocess.PIPE, text=True,
                                     cwd="/")
             try:
@@ -505,20 +499,15 @@ def test_a_runtime_directory_another_user_made_first_is_named_not_fatal(two_user
 
 
 async def test_secrets_stay_with_the_owner_and_non_readers_learn_nothing(plan_file):
-    from tests.test_service import ACCESS, ME, open_served
+    from tests.test_service import ACCESS, ME, served_here
 
     metrics = '\n[metrics]\nsource = "prometheus"\nurl = "http://scraper:s3cret-pass@127.0.0.1:9/metrics"\n'
-    e, server = await open_served(plan_file, ACCESS.format(me=ME) + metrics, stranger=True)  # an observer
-    try:
+    async with served_here(plan_file, ACCESS.format(me=ME) + metrics, stranger=True) as (e, server):  # an observer
         async with await ServiceClient.connect(e.store.path) as client:
             plan = await client.call("plan", m.PlanRequest())
         assert "s3cret-pass" not in plan.model_dump_json() and "scraper:***@127.0.0.1" in plan.plan["metrics"]["url"]
-    finally:
-        await server.stop()
-        await e.close()
     nobody = '[access]\nobserve = ["group:no-such-group-here"]\n'
-    e, server = await open_served(plan_file, nobody, stranger=True)
-    try:
+    async with served_here(plan_file, nobody, stranger=True) as (e, server):
         from mdm_console.client.remote import NoService
 
         with pytest.raises(NoService) as refused:
@@ -532,23 +521,16 @@ async def test_secrets_stay_with_the_owner_and_non_readers_learn_nothing(plan_fi
                     body = await resp.text()
                 assert resp.status == 403 and str(e.store.path) not in body and "Test cutover" not in body
         assert not [ev for ev in await e.events() if ev.kind == "access.refused"]  # said in the log, not recorded
-    finally:
-        await server.stop()
-        await e.close()
 
 
 async def test_a_request_read_after_its_deadline_is_refused_and_never_carried_out(plan_file):
     import time
 
-    from tests.test_service import open_served
+    from tests.test_service import served_here
 
-    e, server = await open_served(plan_file)
-    try:
+    async with served_here(plan_file) as (e, server):
         async with await ServiceClient.connect(e.store.path) as client:
             late = m.AdvanceRequest(component="storage", override="late", deadline=time.time() - 1)
             with pytest.raises(OpFailed, match="reached the owner .* after its deadline .*nothing was done"):
                 await client.send("advance", late)  # as a stopped owner reads it on resume
         assert e.state.components["storage"].stage == "testing"
-    finally:
-        await server.stop()
-        await e.close()

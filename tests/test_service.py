@@ -14,7 +14,7 @@ import subprocess
 import sys
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 import pytest
@@ -157,6 +157,17 @@ async def open_served(plan_file: Path, extra: str = "", *, stranger: bool = Fals
         server.owner_uid = -1  # this test process is not the session's owner: [access] applies to it
     await server.start()
     return e, server
+
+
+@asynccontextmanager
+async def served_here(plan_file: Path, extra: str = "", *, stranger: bool = False):
+    """`open_served` for the length of a block: the engine and its API server, stopped and closed after."""
+    e, server = await open_served(plan_file, extra, stranger=stranger)
+    try:
+        yield e, server
+    finally:
+        await server.stop()
+        await e.close()
 
 
 async def test_access_refuses_what_the_plan_does_not_allow_and_records_it(plan_file):

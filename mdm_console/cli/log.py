@@ -122,7 +122,8 @@ async def _follow(args, loaded, after: int) -> int:
                 why, code, dropped = f"the session's owner ({client.owner}) stopped", EXIT_OK, False
                 async for line in client.events(after=after):
                     if line.dropped:  # too far behind: resumed from the last seq printed, at once
-                        why, dropped = f"the session's owner ({client.owner}) dropped this stream ({line.dropped})", True
+                        why = f"the session's owner ({client.owner}) dropped this stream ({line.dropped})"
+                        dropped = True
                         break
                     if line.event is not None:
                         after = max(after, line.event.seq)

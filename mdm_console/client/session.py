@@ -319,7 +319,8 @@ class AttachedSession(Session):
                     self._running = set(line.health.get("running", []))
                     self._cache.clear()
                 elif line.dropped:
-                    return f"the {self.hello.mode} (PID {self.hello.pid}) dropped this console's stream ({line.dropped})"
+                    h = self.hello
+                    return f"the {h.mode} (PID {h.pid}) dropped this console's stream ({line.dropped})"
             return f"the {self.hello.mode} (PID {self.hello.pid}) that owned the session ended"
         except asyncio.CancelledError:
             raise
