@@ -45,6 +45,25 @@ def unsafe_directory(path: Path) -> str | None:
     return None
 
 
+def foreign_file(path: Path) -> str | None:
+    """Why `path`, which this process will act on (a plan whose commands it runs), could have been written by
+    someone other than root or us, or None: it must be ours or root's, not writable by group or others, in
+    directories only root or we can change (StrictModes)."""
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        return f"{path} cannot be checked: {exc.strerror or exc}"
+    me = os.geteuid()
+    if st.st_uid not in (0, me):
+        return (f"{path} belongs to uid {st.st_uid}, not to you (uid {me}) or root: what it names would run as you; "
+                "run it as its owner, or take it over (chown)")
+    mode = stat.S_IMODE(st.st_mode)
+    if mode & (stat.S_IWGRP | stat.S_IWOTH):
+        return f"{path} is writable by {'others' if mode & stat.S_IWOTH else 'its group'} (mode {mode:04o}); run: " \
+               f"chmod go-w {_quote(path)}"
+    return unsafe_directory(path)
+
+
 def loose_file(path: Path, allowed: int = 0o600) -> str | None:
     """Why an existing file of ours is open to more than `allowed` permits, or None."""
     try:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import run_cli
+from tests.test_service import two_users  # noqa: F401 - a fixture
 
 
 def _plan_with(plan_file: Path, old: str, new: str) -> None:
@@ -136,3 +137,35 @@ def test_adopting_a_flag_file_records_its_sha256_and_keeps_its_content_in_a_poin
     kept = next(f for f in point["payload"]["files"] if f["label"] == "flags")
     assert kept["sha256"] == hashlib.sha256(theirs).hexdigest()
     assert Path(kept["stored"]).read_bytes() == theirs  # their content, kept beside the session
+
+
+def test_a_plan_another_user_could_change_is_never_run(two_users):
+    import pwd
+    import shutil
+    import tempfile
+
+    from tests.conftest import BASE_PLAN
+
+    (a, _, _), _ = two_users
+    pw = pwd.getpwnam(a)
+    top = Path(tempfile.mkdtemp(prefix="mdm-foreign-plan-"))
+    try:
+        (top / "config").mkdir()
+        (top / "config" / "app.toml").write_text('[app]\nname = "x"\n')
+        plan = top / "mdm-plan.toml"
+        ran = top / "ran"
+        plan.write_text(BASE_PLAN + f'\n[[validators]]\nid = "theirs"\nkind = "command"\n'
+                        f'params = {{ argv = ["touch", "{ran}"] }}\n')
+        os.chown(plan, pw.pw_uid, pw.pw_gid)  # an ordinary user's plan, in root's directory
+        r = run_cli("validate", "--plan", str(plan))
+        assert r.returncode == 2 and f"belongs to uid {pw.pw_uid}, not to you (uid 0) or root" in r.stderr, r.stderr
+        assert not ran.exists()  # nothing it names ran as root
+        os.chown(plan, 0, 0)
+        os.chmod(plan, 0o664)
+        r = run_cli("validate", "--plan", str(plan))
+        assert r.returncode == 2 and "is writable by its group (mode 0664)" in r.stderr, r.stderr
+        assert run_cli("status", "--plan", str(plan)).returncode == 0  # reading runs nothing: allowed
+        os.chmod(plan, 0o644)
+        assert run_cli("validate", "--plan", str(plan)).returncode == 0 and ran.exists()
+    finally:
+        shutil.rmtree(top, ignore_errors=True)

@@ -99,6 +99,14 @@ async def open_engine(args: argparse.Namespace, loaded: LoadedPlan, *, read_only
     from mdm_console.plan.load import PlanError, check_paths
     from mdm_console.store.errors import NotOurs, StoreError, StoreLocked, UnsafePath
 
+    from mdm_console.fsguard import foreign_file
+
+    if not read_only and not loaded.is_demo:
+        # This process will run what the plan names (validators' commands and modules) and write the flags:
+        # the plan must be ours or root's and nobody else's to change (a client of an owner checks nothing here).
+        why = foreign_file(loaded.path)
+        if why:
+            raise CliExit(EXIT_USAGE, f"refusing to run the plan: {why}")
     try:
         if db_path(args) is not None:
             check_paths(loaded, db_path(args).absolute())
