@@ -58,9 +58,11 @@ def foreign_file(path: Path) -> str | None:
         return (f"{path} belongs to uid {st.st_uid}, not to you (uid {me}) or root: what it names would run as you; "
                 "run it as its owner, or take it over (chown)")
     mode = stat.S_IMODE(st.st_mode)
-    if mode & (stat.S_IWGRP | stat.S_IWOTH):
-        return f"{path} is writable by {'others' if mode & stat.S_IWOTH else 'its group'} (mode {mode:04o}); run: " \
-               f"chmod go-w {_quote(path)}"
+    if mode & stat.S_IWOTH:
+        return f"{path} is writable by others (mode {mode:04o}); run: chmod o-w {_quote(path)}"
+    if mode & stat.S_IWGRP and st.st_gid not in (0, os.getegid()):  # a user-private group is only us
+        return (f"{path} is writable by group {st.st_gid} (mode {mode:04o}): its members could change what runs; "
+                f"run: chmod g-w {_quote(path)}")
     return unsafe_directory(path)
 
 

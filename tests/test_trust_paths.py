@@ -160,10 +160,10 @@ def test_a_plan_another_user_could_change_is_never_run(two_users):
         r = run_cli("validate", "--plan", str(plan))
         assert r.returncode == 2 and f"belongs to uid {pw.pw_uid}, not to you (uid 0) or root" in r.stderr, r.stderr
         assert not ran.exists()  # nothing it names ran as root
-        os.chown(plan, 0, 0)
+        os.chown(plan, 0, pw.pw_gid)  # root's, but the other user's group may write it
         os.chmod(plan, 0o664)
         r = run_cli("validate", "--plan", str(plan))
-        assert r.returncode == 2 and "is writable by its group (mode 0664)" in r.stderr, r.stderr
+        assert r.returncode == 2 and f"is writable by group {pw.pw_gid} (mode 0664)" in r.stderr, r.stderr
         assert run_cli("status", "--plan", str(plan)).returncode == 0  # reading runs nothing: allowed
         os.chmod(plan, 0o644)
         assert run_cli("validate", "--plan", str(plan)).returncode == 0 and ran.exists()
