@@ -534,3 +534,22 @@ async def test_a_request_read_after_its_deadline_is_refused_and_never_carried_ou
             with pytest.raises(OpFailed, match="reached the owner .* after its deadline .*nothing was done"):
                 await client.send("advance", late)  # as a stopped owner reads it on resume
         assert e.state.components["storage"].stage == "testing"
+
+
+async def test_a_flood_of_refusals_is_one_event_saying_how_many(plan_file):
+    from tests.test_service import ACCESS, ME, served_here
+
+    async with served_here(plan_file, ACCESS.format(me=ME), stranger=True) as (e, server):  # may only observe
+        async with await ServiceClient.connect(e.store.path, operator="M" * 5000) as client:
+            for _ in range(50):
+                with pytest.raises(OpFailed, match="may not change stages"):
+                    await client.call("advance", m.AdvanceRequest(component="storage", override="let me"))
+        refused = [ev for ev in await e.events() if ev.kind == "access.refused"]
+        assert len(refused) == 1 and refused[0].payload["refused_since"] == 0  # not 50 events
+        assert len(refused[0].actor.operator) <= 200  # the caller's text cut
+        server.refusal_every = 0.0  # as if a minute had passed
+        async with await ServiceClient.connect(e.store.path) as client:
+            with pytest.raises(OpFailed):
+                await client.call("advance", m.AdvanceRequest(component="storage", override="again"))
+        refused = [ev for ev in await e.events() if ev.kind == "access.refused"]
+        assert len(refused) == 2 and refused[1].payload["refused_since"] == 49

@@ -42,6 +42,7 @@ HEALTH_EVERY_S = 1.0
 EXPORT_TTL_S = 600.0
 MAX_BODY = 1 << 20
 STREAM_BACKLOG = 10_000  # events a stream's reader may fall behind before it is dropped (it resumes by seq)
+REFUSAL_EVERY_S = 60.0  # at most one access.refused event per caller and action this often
 MAX_STREAMS = 64  # event streams open at once; more are refused (503) so the descriptors stay the safety net's
 
 Log = Callable[..., None]
@@ -78,6 +79,8 @@ class ApiServer:
         self.max_streams = max(1, min(MAX_STREAMS, self.max_connections // 2))
         self.stream_backlog = STREAM_BACKLOG
         self._refusals_said: dict[str, float] = {}  # what -> when a refusal of it was last logged
+        self._refusals: dict[tuple[int, str], tuple[float, int]] = {}  # (uid, action) -> (last recorded, since)
+        self.refusal_every = REFUSAL_EVERY_S
         self._watch: asyncio.Task | None = None
         self.socket_problem: str | None = None  # why the socket could not be put back, while it cannot
 
@@ -256,11 +259,20 @@ class ApiServer:
                      host=self.engine.store.actor.host)
 
     async def refused(self, peer: Peer, operator: str | None, action: str, reason: str) -> web.Response:
-        self.log("warning", "refused", user=peer.user, uid=peer.uid, pid=peer.pid, action=action, reason=reason)
+        """Answered 403 with the reason; recorded once per caller and action a minute (a flood of refusals is one
+        event saying how many, not a full session log)."""
+        now, key = time.monotonic(), (peer.uid, action)
+        last, held = self._refusals.get(key, (-self.refusal_every, 0))
+        if now - last < self.refusal_every:
+            self._refusals[key] = (last, held + 1)
+            return _error(EXIT_FAILED, f"refused: {reason}", 403)
+        self._refusals[key] = (now, 0)
+        self.log("warning", "refused", user=peer.user, uid=peer.uid, pid=peer.pid, action=action, reason=reason,
+                 refused_since=held)
         if not self.engine.read_only:
             with contextlib.suppress(Exception), self.engine.acting(self.actor(peer, operator)):
                 await self.engine.record("access.refused", None, {
-                    "action": action, "uid": peer.uid, "pid": peer.pid, "reason": reason})
+                    "action": action, "uid": peer.uid, "pid": peer.pid, "reason": reason, "refused_since": held})
         return _error(EXIT_FAILED, f"refused: {reason}", 403)
 
     def _refusal(self, peer: Peer, capability: str) -> str | None:

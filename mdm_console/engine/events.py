@@ -81,6 +81,8 @@ class AccessRefused(Payload):
     uid: int
     pid: int
     reason: str
+    refused_since: int = Field(0, description="refusals of this caller and action not recorded one by one since "
+                               "the last such event (at most one event per caller and action a minute)")
 
 
 # ---- alerts -----------------------------------------------------------------------------------------------------
