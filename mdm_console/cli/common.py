@@ -96,10 +96,9 @@ async def open_engine(args: argparse.Namespace, loaded: LoadedPlan, *, read_only
 
     `say` gets the start-up notes (None: the caller shows them itself, as the console's banner does)."""
     from mdm_console.engine.core import DroppedComponents, Engine
+    from mdm_console.fsguard import foreign_file
     from mdm_console.plan.load import PlanError, check_paths
     from mdm_console.store.errors import NotOurs, StoreError, StoreLocked, UnsafePath
-
-    from mdm_console.fsguard import foreign_file
 
     if not read_only and not loaded.is_demo:
         # This process will run what the plan names (validators' commands and modules) and write the flags:
@@ -146,9 +145,9 @@ def timeout_of(args: argparse.Namespace) -> float:
 
 
 async def connect_owner(args: argparse.Namespace, db: Path):
-    """A client of the process that owns `db` (a console or `serve`), or None when nothing serves it. An owner
-    that holds the db but has no socket just now (deleted: it makes a new one within a second) is waited for a
-    little; one that accepts but does not answer, or refuses us, ends the command saying so."""
+    """A client of the process that owns `db` (a console or `serve`), or None when nothing serves it (no socket, a
+    stale one, or one its owner could not have made: said as a warning). One that accepts but does not answer,
+    or refuses us, ends the command saying so."""
     from mdm_console.api import paths
     from mdm_console.client.remote import NoService, ServiceClient
 
