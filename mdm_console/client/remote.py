@@ -18,6 +18,7 @@ from mdm_console.exits import EXIT_FAILED
 
 BASE = "http://mdm-console"  # the host is ignored on a Unix socket; it names the service in errors
 DEFAULT_TIMEOUT = 15.0  # seconds a client waits for the owner's answer (CLI: --timeout)
+EXPORT_WAIT_S = 600.0  # an export's answer comes once the owner has written it all
 
 
 class NoService(Exception):
@@ -186,7 +187,10 @@ class ServiceClient:
                 yield m.StreamLine.model_validate_json(raw)
 
     async def export(self, req: m.ExportRequest) -> m.ExportResponse:
-        async with self._http().post(f"{BASE}/v1/export", data=req.model_dump_json(),
+        # The owner writes the whole export before it answers (millions of events take a while): a longer wait.
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=self._timeout.sock_connect,
+                                        sock_read=max(self.timeout, EXPORT_WAIT_S))
+        async with self._http().post(f"{BASE}/v1/export", data=req.model_dump_json(), timeout=timeout,
                                      headers={"Content-Type": "application/json"}) as resp:
             answer = _answer(m.ExportResponse, resp.status, await resp.read())
         return answer
