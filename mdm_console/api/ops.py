@@ -377,7 +377,7 @@ OPS: dict[str, Op] = {op.name: op for op in (
        summary="stages, gates, phase, checklist, sign-offs, alerts"),
     Op("checklist", m.ChecklistRequest, m.ChecklistResponse, checklist, _observe, _never,
        summary="checklist items with why not yet, and the sign-offs"),
-    Op("verify", m.VerifyRequest, m.VerifyResponse, verify, _observe, _never,
+    Op("verify", m.VerifyRequest, m.VerifyResponse, verify, _observe, _never, streams=True,
        summary="re-check the hash chain"),
     Op("log", m.LogRequest, m.LogResponse, log, _observe, _never,
        summary="a page of events, newest first, filtered by kind and component"),
