@@ -12,7 +12,7 @@ from mdm_console.api.ops import OpFailed
 from mdm_console.client.remote import ServiceClient
 from mdm_console.ui.app import ConsoleApp
 from mdm_console.ui.modals.reason import ReasonModal
-from tests.test_service import served_here
+from tests.test_service import ME, served_here
 from tests.ui_helpers import open_engine, until
 
 
@@ -42,7 +42,7 @@ async def test_n_clients_confirm_the_same_advance_exactly_one_moves_it(plan_file
         assert len(won) == 1 and len(refused) == n - 1
         winner = f"op{won[0]}"
         for message in refused:  # each names the move, who made it, and what the loser saw
-            assert f"storage moved to canary (5 %) by {winner} (OS user" in message
+            assert f'storage moved to canary (5 %) by {ME} (typed "{winner}")' in message  # the OS user first
             assert "you saw testing: look again" in message
         changed = [ev for ev in await e.events() if ev.kind == "stage.changed"]
         assert [(ev.payload["from"], ev.payload["to"]) for ev in changed] == [("testing", "canary")]
@@ -56,7 +56,7 @@ async def test_two_clients_race_at_every_kind_of_change(plan_file):
         # Step back: one step only, not two.
         won, refused = await race(e, [("step_back", m.StepBackRequest(component="storage",
                                                                         expect_stage="early_adopters"))] * 2)
-        assert len(won) == 1 and "moved to canary (5 %) by op" in refused[0], refused
+        assert len(won) == 1 and f'moved to canary (5 %) by {ME} (typed "op{won[0]}")' in refused[0], refused
         assert e.state.components["storage"].stage == "canary"
         # A rollback and an advance confirmed from the same view: one of them, never both.
         won, refused = await race(e, [
@@ -94,7 +94,7 @@ async def test_the_advance_dialog_acts_only_on_the_stage_it_showed(tmp_path):
         await pilot.press("enter")
         await until(pilot, lambda: [n for n in app._notifications if n.title == "refused"])
         refused = next(n.message for n in app._notifications if n.title == "refused")
-        assert "storage moved to canary (5 %) by op2" in refused and "you saw testing" in refused
+        assert f'storage moved to canary (5 %) by {ME} (typed "op2")' in refused and "you saw testing" in refused
         assert e.state.components["storage"].stage == "canary"  # not early_adopters
     changed = [ev for ev in await e.events() if ev.kind == "stage.changed"]
     assert [ev.actor.operator for ev in changed] == ["op2"]

@@ -4,13 +4,15 @@ sample, latency needs bounds on both paths' p99, and the recorded reason is the 
 
 from __future__ import annotations
 
+import os
 import random
+import re
 import time
 from datetime import UTC, datetime
 
 import pytest
 
-from mdm_console.engine.core import Engine
+from mdm_console.engine.core import Engine, os_user_name
 from mdm_console.engine.live import LiveMonitor
 from mdm_console.engine.rollback import RollbackRequest
 from mdm_console.plan.load import load_plan
@@ -28,6 +30,7 @@ def plan_text(*, mode: str = "auto", for_seconds: float = 0, latency: bool = Tru
 
 
 live = monitored(plan_text)
+ME = os_user_name(os.geteuid())
 
 
 def put(m: LiveMonitor, comp: str, variant: str, start: float, seconds: float, n: int, errors: int = 0,
@@ -429,7 +432,7 @@ async def test_a_persons_rollback_holds_like_the_policys_and_resuming_asks_why(l
     held = e.state.components["storage"].held
     assert held is not None and held["automatic"] is False and held["reason"] == "errors at 30 %"
     hold = next(g for g in e.rollout.gates("storage") if g.name == "hold")
-    assert not hold.ok and hold.reason.startswith("held since the rollback by tester at ")
+    assert not hold.ok and hold.reason.startswith(f'held since the rollback by {ME} (typed "tester") at ')
     with pytest.raises(RolloutError, match="say why auto-advance may move it again"):
         await e.rollout.set_auto_advance("storage", True)
     assert not e.state.components["storage"].auto_advance
@@ -475,7 +478,7 @@ async def test_a_proposal_is_state_until_answered_and_is_proposed_again_while_un
     assert e.state.components["storage"].proposal is None and e.state.components["storage"].percent == 5
     await m._auto_rollback(at(t + 13))  # declined: not proposed again while the same breach goes on
     assert len([ev for ev in await e.events() if ev.kind == "rollback.proposed"]) == 2
-    with pytest.raises(RollbackError, match="the last one was declined by tester"):
+    with pytest.raises(RollbackError, match=re.escape(f'the last one was declined by {ME} (typed "tester")')):
         await e.rollback.answer("storage", True, "")
 
 
@@ -535,7 +538,7 @@ def test_the_cli_answers_a_proposal_and_acknowledges_alerts(tmp_path):
     ack = cli("acknowledge", "storage", "--reason", "seen; looking at the new path")
     assert ack.returncode == 0, ack.stderr
     assert "acknowledged error_rate:storage" in ack.stdout
-    assert "(acknowledged by ops-lead: seen; looking at the new path)" in cli("status").stdout
+    assert f'(acknowledged by {ME} (typed "ops-lead"): seen; looking at the new path)' in cli("status").stdout
 
     declined = cli("proposal", "decline", "storage")
     assert declined.returncode == 1 and "say why the proposed rollback of storage is declined" in declined.stderr

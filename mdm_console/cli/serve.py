@@ -90,9 +90,9 @@ async def _log_events(engine) -> None:
                      os_user=ev.actor.os_user, message=ev.payload.get("message") or ev.payload.get("reason"))
 
 
-def conditions(engine, monitor, server) -> dict[str, tuple[str, str]]:
-    """What stops the session from doing its job right now: name -> (what is wrong, what it refuses)."""
-    import os
+def conditions(engine, monitor, server, flag_dir_writable: bool = True) -> dict[str, tuple[str, str]]:
+    """What stops the session from doing its job right now: name -> (what is wrong, what it refuses). Reads the
+    loop's own state: called on the loop (the one file-system look is the caller's, in a thread)."""
     import time
 
     out: dict[str, tuple[str, str]] = {}
@@ -100,9 +100,8 @@ def conditions(engine, monitor, server) -> dict[str, tuple[str, str]]:
     if store.lost or store.write_error:
         out["session log not writable"] = (store.lost or store.write_error,
                                            "every change and every record (advance, rollback, sign-off, alerts)")
-    flag_dir = engine.loaded.flag_file.parent
-    if flag_dir.exists() and not os.access(flag_dir, os.W_OK):
-        out["flag file not writable"] = (f"{flag_dir} cannot be written by this process",
+    if not flag_dir_writable:
+        out["flag file not writable"] = (f"{engine.loaded.flag_file.parent} cannot be written by this process",
                                          "stage changes and rollbacks, the policy's too")
     feed = getattr(monitor, "feed", None)
     stale = feed.status.stale_reason(time.time()) if feed is not None else None
@@ -116,13 +115,20 @@ def conditions(engine, monitor, server) -> dict[str, tuple[str, str]]:
     return out
 
 
+def _writable(d) -> bool:
+    import os
+
+    return not d.exists() or os.access(d, os.W_OK)
+
+
 async def _log_conditions(engine, monitor, server, every: float = 1.0) -> None:
     """One stderr line when a condition starts (level error: what, since when, what is refused) and one when it
     ends: at change, never per second, so a journal shows a headless owner's trouble with nobody attached."""
     held: dict[str, str] = {}  # condition -> since (ISO)
     while True:
         try:
-            now = await asyncio.to_thread(conditions, engine, monitor, server)
+            writable = await asyncio.to_thread(_writable, engine.loaded.flag_file.parent)
+            now = conditions(engine, monitor, server, writable)
         except Exception as exc:  # noqa: BLE001 - looking must not stop the owner; said like any condition
             now = {"condition check failed": (f"{type(exc).__name__}: {exc}", "nothing (this line only)")}
         for what, (detail, refused) in now.items():

@@ -17,7 +17,9 @@ from mdm_console.store.chain import Event
 
 # The alert of an automatic rollback the policy decided and cannot carry out: "rollback_blocked:<component>".
 BLOCKED_ALERT = "rollback_blocked:"
-CHECKPOINT_VERSION = 4  # 4: who set each stage; 3: rollbacks hold, proposals; 2: `last`. An older checkpoint is replayed instead
+# Checkpoint layouts: 5 people named by their OS user; 4 who set each stage; 3 rollbacks hold, proposals;
+# 2 `last`. An older checkpoint is replayed instead.
+CHECKPOINT_VERSION = 5
 
 
 @dataclass
@@ -178,6 +180,19 @@ class SessionState:
         return state
 
 
+ENGINE_ACTORS = ("policy:", "recovery:")  # what the engine does by itself (engine/core.py POLICY, RECOVERY)
+
+
+def person(actor) -> str:
+    """Who acted, as people should read it: the OS user the kernel named, and beside it a typed name that differs
+    (`op2 (typed "Ann")`); the engine's own actors by their name, on whose account they ran."""
+    if actor.operator == actor.os_user:
+        return actor.os_user
+    if actor.operator.startswith(ENGINE_ACTORS):
+        return f"{actor.operator} (OS user {actor.os_user})"
+    return f'{actor.os_user} (typed "{actor.operator}")'
+
+
 def iso(ts: datetime) -> str:
     return ts.astimezone(UTC).isoformat()
 
@@ -221,8 +236,7 @@ def _stage_changed(state: SessionState, ev: Event) -> None:
     comp.stage_since = iso(ev.ts)
     comp.stage_seq = ev.seq
     comp.stage_how = ev.payload.get("how") or ""
-    a = ev.actor
-    comp.stage_by = a.operator if a.operator == a.os_user else f"{a.operator} (OS user {a.os_user})"
+    comp.stage_by = person(ev.actor)
     comp.proposal = None  # overtaken: the stage it proposed to leave is gone
     if ev.payload["to_percent"] > ev.payload["from_percent"]:
         comp.held = None  # only a released hold lets a stage go up (logs from before every rollback held)
@@ -352,7 +366,7 @@ def _rollback_started(state: SessionState, ev: Event) -> None:
         comp = state.components.get(change.get("component") or "")
         if comp is not None and change.get("to_percent", 0) < change.get("from_percent", 0):
             comp.held = {"reason": ev.payload.get("reason", ""), "ts": iso(ev.ts), "seq": ev.seq,
-                         "automatic": automatic, "by": ev.actor.operator}
+                         "automatic": automatic, "by": person(ev.actor)}
 
 
 @handles("rollback.proposed")
@@ -370,14 +384,14 @@ def _proposal_answered(state: SessionState, ev: Event) -> None:
     if comp is not None and comp.proposal and comp.proposal["seq"] == ev.payload["answers"]:
         comp.proposal = None
     state.last_answers[ev.component or ""] = {"answer": ev.payload["answer"], "reason": ev.payload["reason"],
-                                              "by": ev.actor.operator, "ts": iso(ev.ts), "seq": ev.seq}
+                                              "by": person(ev.actor), "ts": iso(ev.ts), "seq": ev.seq}
 
 
 @handles("alert.acknowledged")
 def _alert_acknowledged(state: SessionState, ev: Event) -> None:
     alert = state.alerts.get(ev.payload["alert"])
     if alert is not None:
-        alert["acknowledged"] = {"by": ev.actor.operator, "note": ev.payload["note"], "ts": iso(ev.ts), "seq": ev.seq}
+        alert["acknowledged"] = {"by": person(ev.actor), "note": ev.payload["note"], "ts": iso(ev.ts), "seq": ev.seq}
 
 
 @handles("verdict.changed")
